@@ -1,0 +1,181 @@
+//! Configuration, loaded once at startup into one typed struct: built-in
+//! defaults, then an optional TOML file, then `AIRLOCK_*` environment variables
+//! (`__` for nesting). Secrets come only from the environment, each with a
+//! `_FILE` twin (a path to read it from); giving both is refused.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_core::envelope::MasterKeys;
+use airlock_core::key::KeyHasher;
+use airlock_relay::RelaySettings;
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Config {
+    /// `sqlite://…` or `postgres://…`. `DATABASE_URL` is read too.
+    pub database_url: String,
+    pub relay_addr: String,
+    pub console_addr: String,
+    /// `text` or `json` log lines on stderr.
+    pub log_format: String,
+    /// Run migrations at startup (turn off when `airlock migrate` runs separately).
+    pub auto_migrate: bool,
+    pub relay: RelayConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct RelayConfig {
+    pub max_body_bytes: usize,
+    pub upstream_connect_timeout_ms: u64,
+    pub upstream_first_byte_timeout_ms: u64,
+    pub upstream_total_timeout_ms: u64,
+    pub cache_refresh_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://airlock.db?mode=rwc".into(),
+            relay_addr: "127.0.0.1:8080".into(),
+            console_addr: "127.0.0.1:8081".into(),
+            log_format: "text".into(),
+            auto_migrate: true,
+            relay: RelayConfig {
+                max_body_bytes: 4 * 1024 * 1024,
+                upstream_connect_timeout_ms: 5_000,
+                upstream_first_byte_timeout_ms: 60_000,
+                upstream_total_timeout_ms: 600_000,
+                cache_refresh_ms: 250,
+            },
+        }
+    }
+}
+
+/// Secret variables; each also accepts `<NAME>_FILE`.
+pub const MASTER_KEY: &str = "AIRLOCK_MASTER_KEY";
+pub const KEY_PEPPER: &str = "AIRLOCK_KEY_PEPPER";
+pub const JWT_SECRET: &str = "AIRLOCK_JWT_SECRET";
+const SECRET_NAMES: [&str; 3] = ["master_key", "key_pepper", "jwt_secret"];
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("AIRLOCK_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!(
+                    "config file {} does not exist (from --config or AIRLOCK_CONFIG)",
+                    path.display()
+                );
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            figment = figment.merge(Serialized::default("database_url", url));
+        }
+        let ignored: Vec<String> = SECRET_NAMES
+            .iter()
+            .flat_map(|n| [n.to_string(), format!("{n}_file")])
+            .chain(["config".to_string()])
+            .collect();
+        let ignored: Vec<&str> = ignored.iter().map(String::as_str).collect();
+        figment = figment.merge(Env::prefixed("AIRLOCK_").split("__").ignore(&ignored));
+        figment
+            .extract()
+            .context("invalid configuration (check the config file and AIRLOCK_* variables)")
+    }
+
+    pub fn relay_settings(&self) -> RelaySettings {
+        let mut settings = RelaySettings {
+            max_body_bytes: self.relay.max_body_bytes,
+            refresh_interval: Duration::from_millis(self.relay.cache_refresh_ms.max(10)),
+            ..RelaySettings::default()
+        };
+        settings.upstream.connect = Duration::from_millis(self.relay.upstream_connect_timeout_ms);
+        settings.upstream.first_byte =
+            Duration::from_millis(self.relay.upstream_first_byte_timeout_ms);
+        settings.upstream.total = Duration::from_millis(self.relay.upstream_total_timeout_ms);
+        settings
+    }
+}
+
+/// Reads a secret from `NAME` or the file named by `NAME_FILE`.
+pub fn read_secret(name: &str) -> anyhow::Result<Option<SecretString>> {
+    let file_var = format!("{name}_FILE");
+    let direct = std::env::var(name).ok().filter(|v| !v.is_empty());
+    let file = std::env::var(&file_var).ok().filter(|v| !v.is_empty());
+    match (direct, file) {
+        (Some(_), Some(_)) => bail!("both {name} and {file_var} are set; set only one"),
+        (Some(value), None) => Ok(Some(SecretString::from(value))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {file_var} ({path})"))?;
+            Ok(Some(SecretString::from(
+                text.trim_end_matches(['\n', '\r']).to_owned(),
+            )))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+pub fn require_secret(name: &str) -> anyhow::Result<SecretString> {
+    read_secret(name)?.with_context(|| {
+        format!("{name} is not set: set {name} or {name}_FILE (generate one with `openssl rand -base64 32`)")
+    })
+}
+
+/// The secrets the server needs, validated.
+pub struct Secrets {
+    pub master_keys: MasterKeys,
+    pub hasher: KeyHasher,
+}
+
+impl Secrets {
+    pub fn from_env() -> anyhow::Result<Secrets> {
+        let master = require_secret(MASTER_KEY)?;
+        let pepper = require_secret(KEY_PEPPER)?;
+        let jwt = require_secret(JWT_SECRET)?;
+        Self::from_values(&master, &pepper, jwt)
+    }
+
+    pub fn from_values(
+        master: &SecretString,
+        pepper: &SecretString,
+        jwt: SecretString,
+    ) -> anyhow::Result<Secrets> {
+        let master_keys = MasterKeys::parse(master.expose_secret())
+            .map_err(|e| anyhow::anyhow!("{MASTER_KEY} is invalid: {e}"))?;
+        let hasher = KeyHasher::new(pepper.expose_secret().as_bytes())
+            .map_err(|e| anyhow::anyhow!("{KEY_PEPPER} is invalid: {e}"))?;
+        if jwt.expose_secret().len() < 32 {
+            bail!("{JWT_SECRET} must be at least 32 bytes");
+        }
+        // The JWT key is validated now so a bad deployment fails at start; the console
+        // sessions that use it arrive with the console.
+        Ok(Secrets {
+            master_keys,
+            hasher,
+        })
+    }
+
+    /// Fresh random secrets (the demo).
+    pub fn random() -> anyhow::Result<Secrets> {
+        use base64::Engine;
+        use rand::RngCore;
+        let mut rng = rand::rngs::OsRng;
+        let mut random_b64 = || {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            SecretString::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+        };
+        let (master, pepper, jwt) = (random_b64(), random_b64(), random_b64());
+        Self::from_values(&master, &pepper, jwt)
+    }
+}

@@ -1,0 +1,306 @@
+//! `serve`, `relay`, `console`, `migrate` and `mock-upstream`, including the
+//! `--demo` setup: a fresh SQLite database, a demo tenant answered by the mock
+//! provider, an owner login and one key per environment, printed once.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use actix_web::{App, HttpServer, web};
+use airlock_console::ops;
+use airlock_core::key::Env;
+use airlock_core::provider::ProviderKind;
+use airlock_core::role::Role;
+use airlock_migrations::{Migrator, MigratorTrait};
+use airlock_relay::RelayRuntime;
+use airlock_relay::mock_upstream::{self, MockBehaviour, MockUpstream};
+use anyhow::Context;
+use clap::Args;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::config::{Config, Secrets};
+
+#[derive(Args, Clone)]
+pub struct PlaneArgs {
+    /// Relay listen address (also AIRLOCK_RELAY_ADDR).
+    #[arg(long)]
+    relay_addr: Option<String>,
+    /// Console listen address (also AIRLOCK_CONSOLE_ADDR).
+    #[arg(long)]
+    console_addr: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    planes: PlaneArgs,
+    /// Start with a fresh demo: SQLite in --data-dir, the mock provider, a demo tenant, login and keys.
+    #[arg(long)]
+    demo: bool,
+    /// With --demo: print the URLs, login and keys as one JSON line.
+    #[arg(long, requires = "demo")]
+    json: bool,
+    /// With --demo: where the demo database goes (it is recreated on every start).
+    #[arg(long, default_value = "airlock-demo", requires = "demo")]
+    data_dir: PathBuf,
+    /// With --demo: answer with an OpenAI-compatible endpoint at this URL instead of the in-process mock.
+    #[arg(long, requires = "demo")]
+    upstream: Option<String>,
+}
+
+#[derive(Args)]
+pub struct MockArgs {
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    addr: String,
+    /// Wait this long before every answer.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
+    /// Answer every request with this HTTP status.
+    #[arg(long)]
+    error_status: Option<u16>,
+    /// End streams after this many chunks, without the end marker.
+    #[arg(long)]
+    cut_after: Option<usize>,
+}
+
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let db = airlock_schema::db::connect(&config.database_url)
+        .await
+        .context("connecting to the database (AIRLOCK_DATABASE_URL / DATABASE_URL)")?;
+    if config.auto_migrate {
+        Migrator::up(&db, None)
+            .await
+            .context("applying migrations")?;
+    }
+    Ok(db)
+}
+
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = airlock_schema::db::connect(&config.database_url).await?;
+    Migrator::up(&db, None)
+        .await
+        .context("applying migrations")?;
+    eprintln!("migrations applied");
+    Ok(())
+}
+
+pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    if !args.demo {
+        return run_planes(config, args.planes, true, true).await;
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the demo data dir {}", args.data_dir.display()))?;
+    let db_path = args.data_dir.join("airlock-demo.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
+    }
+    config.database_url = format!("sqlite://{}?mode=rwc", db_path.display());
+    config.auto_migrate = true;
+    let secrets = Secrets::random()?;
+    let db = connect(&config).await?;
+    let demo = seed_demo(&db, &secrets, args.upstream.as_deref()).await?;
+    let relay_addr = args
+        .planes
+        .relay_addr
+        .clone()
+        .unwrap_or(config.relay_addr.clone());
+    let console_addr = args
+        .planes
+        .console_addr
+        .clone()
+        .unwrap_or(config.console_addr.clone());
+    let runtime = RelayRuntime::start(
+        db,
+        secrets.hasher,
+        secrets.master_keys,
+        config.relay_settings(),
+    )?;
+    let (relay, relay_url) = bind_relay(&runtime, &relay_addr)?;
+    let (console, console_url) = bind_console(&console_addr)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({"relay_url": relay_url, "console_url": console_url, "email": demo.email,
+                   "password": demo.password, "keys": demo.keys})
+        );
+    } else {
+        println!(
+            "Airlock demo is running (data in {}).",
+            args.data_dir.display()
+        );
+        println!("  relay:    {relay_url}   (OpenAI base URL: {relay_url}/v1)");
+        println!("  console:  {console_url}");
+        println!("  login:    {} / {}", demo.email, demo.password);
+        for (env, key) in &demo.keys {
+            println!("  {env:<5} key: {key}");
+        }
+        println!("These keys are shown once. Stop with Ctrl-C.");
+    }
+    let (a, b) = futures_util::future::join(relay, console).await;
+    runtime.shutdown().await;
+    a.context("relay server")?;
+    b.context("console server")?;
+    Ok(())
+}
+
+struct Demo {
+    email: String,
+    password: String,
+    keys: BTreeMap<&'static str, String>,
+}
+
+async fn seed_demo(
+    db: &DatabaseConnection,
+    secrets: &Secrets,
+    upstream: Option<&str>,
+) -> anyhow::Result<Demo> {
+    let tenant = ops::create_tenant(db, "demo", "Demo Org").await?;
+    let email = "owner@demo.airlock.local".to_owned();
+    let password = airlock_console::password::generate_password();
+    let user = ops::create_user(db, &email, "Demo Owner", password.clone()).await?;
+    ops::add_member(db, tenant.id, user.id, Role::Owner).await?;
+    let provider = match upstream {
+        None => ops::NewCredential {
+            tenant_id: tenant.id,
+            name: "mock",
+            kind: ProviderKind::Mock,
+            base_url: None,
+            secret: None,
+        },
+        Some(url) => ops::NewCredential {
+            tenant_id: tenant.id,
+            name: "upstream",
+            kind: ProviderKind::OpenAi,
+            base_url: Some(url),
+            secret: Some(secrecy::SecretString::from("demo-upstream-key")),
+        },
+    };
+    let provider_name = provider.name.to_owned();
+    ops::set_credential(db, &secrets.master_keys, provider).await?;
+    ops::set_default_provider(db, tenant.clone(), &provider_name).await?;
+    let mut keys = BTreeMap::new();
+    for env in Env::ALL {
+        let (_, key) = ops::create_key(
+            db,
+            &secrets.hasher,
+            ops::NewKey {
+                tenant_id: tenant.id,
+                env,
+                name: format!("demo {env}"),
+                owner_user_id: Some(user.id),
+                allowed_models: Vec::new(),
+                expires_at: None,
+            },
+        )
+        .await?;
+        keys.insert(env.as_str(), key.expose().to_owned());
+    }
+    Ok(Demo {
+        email,
+        password: password.expose_secret().to_owned(),
+        keys,
+    })
+}
+
+type Running = actix_web::dev::Server;
+
+fn url_of(addrs: &[std::net::SocketAddr]) -> String {
+    addrs
+        .first()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_default()
+}
+
+fn bind_relay(runtime: &RelayRuntime, addr: &str) -> anyhow::Result<(Running, String)> {
+    let configure = runtime.configure();
+    let server = HttpServer::new(move || App::new().configure(configure.clone()))
+        .shutdown_timeout(30)
+        .bind(addr)
+        .with_context(|| {
+            format!("binding the relay to {addr} (AIRLOCK_RELAY_ADDR / --relay-addr)")
+        })?;
+    let url = url_of(&server.addrs());
+    Ok((server.run(), url))
+}
+
+fn bind_console(addr: &str) -> anyhow::Result<(Running, String)> {
+    let server = HttpServer::new(|| {
+        App::new()
+            .wrap(airlock_console::web::security_headers())
+            .configure(airlock_console::web::configure)
+    })
+    .shutdown_timeout(10)
+    .bind(addr)
+    .with_context(|| {
+        format!("binding the console to {addr} (AIRLOCK_CONSOLE_ADDR / --console-addr)")
+    })?;
+    let url = url_of(&server.addrs());
+    Ok((server.run(), url))
+}
+
+pub async fn run_planes(
+    config: Config,
+    args: PlaneArgs,
+    relay: bool,
+    console: bool,
+) -> anyhow::Result<()> {
+    let secrets = Secrets::from_env()?;
+    let db = connect(&config).await?;
+    let mut servers = Vec::new();
+    let mut runtime = None;
+    if relay {
+        let rt = RelayRuntime::start(
+            db,
+            secrets.hasher,
+            secrets.master_keys,
+            config.relay_settings(),
+        )?;
+        let addr = args.relay_addr.unwrap_or(config.relay_addr.clone());
+        let (server, url) = bind_relay(&rt, &addr)?;
+        eprintln!("relay listening on {url}");
+        servers.push(server);
+        runtime = Some(rt);
+    }
+    if console {
+        let addr = args.console_addr.unwrap_or(config.console_addr.clone());
+        let (server, url) = bind_console(&addr)?;
+        eprintln!("console listening on {url}");
+        servers.push(server);
+    }
+    let results = futures_util::future::join_all(servers).await;
+    if let Some(rt) = runtime {
+        rt.shutdown().await;
+    }
+    for result in results {
+        result.context("server")?;
+    }
+    Ok(())
+}
+
+pub async fn mock_upstream(args: MockArgs) -> anyhow::Result<()> {
+    let state = web::Data::new(MockUpstream::new(MockBehaviour {
+        delay_ms: args.delay_ms,
+        error_status: args.error_status,
+        cut_after: args.cut_after,
+    }));
+    let configure = mock_upstream::configure(state);
+    let server = HttpServer::new(move || App::new().configure(configure.clone()))
+        .bind(&args.addr)
+        .with_context(|| format!("binding the mock upstream to {}", args.addr))?;
+    println!("{}", json!({"mock_upstream_url": url_of(&server.addrs())}));
+    server.run().await.context("mock upstream")
+}

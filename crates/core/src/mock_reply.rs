@@ -1,0 +1,168 @@
+//! The deterministic answer of the `mock` provider.
+//!
+//! The in-process `mock` provider and the HTTP `airlock mock-upstream` both build
+//! their answers here, so the two answer byte-identically and a test can switch
+//! between them without changing its expectations. No clock, no randomness: the
+//! same request always gets the same reply, the same token counts and the same
+//! stream chunks.
+
+/// Longest user text echoed back, in chars, so a huge prompt does not produce a
+/// huge reply.
+pub const MAX_ECHO_CHARS: usize = 4000;
+/// What the reply starts with.
+pub const REPLY_PREFIX: &str = "Mock reply: ";
+/// Per-message overhead added to the input token count, like real chat formats.
+pub const TOKENS_PER_MESSAGE: u64 = 3;
+/// Most words in one stream chunk.
+pub const WORDS_PER_CHUNK: usize = 4;
+
+/// A rough token count: one token per 4 chars (Unicode scalar values), rounded
+/// up; 0 for an empty text.
+pub fn estimate_tokens(text: &str) -> u64 {
+    // usize → u64 cannot lose bits on any supported target.
+    (text.chars().count() as u64).div_ceil(4)
+}
+
+/// The reply to a conversation whose last user message is `last_user_text`:
+/// `"Mock reply: "` followed by that text, cut to its first 4000 chars (on a char
+/// boundary).
+pub fn reply_text(last_user_text: &str) -> String {
+    let echoed = match last_user_text.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((cut, _)) => &last_user_text[..cut],
+        None => last_user_text,
+    };
+    format!("{REPLY_PREFIX}{echoed}")
+}
+
+/// `(input_tokens, output_tokens)` of a mock call: the estimate of every input
+/// message plus 3 per message, and the estimate of the reply.
+pub fn usage(input_texts: &[&str], reply: &str) -> (u64, u64) {
+    let input = input_texts
+        .iter()
+        .map(|text| estimate_tokens(text).saturating_add(TOKENS_PER_MESSAGE))
+        .fold(0u64, u64::saturating_add);
+    (input, estimate_tokens(reply))
+}
+
+/// Splits `reply` into stream chunks of at most 4 words each. Whitespace is kept:
+/// leading whitespace goes with the first chunk and each word carries the
+/// whitespace after it, so concatenating the chunks gives back `reply` exactly.
+/// An empty reply has no chunks.
+pub fn stream_chunks(reply: &str) -> Vec<&str> {
+    let mut chunks = Vec::new();
+    let mut chunk_start = 0;
+    let mut words_in_chunk = 0;
+    let mut previous_was_space = true;
+    for (index, c) in reply.char_indices() {
+        let is_space = c.is_whitespace();
+        if previous_was_space && !is_space {
+            // A word starts here; if the chunk already has its words, cut before it.
+            if words_in_chunk == WORDS_PER_CHUNK {
+                chunks.push(&reply[chunk_start..index]);
+                chunk_start = index;
+                words_in_chunk = 0;
+            }
+            words_in_chunk += 1;
+        }
+        previous_was_space = is_space;
+    }
+    if chunk_start < reply.len() {
+        chunks.push(&reply[chunk_start..]);
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn token_estimate_is_a_quarter_of_the_chars_rounded_up() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("a"), 1);
+        assert_eq!(estimate_tokens("abcd"), 1);
+        assert_eq!(estimate_tokens("abcde"), 2);
+        // Chars, not bytes: four 2-byte chars are one token.
+        assert_eq!(estimate_tokens("éééé"), 1);
+        assert_eq!(estimate_tokens("🙂🙂🙂🙂🙂"), 2);
+    }
+
+    #[test]
+    fn the_reply_echoes_the_last_user_text() {
+        assert_eq!(reply_text("hello"), "Mock reply: hello");
+        assert_eq!(reply_text(""), "Mock reply: ");
+    }
+
+    #[test]
+    fn the_echo_is_cut_at_4000_chars_on_a_char_boundary() {
+        let long = "é".repeat(5000);
+        let reply = reply_text(&long);
+        assert_eq!(reply.chars().count(), REPLY_PREFIX.len() + 4000);
+        let exact = "x".repeat(4000);
+        assert_eq!(reply_text(&exact), format!("Mock reply: {exact}"));
+    }
+
+    #[test]
+    fn usage_counts_messages_and_reply() {
+        let reply = reply_text("hello there");
+        assert_eq!(reply, "Mock reply: hello there");
+        // "system prompt" = 13 chars → 4 (+3), "hello there" = 11 → 3 (+3).
+        assert_eq!(usage(&["system prompt", "hello there"], &reply), (13, 6));
+        assert_eq!(usage(&[], ""), (0, 0));
+        assert_eq!(usage(&[""], ""), (3, 0));
+    }
+
+    #[test]
+    fn chunks_hold_at_most_four_words_and_keep_whitespace() {
+        let reply = "Mock reply: one two  three\nfour five six seven";
+        let chunks = stream_chunks(reply);
+        assert_eq!(
+            chunks,
+            vec!["Mock reply: one two  ", "three\nfour five six ", "seven"]
+        );
+        assert_eq!(stream_chunks(""), Vec::<&str>::new());
+        assert_eq!(stream_chunks("   "), vec!["   "]);
+        assert_eq!(stream_chunks("  a b"), vec!["  a b"]);
+        assert_eq!(stream_chunks("a b c d "), vec!["a b c d "]);
+        assert_eq!(stream_chunks("a b c d e"), vec!["a b c d ", "e"]);
+    }
+
+    fn words(chunk: &str) -> usize {
+        chunk.split_whitespace().count()
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_concatenate_to_the_reply(reply in any::<String>()) {
+            let chunks = stream_chunks(&reply);
+            prop_assert_eq!(chunks.concat(), reply.as_str());
+            for chunk in &chunks {
+                prop_assert!(!chunk.is_empty());
+                prop_assert!(words(chunk) <= WORDS_PER_CHUNK);
+            }
+        }
+
+        #[test]
+        fn chunks_of_sentences_concatenate_and_are_full_but_the_last(
+            reply in "[a-zé🙂 \n\t]{0,200}",
+        ) {
+            let chunks = stream_chunks(&reply);
+            prop_assert_eq!(chunks.concat(), reply.as_str());
+            if let Some((_, full)) = chunks.split_last() {
+                for chunk in full {
+                    prop_assert_eq!(words(chunk), WORDS_PER_CHUNK);
+                }
+            }
+        }
+
+        #[test]
+        fn the_reply_never_echoes_more_than_4000_chars(text in any::<String>()) {
+            let reply = reply_text(&text);
+            prop_assert!(reply.starts_with(REPLY_PREFIX));
+            let echoed = &reply[REPLY_PREFIX.len()..];
+            prop_assert!(echoed.chars().count() <= MAX_ECHO_CHARS);
+            prop_assert!(text.starts_with(echoed));
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Every way a relay request can fail, mapped in one place to an HTTP status, a
+//! stable `code` and a public message. The message never carries a key, a
+//! credential, prompt text or an upstream body: the detail goes to the log (once,
+//! at the pipeline boundary) and the client gets the request id to quote.
+
+use actix_web::http::StatusCode;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum RelayError {
+    #[error("missing relay key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`")]
+    MissingApiKey,
+    #[error("invalid relay key: {0}")]
+    InvalidApiKey(&'static str),
+    #[error("this relay key has been revoked")]
+    KeyRevoked,
+    #[error("this relay key has expired")]
+    KeyExpired,
+    #[error("request body is larger than the limit of {limit} bytes")]
+    RequestTooLarge { limit: usize },
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("this key may not use model `{0}`")]
+    ModelNotAllowed(String),
+    #[error("the provider rejected the request (HTTP {0})")]
+    UpstreamRejected(u16),
+    #[error("the provider failed (HTTP {0})")]
+    UpstreamStatus(u16),
+    #[error("the provider could not be reached")]
+    UpstreamUnreachable,
+    #[error("the provider sent a response Airlock could not read")]
+    UpstreamProtocol,
+    #[error("the provider stopped the stream before it finished")]
+    UpstreamCut,
+    #[error("the provider did not answer in time")]
+    UpstreamTimeout,
+    #[error("the provider `{0}` has no usable credential; an admin must set it again")]
+    CredentialUnavailable(String),
+    #[error("internal error")]
+    Internal,
+}
+
+impl RelayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RelayError::MissingApiKey
+            | RelayError::InvalidApiKey(_)
+            | RelayError::KeyRevoked
+            | RelayError::KeyExpired => StatusCode::UNAUTHORIZED,
+            RelayError::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RelayError::InvalidRequest(_) | RelayError::UpstreamRejected(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            RelayError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            RelayError::UpstreamStatus(_)
+            | RelayError::UpstreamUnreachable
+            | RelayError::UpstreamProtocol
+            | RelayError::UpstreamCut
+            | RelayError::CredentialUnavailable(_) => StatusCode::BAD_GATEWAY,
+            RelayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            RelayError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code (DESIGN.md lists them; clients match on these).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RelayError::MissingApiKey | RelayError::InvalidApiKey(_) => "invalid_api_key",
+            RelayError::KeyRevoked => "key_revoked",
+            RelayError::KeyExpired => "key_expired",
+            RelayError::RequestTooLarge { .. } => "request_too_large",
+            RelayError::InvalidRequest(_) | RelayError::UpstreamRejected(_) => "invalid_request",
+            RelayError::ModelNotAllowed(_) => "model_not_allowed",
+            RelayError::UpstreamStatus(_)
+            | RelayError::UpstreamUnreachable
+            | RelayError::UpstreamProtocol
+            | RelayError::UpstreamCut
+            | RelayError::CredentialUnavailable(_) => "upstream_error",
+            RelayError::UpstreamTimeout => "upstream_timeout",
+            RelayError::Internal => "internal_error",
+        }
+    }
+
+    /// The OpenAI `type` field.
+    fn openai_type(&self) -> &'static str {
+        match self.status().as_u16() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            400 | 413 => "invalid_request_error",
+            _ => "api_error",
+        }
+    }
+
+    /// The Anthropic `error.type` field.
+    fn anthropic_type(&self) -> &'static str {
+        match self.status().as_u16() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            413 => "request_too_large",
+            400 => "invalid_request_error",
+            504 | 502 => "api_error",
+            _ => "api_error",
+        }
+    }
+
+    fn public_message(&self, request_id: &str) -> String {
+        if self.status().is_server_error() {
+            format!("{self} (request id {request_id})")
+        } else {
+            self.to_string()
+        }
+    }
+
+    /// `{"error": {"message", "type", "param", "code"}}` as the OpenAI API answers.
+    pub fn openai_body(&self, request_id: &str) -> serde_json::Value {
+        json!({
+            "error": {
+                "message": self.public_message(request_id),
+                "type": self.openai_type(),
+                "param": null,
+                "code": self.code(),
+            }
+        })
+    }
+
+    /// `{"type": "error", "error": {"type", "message"}}` as the Anthropic API answers,
+    /// with our stable code beside it.
+    pub fn anthropic_body(&self, request_id: &str) -> serde_json::Value {
+        json!({
+            "type": "error",
+            "error": {
+                "type": self.anthropic_type(),
+                "message": self.public_message(request_id),
+                "code": self.code(),
+            },
+            "request_id": request_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_carry_the_request_id_but_no_detail() {
+        let body = RelayError::UpstreamStatus(500).openai_body("req_1");
+        assert_eq!(body["error"]["code"], "upstream_error");
+        assert_eq!(
+            body["error"]["message"],
+            "the provider failed (HTTP 500) (request id req_1)"
+        );
+    }
+
+    #[test]
+    fn auth_errors_map_to_the_sdk_authentication_types() {
+        let e = RelayError::InvalidApiKey("bad checksum");
+        assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(e.openai_body("r")["error"]["type"], "authentication_error");
+        assert_eq!(
+            e.anthropic_body("r")["error"]["type"],
+            "authentication_error"
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Airlock's data plane: OpenAI- and Anthropic-compatible endpoints that
+//! authenticate a relay key, enforce the tenant's settings, forward to the
+//! provider and record metadata-only usage. See `DESIGN.md` for the pipeline.
+
+pub mod cache;
+pub mod canonical;
+pub mod error;
+pub mod front;
+pub mod metrics;
+pub mod mock_upstream;
+pub mod pipeline;
+pub mod providers;
+pub mod routing;
+pub mod server;
+pub mod state;
+pub mod usage;
+
+pub use server::RelayRuntime;
+pub use state::RelaySettings;

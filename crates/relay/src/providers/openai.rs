@@ -1,0 +1,160 @@
+//! OpenAI Chat Completions and every OpenAI-compatible endpoint (DeepSeek, vLLM,
+//! …) reached through the credential's base URL.
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+
+use super::sse::{self, Step};
+use super::{Provider, Upstream, UpstreamCall, json_u64};
+use crate::canonical::{
+    ChatRequest, ChatResponse, FinishReason, ProviderReply, StreamEvent, TokenUsage,
+};
+use crate::error::RelayError;
+
+pub struct OpenAiAdapter {
+    upstream: Upstream,
+}
+
+impl OpenAiAdapter {
+    pub fn new(upstream: Upstream) -> Self {
+        Self { upstream }
+    }
+}
+
+/// The request body an OpenAI-compatible endpoint receives.
+pub fn request_body(model: &str, request: &ChatRequest) -> Value {
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": m.text}))
+        .collect();
+    let mut body = json!({"model": model, "messages": messages, "stream": request.stream});
+    if let Some(max_tokens) = request.max_tokens {
+        body["max_tokens"] = json!(max_tokens);
+    }
+    if let Some(t) = request.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(p) = request.top_p {
+        body["top_p"] = json!(p);
+    }
+    if !request.stop.is_empty() {
+        body["stop"] = json!(request.stop);
+    }
+    if request.stream {
+        // Always ask for usage: the usage record needs real token counts.
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
+}
+
+pub fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "content_filter" => FinishReason::ContentFilter,
+        _ => FinishReason::Other,
+    }
+}
+
+fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError> {
+    let choice = body["choices"].get(0).ok_or(RelayError::UpstreamProtocol)?;
+    let text = match &choice["message"]["content"] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        _ => return Err(RelayError::UpstreamProtocol),
+    };
+    Ok(ChatResponse {
+        model: body["model"].as_str().unwrap_or(model).to_owned(),
+        text,
+        finish: finish_reason(choice["finish_reason"].as_str().unwrap_or("stop")),
+        usage: TokenUsage {
+            input: json_u64(&body["usage"]["prompt_tokens"]).unwrap_or(0),
+            output: json_u64(&body["usage"]["completion_tokens"]).unwrap_or(0),
+        },
+    })
+}
+
+fn stream_step(data: &str) -> Result<Step, RelayError> {
+    if data.trim() == "[DONE]" {
+        return Ok(Step::Done(Vec::new()));
+    }
+    let chunk: Value = serde_json::from_str(data).map_err(|_| RelayError::UpstreamProtocol)?;
+    if chunk.get("error").is_some() {
+        return Err(RelayError::UpstreamCut);
+    }
+    let mut events = Vec::new();
+    if let Some(choice) = chunk["choices"].get(0) {
+        if let Some(text) = choice["delta"]["content"].as_str()
+            && !text.is_empty()
+        {
+            events.push(StreamEvent::Delta(text.to_owned()));
+        }
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            events.push(StreamEvent::Finish(finish_reason(reason)));
+        }
+    }
+    if chunk["usage"].is_object() {
+        events.push(StreamEvent::Usage {
+            input: json_u64(&chunk["usage"]["prompt_tokens"]),
+            output: json_u64(&chunk["usage"]["completion_tokens"]),
+        });
+    }
+    Ok(Step::Events(events))
+}
+
+impl Provider for OpenAiAdapter {
+    fn send<'a>(
+        &'a self,
+        call: UpstreamCall<'a>,
+    ) -> BoxFuture<'a, Result<ProviderReply, RelayError>> {
+        async move {
+            let headers: [(HeaderName, HeaderValue); 1] =
+                [(AUTHORIZATION, call.endpoint.credential_header("Bearer ")?)];
+            let body = request_body(call.model, call.request);
+            let response = self
+                .upstream
+                .post_json(&call.endpoint.url("/chat/completions"), &headers, &body)
+                .await?;
+            if call.request.stream {
+                Ok(ProviderReply::Stream(sse::adapt(response, |event| {
+                    stream_step(&event.data)
+                })))
+            } else {
+                let body = Upstream::read_json(response).await?;
+                Ok(ProviderReply::Complete(parse_response(&body, call.model)?))
+            }
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_with_content_finish_and_usage_gives_three_events() {
+        let Step::Events(events) = stream_step(
+            r#"{"choices":[{"delta":{"content":"hi"},"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#,
+        )
+        .unwrap() else {
+            panic!("expected events");
+        };
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::Delta("hi".into()),
+                StreamEvent::Finish(FinishReason::Length),
+                StreamEvent::Usage {
+                    input: Some(3),
+                    output: Some(1)
+                }
+            ]
+        );
+        assert!(matches!(stream_step("[DONE]"), Ok(Step::Done(_))));
+        assert!(stream_step("{not json").is_err());
+    }
+}

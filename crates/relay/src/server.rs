@@ -1,0 +1,205 @@
+//! Wiring of the data plane: the routes, the shared state, and the background
+//! tasks (cache poller, usage writer) with an orderly shutdown.
+
+use std::sync::Arc;
+
+use actix_web::http::header::HeaderMap;
+use actix_web::{HttpRequest, HttpResponse, web};
+use airlock_core::envelope::MasterKeys;
+use airlock_core::key::KeyHasher;
+use airlock_core::pricing::PriceTable;
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::cache::{KeyCache, TenantCache, refresh};
+use crate::error::RelayError;
+use crate::metrics::RelayMetrics;
+use crate::pipeline::{self, REQUEST_ID_HEADER};
+use crate::providers::{Providers, Upstream, http_client};
+use crate::state::{RelaySettings, RelayState};
+use crate::usage::{self, UsageWriter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("building the upstream HTTP client failed: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("registering metrics failed: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A running data plane minus its HTTP listener: mount it with [`RelayRuntime::configure`]
+/// in any number of actix workers, and call [`RelayRuntime::shutdown`] after the
+/// server stopped to drain the usage queue.
+pub struct RelayRuntime {
+    state: web::Data<RelayState>,
+    stop: watch::Sender<bool>,
+    poller: JoinHandle<()>,
+    usage_writer: UsageWriter,
+}
+
+impl RelayRuntime {
+    pub fn start(
+        db: DatabaseConnection,
+        hasher: KeyHasher,
+        master_keys: MasterKeys,
+        settings: RelaySettings,
+    ) -> Result<RelayRuntime, StartError> {
+        let metrics = Arc::new(RelayMetrics::new()?);
+        let client = http_client(&settings.upstream)?;
+        let (recorder, usage_writer) = usage::spawn(db.clone(), settings.usage, metrics.clone());
+        let state = Arc::new(RelayState {
+            db,
+            hasher,
+            master_keys,
+            keys: KeyCache::new(std::time::Duration::from_secs(1)),
+            tenants: TenantCache::new(),
+            providers: Providers::new(Upstream::new(client, settings.upstream)),
+            usage: recorder,
+            metrics,
+            prices: PriceTable::builtin(),
+            settings,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let poller = refresh::spawn(state.clone(), state.settings.refresh_interval, stopped);
+        Ok(RelayRuntime {
+            state: web::Data::from(state),
+            stop,
+            poller,
+            usage_writer,
+        })
+    }
+
+    pub fn state(&self) -> &RelayState {
+        &self.state
+    }
+
+    /// Registers the relay's routes and state on an actix `App`.
+    pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + use<> {
+        let state = self.state.clone();
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(state.clone())
+                .route(
+                    "/v1/chat/completions",
+                    web::post().to(pipeline::chat_completions),
+                )
+                .route("/v1/messages", web::post().to(pipeline::messages))
+                .route("/v1/models", web::get().to(models))
+                .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(metrics));
+        }
+    }
+
+    /// Stops the poller and writes every queued usage record.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.poller.await;
+        let recorder = self.state.usage.clone();
+        self.usage_writer.shutdown(recorder).await;
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers: a relay without it cannot learn of new keys
+/// or revocations, so the load balancer should prefer another instance.
+async fn readyz(state: web::Data<RelayState>) -> HttpResponse {
+    match state.db.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "not_ready", "database": "unreachable"}))
+        }
+    }
+}
+
+async fn metrics(state: web::Data<RelayState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// The Anthropic SDKs send `anthropic-version`; they get Anthropic's list shape.
+fn wants_anthropic_shape(headers: &HeaderMap) -> bool {
+    headers.contains_key("anthropic-version")
+}
+
+/// `GET /v1/models`: the models this key may use. A key with an allow-list gets
+/// exactly that list; otherwise the tenant's routed models and the priced models
+/// of the provider families it has configured (all of them with a default provider).
+async fn models(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse {
+    let request_id = pipeline::new_request_id();
+    let anthropic = wants_anthropic_shape(req.headers());
+    match list_models(&req, &state).await {
+        Ok(entries) => {
+            let body = if anthropic {
+                json!({
+                    "data": entries.iter().map(|(id, _)| json!({
+                        "type": "model", "id": id, "display_name": id, "created_at": "2025-01-01T00:00:00Z"
+                    })).collect::<Vec<_>>(),
+                    "has_more": false,
+                    "first_id": entries.first().map(|(id, _)| id.clone()),
+                    "last_id": entries.last().map(|(id, _)| id.clone()),
+                })
+            } else {
+                json!({
+                    "object": "list",
+                    "data": entries.iter().map(|(id, owner)| json!({
+                        "id": id, "object": "model", "created": 0, "owned_by": owner
+                    })).collect::<Vec<_>>(),
+                })
+            };
+            HttpResponse::Ok()
+                .insert_header((REQUEST_ID_HEADER, request_id))
+                .json(body)
+        }
+        Err(error) => {
+            let body = if anthropic {
+                error.anthropic_body(&request_id)
+            } else {
+                error.openai_body(&request_id)
+            };
+            HttpResponse::build(error.status())
+                .insert_header((REQUEST_ID_HEADER, request_id))
+                .json(body)
+        }
+    }
+}
+
+async fn list_models(
+    req: &HttpRequest,
+    state: &RelayState,
+) -> Result<Vec<(String, String)>, RelayError> {
+    let key = pipeline::authenticate_request(req.headers(), state).await?;
+    key.check_state(chrono::Utc::now())?;
+    let tenant = state
+        .tenants
+        .get(&state.db, &state.master_keys, key.tenant_id)
+        .await?;
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let mut push = |model: &str| {
+        if !entries.iter().any(|(m, _)| m == model)
+            && let Ok(route) = crate::routing::resolve(&tenant, model)
+        {
+            entries.push((model.to_owned(), route.provider.name.clone()));
+        }
+    };
+    if !key.allowed_models.is_empty() {
+        key.allowed_models.iter().for_each(|m| push(m));
+    } else {
+        let mut routed: Vec<&String> = tenant.routes.keys().collect();
+        routed.sort();
+        routed.into_iter().for_each(|m| push(m));
+        state
+            .prices
+            .entries()
+            .filter(|(m, _)| *m != "mock")
+            .for_each(|(m, _)| push(m));
+    }
+    Ok(entries)
+}

@@ -1,0 +1,248 @@
+//! Usage records: one per relay request, metadata only. The hot path hands a
+//! record to a bounded queue and moves on; a writer task batches records into
+//! one INSERT, updates the keys' `last_used_at`, and on shutdown drains the queue
+//! before the process exits. There is deliberately no field for prompt or
+//! completion text here or in the table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_schema::entities::usage_record;
+use airlock_schema::queries;
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, DatabaseConnection};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::metrics::RelayMetrics;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UsageRecord {
+    pub request_id: String,
+    pub tenant_id: Option<Uuid>,
+    pub key_id: Option<Uuid>,
+    pub env: Option<String>,
+    pub endpoint: &'static str,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub latency_ms: i64,
+    pub upstream_latency_ms: Option<i64>,
+    pub status_code: u16,
+    pub error_code: Option<&'static str>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_micros: i64,
+    pub message_count: u32,
+    pub input_chars: u64,
+    pub output_chars: u64,
+    pub redactions: HashMap<String, u32>,
+    pub injection_flags: u32,
+    pub data_class: Option<&'static str>,
+    pub input_hash: Option<String>,
+    pub streamed: bool,
+    pub client_disconnected: bool,
+}
+
+/// Client-supplied names are cut to the column's cap, so one long model name
+/// cannot fail a whole batch.
+fn capped(value: Option<String>, max_chars: usize) -> Option<String> {
+    value.map(|v| v.chars().take(max_chars).collect())
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl UsageRecord {
+    fn into_active_model(self) -> usage_record::ActiveModel {
+        usage_record::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            request_id: Set(self.request_id),
+            tenant_id: Set(self.tenant_id),
+            key_id: Set(self.key_id),
+            env: Set(self.env),
+            endpoint: Set(self.endpoint.to_owned()),
+            provider: Set(capped(self.provider, usage_record::max_len::PROVIDER)),
+            model: Set(capped(self.model, usage_record::max_len::MODEL)),
+            created_at: Set(self.created_at),
+            latency_ms: Set(self.latency_ms),
+            upstream_latency_ms: Set(self.upstream_latency_ms),
+            status_code: Set(i32::from(self.status_code)),
+            error_code: Set(self.error_code.map(str::to_owned)),
+            input_tokens: Set(clamp_i64(self.input_tokens)),
+            output_tokens: Set(clamp_i64(self.output_tokens)),
+            cost_micros: Set(self.cost_micros),
+            message_count: Set(i32::try_from(self.message_count).unwrap_or(i32::MAX)),
+            input_chars: Set(clamp_i64(self.input_chars)),
+            output_chars: Set(clamp_i64(self.output_chars)),
+            redactions: Set(serde_json::json!(self.redactions)),
+            injection_flags: Set(i32::try_from(self.injection_flags).unwrap_or(i32::MAX)),
+            data_class: Set(self.data_class.map(str::to_owned)),
+            input_hash: Set(self.input_hash),
+            streamed: Set(self.streamed),
+            client_disconnected: Set(self.client_disconnected),
+        }
+    }
+}
+
+enum Command {
+    Record(Box<UsageRecord>),
+    /// Write everything queued before this command, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct UsageWriterConfig {
+    pub queue_capacity: usize,
+    pub batch_size: usize,
+    pub flush_interval: Duration,
+}
+
+impl Default for UsageWriterConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 100_000,
+            batch_size: 500,
+            flush_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The hot path's handle: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct UsageRecorder {
+    tx: mpsc::Sender<Command>,
+    metrics: Arc<RelayMetrics>,
+}
+
+pub struct UsageWriter {
+    handle: JoinHandle<()>,
+}
+
+pub fn spawn(
+    db: DatabaseConnection,
+    config: UsageWriterConfig,
+    metrics: Arc<RelayMetrics>,
+) -> (UsageRecorder, UsageWriter) {
+    let (tx, rx) = mpsc::channel(config.queue_capacity);
+    let handle = tokio::spawn(run_writer(db, config, rx, metrics.clone()));
+    (UsageRecorder { tx, metrics }, UsageWriter { handle })
+}
+
+impl UsageRecorder {
+    pub fn record(&self, record: UsageRecord) {
+        if self.tx.try_send(Command::Record(Box::new(record))).is_err() {
+            // Full means the database has been unreachable for a long time; blocking
+            // the hot path would turn that into an outage of the relay itself.
+            self.metrics.usage_dropped.inc();
+            tracing::error!("usage queue full; a usage record was dropped");
+        }
+    }
+
+    /// Waits until every record queued so far is written (or given up on).
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Command::Flush(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+impl UsageWriter {
+    /// Drains the queue and stops. Call after the HTTP server stopped, so no new
+    /// record can arrive.
+    pub async fn shutdown(self, recorder: UsageRecorder) {
+        recorder.flush().await;
+        drop(recorder);
+        self.handle.abort();
+        let _ = self.handle.await;
+    }
+}
+
+async fn run_writer(
+    db: DatabaseConnection,
+    config: UsageWriterConfig,
+    mut rx: mpsc::Receiver<Command>,
+    metrics: Arc<RelayMetrics>,
+) {
+    let mut batch: Vec<UsageRecord> = Vec::with_capacity(config.batch_size);
+    let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        let Some(first) = rx.recv().await else {
+            break;
+        };
+        let deadline = tokio::time::Instant::now() + config.flush_interval;
+        let mut next = Some(first);
+        loop {
+            match next.take() {
+                Some(Command::Record(record)) => batch.push(*record),
+                Some(Command::Flush(ack)) => {
+                    acks.push(ack);
+                    break;
+                }
+                None => {}
+            }
+            if batch.len() >= config.batch_size {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(command)) => next = Some(command),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        write_batch(&db, std::mem::take(&mut batch), &metrics).await;
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+    write_batch(&db, batch, &metrics).await;
+}
+
+/// Retries with backoff for about six seconds; after that the records are
+/// counted as dropped and logged (by count: never by content).
+async fn write_batch(db: &DatabaseConnection, batch: Vec<UsageRecord>, metrics: &RelayMetrics) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut last_used: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    for record in &batch {
+        if let Some(key_id) = record.key_id {
+            let at = last_used.entry(key_id).or_insert(record.created_at);
+            *at = (*at).max(record.created_at);
+        }
+    }
+    let count = batch.len();
+    let models: Vec<usage_record::ActiveModel> = batch
+        .into_iter()
+        .map(UsageRecord::into_active_model)
+        .collect();
+    let mut delay = Duration::from_millis(100);
+    let mut written = false;
+    for attempt in 1..=6 {
+        match queries::insert_usage_batch(db, models.clone()).await {
+            Ok(()) => {
+                written = true;
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(attempt, records = count, error = %e, "writing usage records failed");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+    if !written {
+        metrics.usage_dropped.inc_by(count as u64);
+        tracing::error!(records = count, "usage records dropped after retries");
+        return;
+    }
+    metrics.usage_written.inc_by(count as u64);
+    for (key_id, at) in last_used {
+        if let Err(e) = queries::touch_key_last_used(db, key_id, at).await {
+            tracing::warn!(key.id = %key_id, error = %e, "updating last_used_at failed");
+        }
+    }
+}

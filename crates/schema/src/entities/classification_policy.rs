@@ -1,0 +1,48 @@
+// Hand-maintained to match migrations/ (there is no codegen). When a column changes,
+// change the migration and this file together; airlock_migrations' tests compare the
+// two on SQLite and PostgreSQL.
+
+//! `classification_policies`: what a tenant allows for one data class. Unique per
+//! (tenant, data_class).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "classification_policies")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// e.g. public | internal | confidential | restricted (parsed by `airlock_core`).
+    pub data_class: String,
+    /// JSON array of provider names allowed for this class.
+    pub allowed_providers: Json,
+    pub require_dpa: bool,
+    pub require_zdr: bool,
+    pub require_baa: bool,
+    /// allow | flag | redact | block, as applies to each check.
+    pub pii_action: String,
+    pub secret_action: String,
+    pub injection_action: String,
+    pub output_action: String,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::tenant::Entity",
+        from = "Column::TenantId",
+        to = "super::tenant::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Tenant,
+}
+
+impl Related<super::tenant::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Tenant.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

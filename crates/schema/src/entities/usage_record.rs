@@ -1,0 +1,103 @@
+// Hand-maintained to match migrations/ (there is no codegen). When a column changes,
+// change the migration and this file together; airlock_migrations' tests compare the
+// two on SQLite and PostgreSQL.
+
+//! `usage_records`: one row per relay request, metadata only. Finance bills from it.
+//!
+//! This table must never be able to hold prompt or completion text. Every string column
+//! is a short identifier with a length cap that the database enforces on both backends
+//! (`varchar(n)` plus a `CHECK (length(..) <= n)`, which SQLite needs because it ignores
+//! `varchar` lengths). The caps are in [`max_len`]; the relay clamps to them before
+//! writing, so one odd model name cannot fail a whole batch. The migrations test keeps an
+//! explicit allow-list of columns, so adding a free-text column fails CI.
+
+use sea_orm::entity::prelude::*;
+
+/// Length caps (in characters) of the string columns, as enforced by the database.
+pub mod max_len {
+    pub const REQUEST_ID: usize = 64;
+    pub const ENV: usize = 8;
+    pub const ENDPOINT: usize = 32;
+    pub const PROVIDER: usize = 64;
+    pub const MODEL: usize = 128;
+    pub const ERROR_CODE: usize = 64;
+    pub const DATA_CLASS: usize = 32;
+    pub const INPUT_HASH: usize = 128;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "usage_records")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// The `X-Airlock-Request-Id` returned to the client.
+    #[sea_orm(column_type = "String(StringLen::N(64))")]
+    pub request_id: String,
+    /// NULL when the key was not valid, so no tenant is known.
+    pub tenant_id: Option<Uuid>,
+    pub key_id: Option<Uuid>,
+    #[sea_orm(column_type = "String(StringLen::N(8))", nullable)]
+    pub env: Option<String>,
+    /// e.g. `chat_completions`, `messages`, `models`.
+    #[sea_orm(column_type = "String(StringLen::N(32))")]
+    pub endpoint: String,
+    #[sea_orm(column_type = "String(StringLen::N(64))", nullable)]
+    pub provider: Option<String>,
+    #[sea_orm(column_type = "String(StringLen::N(128))", nullable)]
+    pub model: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub latency_ms: i64,
+    pub upstream_latency_ms: Option<i64>,
+    pub status_code: i32,
+    /// The stable error `code` of the response, if any.
+    #[sea_orm(column_type = "String(StringLen::N(64))", nullable)]
+    pub error_code: Option<String>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+    pub message_count: i32,
+    pub input_chars: i64,
+    pub output_chars: i64,
+    /// JSON object: redaction kind → count, e.g. `{"email": 2}`.
+    pub redactions: Json,
+    pub injection_flags: i32,
+    #[sea_orm(column_type = "String(StringLen::N(32))", nullable)]
+    pub data_class: Option<String>,
+    /// Keyed hex digest of the input (for duplicate and abuse detection), never the input.
+    #[sea_orm(column_type = "String(StringLen::N(128))", nullable)]
+    pub input_hash: Option<String>,
+    pub streamed: bool,
+    pub client_disconnected: bool,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::tenant::Entity",
+        from = "Column::TenantId",
+        to = "super::tenant::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Tenant,
+    #[sea_orm(
+        belongs_to = "super::relay_key::Entity",
+        from = "Column::KeyId",
+        to = "super::relay_key::Column::Id",
+        on_delete = "SetNull"
+    )]
+    RelayKey,
+}
+
+impl Related<super::tenant::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Tenant.def()
+    }
+}
+
+impl Related<super::relay_key::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::RelayKey.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

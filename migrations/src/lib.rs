@@ -1,0 +1,31 @@
+//! Schema migrations of Airlock, in the order they apply. The same list runs on SQLite
+//! and PostgreSQL; `airlock migrate` calls [`Migrator::up`](MigratorTrait::up).
+//!
+//! Rules for new migrations:
+//! - name them `mYYYYMMDD_NNNNNN_what` and append them to [`Migrator::migrations`]
+//!   (a test checks every module file is listed, in order);
+//! - keep them safe while old relays still serve traffic: add columns nullable or with a
+//!   default, backfill, and only drop in a later release (expand, then contract);
+//! - schema and seed data go in separate migrations;
+//! - change the matching entity in `airlock_schema` in the same commit; the tests compare
+//!   every entity's columns to its table on both backends.
+//!
+//! Every migration runs in a transaction, on SQLite too (which has transactional DDL), so
+//! a failure leaves no half-created schema behind.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+mod m20261123_000002_seed_list_prices;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_initial::Migration),
+            Box::new(m20261123_000002_seed_list_prices::Migration),
+        ]
+    }
+}
