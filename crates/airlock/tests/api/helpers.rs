@@ -1,0 +1,301 @@
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use airlock_console::ops;
+use airlock_core::envelope::MasterKeys;
+use airlock_core::key::{Env, KeyHasher};
+use airlock_core::provider::ProviderKind;
+use airlock_migrations::{Migrator, MigratorTrait};
+use airlock_relay::mock_upstream::{self, MockBehaviour, MockUpstream};
+use airlock_relay::{RelayRuntime, RelaySettings};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use secrecy::SecretString;
+use serde_json::Value;
+use uuid::Uuid;
+
+pub const PROVIDER_SECRET: &str = "sk-provider-CANARY-5eCr3tKeY-0001";
+
+/// A per-test database: a temp SQLite file, or a new Postgres database that is
+/// dropped when the test ends. If DATABASE_URL is postgres and unreachable, the
+/// test fails (it is never skipped).
+pub struct TestDb {
+    pub conn: DatabaseConnection,
+    pub sqlite_path: Option<std::path::PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => {
+                let name = format!("airlock_t_{}", Uuid::new_v4().simple());
+                let admin = airlock_schema::db::connect(&url)
+                    .await
+                    .expect("DATABASE_URL is set but Postgres is unreachable");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                let (base, _) = url.rsplit_once('/').unwrap();
+                let test_url = format!("{base}/{name}");
+                let conn = airlock_schema::db::connect(&test_url).await.unwrap();
+                Migrator::up(&conn, None).await.unwrap();
+                TestDb {
+                    conn,
+                    sqlite_path: None,
+                    _dir: None,
+                    pg_admin: Some((url, name)),
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("test.db");
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                let conn = airlock_schema::db::connect(&url).await.unwrap();
+                Migrator::up(&conn, None).await.unwrap();
+                TestDb {
+                    conn,
+                    sqlite_path: Some(path),
+                    _dir: Some(dir),
+                    pg_admin: None,
+                }
+            }
+        }
+    }
+
+    /// Every byte the database holds, as text: the SQLite files, or each Postgres
+    /// table's rows cast to text.
+    pub async fn dump(&self) -> String {
+        if let Some(path) = &self.sqlite_path {
+            let mut all = Vec::new();
+            for suffix in ["", "-wal"] {
+                if let Ok(bytes) = std::fs::read(format!("{}{suffix}", path.display())) {
+                    all.extend(bytes);
+                }
+            }
+            return String::from_utf8_lossy(&all).into_owned();
+        }
+        let tables = self
+            .conn
+            .query_all_raw(sea_orm::Statement::from_string(
+                self.conn.get_database_backend(),
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+            ))
+            .await
+            .unwrap();
+        let mut out = String::new();
+        for row in tables {
+            let table: String = row.try_get("", "tablename").unwrap();
+            let rows = self
+                .conn
+                .query_all_raw(sea_orm::Statement::from_string(
+                    self.conn.get_database_backend(),
+                    format!("SELECT t::text AS row FROM \"{table}\" t"),
+                ))
+                .await
+                .unwrap();
+            for r in rows {
+                out.push_str(&r.try_get::<String>("", "row").unwrap());
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg_admin.take() {
+            // Best effort, on a plain thread: Drop cannot await.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(admin) = airlock_schema::db::connect(&admin_url).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                    }
+                });
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub db: TestDb,
+    pub relay_url: String,
+    pub mock_url: String,
+    pub tenant_id: Uuid,
+    pub hasher: KeyHasher,
+    pub client: reqwest::Client,
+    runtime: Option<RelayRuntime>,
+    relay_handle: actix_web::dev::ServerHandle,
+}
+
+pub fn secrets() -> (KeyHasher, MasterKeys) {
+    (
+        KeyHasher::new(&[7u8; 32]).unwrap(),
+        MasterKeys::new(1, [9u8; 32]),
+    )
+}
+
+impl TestApp {
+    /// A tenant with providers `openai`, `anthropic`, `gemini` (all pointing at the
+    /// mock upstream over HTTP) and `mock` (in-process) as the default.
+    pub async fn spawn() -> TestApp {
+        let db = TestDb::new().await;
+        let mock = web::Data::new(MockUpstream::new(MockBehaviour::default()));
+        let configure = mock_upstream::configure(mock);
+        let mock_server = HttpServer::new(move || App::new().configure(configure.clone()))
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let mock_url = format!("http://{}", mock_server.addrs()[0]);
+        actix_web::rt::spawn(mock_server.run());
+
+        let (hasher, master_keys) = secrets();
+        let tenant = ops::create_tenant(&db.conn, "acme", "Acme").await.unwrap();
+        for (name, kind, base) in [
+            ("openai", ProviderKind::OpenAi, format!("{mock_url}/v1")),
+            ("anthropic", ProviderKind::Anthropic, mock_url.clone()),
+            ("gemini", ProviderKind::Gemini, mock_url.clone()),
+        ] {
+            ops::set_credential(
+                &db.conn,
+                &master_keys,
+                ops::NewCredential {
+                    tenant_id: tenant.id,
+                    name,
+                    kind,
+                    base_url: Some(&base),
+                    secret: Some(SecretString::from(format!("{PROVIDER_SECRET}-{name}"))),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        ops::set_credential(
+            &db.conn,
+            &master_keys,
+            ops::NewCredential {
+                tenant_id: tenant.id,
+                name: "mock",
+                kind: ProviderKind::Mock,
+                base_url: None,
+                secret: None,
+            },
+        )
+        .await
+        .unwrap();
+        ops::set_default_provider(&db.conn, tenant.clone(), "mock")
+            .await
+            .unwrap();
+
+        let settings = RelaySettings {
+            refresh_interval: Duration::from_millis(100),
+            ..RelaySettings::default()
+        };
+        let runtime =
+            RelayRuntime::start(db.conn.clone(), hasher.clone(), master_keys, settings).unwrap();
+        let configure = runtime.configure();
+        let relay = HttpServer::new(move || App::new().configure(configure.clone()))
+            .workers(2)
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let relay_url = format!("http://{}", relay.addrs()[0]);
+        let relay = relay.run();
+        let relay_handle = relay.handle();
+        actix_web::rt::spawn(relay);
+        TestApp {
+            db,
+            relay_url,
+            mock_url,
+            tenant_id: tenant.id,
+            hasher,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            runtime: Some(runtime),
+            relay_handle,
+        }
+    }
+
+    pub async fn key(&self, env: Env) -> String {
+        let (_, key) = ops::create_key(
+            &self.db.conn,
+            &self.hasher,
+            ops::NewKey {
+                tenant_id: self.tenant_id,
+                env,
+                name: "test".into(),
+                owner_user_id: None,
+                allowed_models: vec![],
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap();
+        key.expose().to_owned()
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.relay_url))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn received(&self) -> Vec<Value> {
+        self.client
+            .get(format!("{}/__received", self.mock_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the relay gracefully and drains the usage queue.
+    pub async fn stop(&mut self) {
+        self.relay_handle.stop(true).await;
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown().await;
+        }
+    }
+}
+
+/// The concatenated text of an SSE body's OpenAI deltas.
+pub fn openai_stream_text(body: &str) -> String {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+pub fn anthropic_stream_text(body: &str) -> String {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v["type"] == "content_block_delta")
+        .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
+        .collect()
+}
