@@ -3,7 +3,12 @@
 //! and `mock-upstream` over HTTP standing in for the providers.
 
 // A test harness fails by panicking; the request-path lints do not apply here.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 mod binary;
 mod helpers;
