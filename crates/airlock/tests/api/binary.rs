@@ -75,11 +75,14 @@ fn docker_compose_file_parses_and_wires_the_services() {
     );
 }
 
-/// A graceful shutdown under load loses no usage record of a completed request.
+/// A graceful shutdown under load loses no usage record of a completed request,
+/// and the server's log (at debug level) holds no prompt, completion or key.
 #[actix_web::test]
-async fn sigterm_under_load_flushes_every_completed_requests_usage() {
+async fn sigterm_under_load_flushes_every_completed_requests_usage_and_logs_no_content() {
     let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
     let mut child = airlock()
+        .env("RUST_LOG", "debug")
         .args([
             "serve",
             "--demo",
@@ -92,7 +95,7 @@ async fn sigterm_under_load_flushes_every_completed_requests_usage() {
         ])
         .arg(dir.path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -116,7 +119,7 @@ async fn sigterm_under_load_flushes_every_completed_requests_usage() {
         tasks.push(actix_web::rt::spawn(async move {
             loop {
                 let sent = client.post(format!("{relay}/v1/chat/completions")).bearer_auth(&key)
-                    .json(&serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "load"}]}))
+                    .json(&serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "load CANARY-LOG-41c2"}]}))
                     .send().await;
                 let Ok(response) = sent else { break };
                 if response.status() != 200 || response.bytes().await.is_err() {
