@@ -228,6 +228,13 @@ fn url_of(addrs: &[std::net::SocketAddr]) -> String {
 fn bind_relay(runtime: &RelayRuntime, addr: &str) -> anyhow::Result<(Running, String)> {
     let configure = runtime.configure();
     let server = HttpServer::new(move || App::new().configure(configure.clone()))
+        // Streams are many small writes; with Nagle on, each waits for the client's
+        // delayed ACK (~40 ms per frame, measured by e2e/bench/relay.sh).
+        .on_connect(|connection, _| {
+            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .shutdown_timeout(30)
         .bind(addr)
         .with_context(|| {

@@ -338,7 +338,6 @@ struct RelayStream {
     ticket: Option<Ticket>,
     state: Arc<RelayState>,
     request_id: String,
-    pending: std::collections::VecDeque<Bytes>,
     started: bool,
     done: bool,
     finish: FinishReason,
@@ -364,7 +363,6 @@ impl RelayStream {
             ticket: Some(ticket),
             state,
             request_id,
-            pending: std::collections::VecDeque::new(),
             started: false,
             done: false,
             finish: FinishReason::Stop,
@@ -417,35 +415,39 @@ impl Stream for RelayStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        loop {
-            if let Some(frame) = this.pending.pop_front() {
-                return Poll::Ready(Some(Ok(frame)));
-            }
-            if this.done {
-                return Poll::Ready(None);
-            }
-            let mut out = Vec::new();
-            if !this.started {
-                this.started = true;
-                this.writer.begin(&mut out);
-            } else {
-                match this.upstream.as_mut().poll_next(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Some(Ok(event))) => this.on_event(event, &mut out),
-                    Poll::Ready(Some(Err(error))) => {
-                        this.writer.error(&error, &this.request_id, &mut out);
-                        this.done = true;
-                        this.close(error.status().as_u16(), Some(&error), false);
-                    }
-                    Poll::Ready(None) => {
-                        let usage = this.usage();
-                        this.writer.end(this.finish, usage, &mut out);
-                        this.done = true;
-                        this.close(200, None, false);
-                    }
+        let mut out = Vec::new();
+        if !this.started {
+            this.started = true;
+            this.writer.begin(&mut out);
+        }
+        // Render every event the upstream has ready, then send them as one write:
+        // fewer, larger writes than one per frame.
+        while !this.done {
+            match this.upstream.as_mut().poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(event))) => this.on_event(event, &mut out),
+                Poll::Ready(Some(Err(error))) => {
+                    this.writer.error(&error, &this.request_id, &mut out);
+                    this.done = true;
+                    this.close(error.status().as_u16(), Some(&error), false);
+                }
+                Poll::Ready(None) => {
+                    let usage = this.usage();
+                    this.writer.end(this.finish, usage, &mut out);
+                    this.done = true;
+                    this.close(200, None, false);
                 }
             }
-            this.pending.extend(out);
+        }
+        match out.len() {
+            0 if this.done => Poll::Ready(None),
+            0 => Poll::Pending,
+            1 => Poll::Ready(out.pop().map(Ok)),
+            _ => {
+                let mut joined = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
+                out.iter().for_each(|frame| joined.extend_from_slice(frame));
+                Poll::Ready(Some(Ok(joined.freeze())))
+            }
         }
     }
 }
