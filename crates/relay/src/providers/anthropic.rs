@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-use super::sse::{self, Step};
+use super::sse::Step;
 use super::{Provider, Upstream, UpstreamCall, json_u64};
 use crate::canonical::{
     ChatRequest, ChatResponse, ChatRole, FinishReason, ProviderReply, StreamEvent, TokenUsage,
@@ -132,18 +132,16 @@ impl Provider for AnthropicAdapter {
                 ),
             ];
             let body = request_body(call.model, call.request);
-            let response = self
-                .upstream
-                .post_json(&call.endpoint.url("/v1/messages"), &headers, &body)
-                .await?;
-            if call.request.stream {
-                Ok(ProviderReply::Stream(sse::adapt(response, |event| {
-                    stream_step(&event.data)
-                })))
-            } else {
-                let body = Upstream::read_json(response).await?;
-                Ok(ProviderReply::Complete(parse_response(&body, call.model)?))
-            }
+            self.upstream
+                .exchange(
+                    &call,
+                    &call.endpoint.url("/v1/messages"),
+                    &headers,
+                    &body,
+                    stream_step,
+                    parse_response,
+                )
+                .await
         }
         .boxed()
     }

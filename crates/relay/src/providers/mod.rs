@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::canonical::{ChatRequest, ProviderReply};
+use crate::canonical::{ChatRequest, ChatResponse, ProviderReply};
 use crate::error::RelayError;
 
 pub use airlock_core::provider::ProviderKind;
@@ -157,6 +157,29 @@ impl Upstream {
                 code @ (400 | 404 | 413 | 422) => RelayError::UpstreamRejected(code),
                 code => RelayError::UpstreamStatus(code),
             });
+        }
+    }
+
+    /// One provider exchange: POST, then either adapt the SSE stream with `step`
+    /// or parse the JSON answer with `parse`. Each adapter supplies only its URL,
+    /// headers, body and the two translations.
+    async fn exchange(
+        &self,
+        call: &UpstreamCall<'_>,
+        url: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: &serde_json::Value,
+        step: fn(&str) -> Result<sse::Step, RelayError>,
+        parse: fn(&serde_json::Value, &str) -> Result<ChatResponse, RelayError>,
+    ) -> Result<ProviderReply, RelayError> {
+        let response = self.post_json(url, headers, body).await?;
+        if call.request.stream {
+            Ok(ProviderReply::Stream(sse::adapt(response, move |event| {
+                step(&event.data)
+            })))
+        } else {
+            let body = Self::read_json(response).await?;
+            Ok(ProviderReply::Complete(parse(&body, call.model)?))
         }
     }
 
