@@ -217,11 +217,16 @@ async fn handle(
         .upstream_duration
         .with_label_values(&[route.provider.kind.as_str()])
         .observe(upstream_elapsed.as_secs_f64());
-    let estimated_input = request
-        .messages
-        .iter()
-        .map(|m| estimate_tokens(&m.text))
-        .sum();
+    // Only streams need the estimate (their usage may arrive last, or never).
+    let estimated_input = if request.stream {
+        request
+            .messages
+            .iter()
+            .map(|m| estimate_tokens(&m.text))
+            .sum()
+    } else {
+        0
+    };
     Ok((reply?, options, estimated_input))
 }
 
@@ -319,14 +324,11 @@ fn record_input(ticket: &mut Ticket, state: &RelayState, request: &ChatRequest) 
     ticket.record.message_count = u32::try_from(request.messages.len()).unwrap_or(u32::MAX);
     ticket.record.input_chars = request.input_chars();
     // A keyed digest lets finance spot repeated prompts without storing any text.
-    let mut digest_input = Vec::with_capacity(request.input_chars() as usize + 16);
-    for message in &request.messages {
-        digest_input.extend_from_slice(message.role.as_str().as_bytes());
-        digest_input.push(0);
-        digest_input.extend_from_slice(message.text.as_bytes());
-        digest_input.push(0);
-    }
-    ticket.record.input_hash = Some(state.hasher.content_digest(&digest_input));
+    let parts = request
+        .messages
+        .iter()
+        .flat_map(|m| [m.role.as_str().as_bytes(), b"\0", m.text.as_bytes(), b"\0"]);
+    ticket.record.input_hash = Some(state.hasher.content_digest_parts(parts));
 }
 
 /// A streamed answer on its way to the client. It renders canonical events in the

@@ -71,10 +71,6 @@ impl RelayRuntime {
         })
     }
 
-    pub fn state(&self) -> &RelayState {
-        &self.state
-    }
-
     /// Registers the relay's routes and state on an actix `App`.
     pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + use<> {
         let state = self.state.clone();

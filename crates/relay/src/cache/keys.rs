@@ -167,14 +167,6 @@ impl KeyCache {
             known.insert(hash, key);
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.known.read().map(|k| k.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]

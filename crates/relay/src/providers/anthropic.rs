@@ -7,7 +7,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Provider, Upstream, UpstreamCall, json_u64};
+use super::{Provider, Upstream, UpstreamCall};
 use crate::canonical::{
     ChatRequest, ChatResponse, ChatRole, FinishReason, ProviderReply, StreamEvent, TokenUsage,
 };
@@ -78,8 +78,8 @@ fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError>
         text,
         finish: finish_reason(body["stop_reason"].as_str().unwrap_or("end_turn")),
         usage: TokenUsage {
-            input: json_u64(&body["usage"]["input_tokens"]).unwrap_or(0),
-            output: json_u64(&body["usage"]["output_tokens"]).unwrap_or(0),
+            input: body["usage"]["input_tokens"].as_u64().unwrap_or(0),
+            output: body["usage"]["output_tokens"].as_u64().unwrap_or(0),
         },
     })
 }
@@ -88,7 +88,7 @@ fn stream_step(data: &str) -> Result<Step, RelayError> {
     let event: Value = serde_json::from_str(data).map_err(|_| RelayError::UpstreamProtocol)?;
     let events = match event["type"].as_str().unwrap_or_default() {
         "message_start" => vec![StreamEvent::Usage {
-            input: json_u64(&event["message"]["usage"]["input_tokens"]),
+            input: event["message"]["usage"]["input_tokens"].as_u64(),
             output: None,
         }],
         "content_block_delta" if event["delta"]["type"] == "text_delta" => {
@@ -103,8 +103,8 @@ fn stream_step(data: &str) -> Result<Step, RelayError> {
                 events.push(StreamEvent::Finish(finish_reason(reason)));
             }
             events.push(StreamEvent::Usage {
-                input: json_u64(&event["usage"]["input_tokens"]),
-                output: json_u64(&event["usage"]["output_tokens"]),
+                input: event["usage"]["input_tokens"].as_u64(),
+                output: event["usage"]["output_tokens"].as_u64(),
             });
             events
         }

@@ -8,7 +8,7 @@ use reqwest::header::HeaderName;
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Provider, Upstream, UpstreamCall, json_u64};
+use super::{Provider, Upstream, UpstreamCall};
 use crate::canonical::{
     ChatRequest, ChatResponse, ChatRole, FinishReason, ProviderReply, StreamEvent, TokenUsage,
 };
@@ -92,8 +92,12 @@ fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError>
                 .unwrap_or("STOP"),
         ),
         usage: TokenUsage {
-            input: json_u64(&body["usageMetadata"]["promptTokenCount"]).unwrap_or(0),
-            output: json_u64(&body["usageMetadata"]["candidatesTokenCount"]).unwrap_or(0),
+            input: body["usageMetadata"]["promptTokenCount"]
+                .as_u64()
+                .unwrap_or(0),
+            output: body["usageMetadata"]["candidatesTokenCount"]
+                .as_u64()
+                .unwrap_or(0),
         },
     })
 }
@@ -110,8 +114,8 @@ fn stream_step(data: &str) -> Result<Step, RelayError> {
     }
     if chunk["usageMetadata"].is_object() {
         events.push(StreamEvent::Usage {
-            input: json_u64(&chunk["usageMetadata"]["promptTokenCount"]),
-            output: json_u64(&chunk["usageMetadata"]["candidatesTokenCount"]),
+            input: chunk["usageMetadata"]["promptTokenCount"].as_u64(),
+            output: chunk["usageMetadata"]["candidatesTokenCount"].as_u64(),
         });
     }
     if let Some(reason) = chunk["candidates"][0]["finishReason"].as_str() {

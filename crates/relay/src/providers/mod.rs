@@ -254,11 +254,6 @@ impl Providers {
     }
 }
 
-/// Reads a JSON number as u64, tolerating absence.
-fn json_u64(value: &serde_json::Value) -> Option<u64> {
-    value.as_u64()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Provider, Upstream, UpstreamCall, json_u64};
+use super::{Provider, Upstream, UpstreamCall};
 use crate::canonical::{
     ChatRequest, ChatResponse, FinishReason, ProviderReply, StreamEvent, TokenUsage,
 };
@@ -71,8 +71,8 @@ fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError>
         text,
         finish: finish_reason(choice["finish_reason"].as_str().unwrap_or("stop")),
         usage: TokenUsage {
-            input: json_u64(&body["usage"]["prompt_tokens"]).unwrap_or(0),
-            output: json_u64(&body["usage"]["completion_tokens"]).unwrap_or(0),
+            input: body["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+            output: body["usage"]["completion_tokens"].as_u64().unwrap_or(0),
         },
     })
 }
@@ -98,8 +98,8 @@ fn stream_step(data: &str) -> Result<Step, RelayError> {
     }
     if chunk["usage"].is_object() {
         events.push(StreamEvent::Usage {
-            input: json_u64(&chunk["usage"]["prompt_tokens"]),
-            output: json_u64(&chunk["usage"]["completion_tokens"]),
+            input: chunk["usage"]["prompt_tokens"].as_u64(),
+            output: chunk["usage"]["completion_tokens"].as_u64(),
         });
     }
     Ok(Step::Events(events))
