@@ -1,0 +1,310 @@
+//! Values recognised by how they start: provider and cloud keys, JWTs, IBANs, PEM
+//! blocks, and e-mail addresses (recognised by their `@`).
+
+use super::{Finding, Kind, ends_token, is_word_byte, run_end};
+use crate::key::RelayKey;
+
+fn is_key_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+fn is_base64url_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+/// A token of `ok` bytes starting at `i` with `prefix`, at least `min_body` bytes
+/// after the prefix and no more than `max_len` in all, ending at a token boundary.
+fn token(
+    b: &[u8],
+    i: usize,
+    prefix: &[u8],
+    min_body: usize,
+    max_len: usize,
+    ok: impl Fn(u8) -> bool,
+    kind: Kind,
+) -> Option<Finding> {
+    if !b[i..].starts_with(prefix) {
+        return None;
+    }
+    let end = run_end(b, i + prefix.len(), max_len - prefix.len(), ok);
+    (end - i - prefix.len() >= min_body && ends_token(b, end) && end < i + max_len).then_some(
+        Finding {
+            kind,
+            start: i,
+            end,
+        },
+    )
+}
+
+/// Words starting with an upper-case letter: AWS access key ids, Google API keys,
+/// IBANs.
+pub(super) fn upper(b: &[u8], i: usize) -> Option<Finding> {
+    let rest = &b[i..];
+    if rest.len() >= 20 {
+        for prefix in [b"AKIA", b"ASIA", b"AGPA", b"AIDA", b"AROA", b"ANPA"] {
+            if rest.starts_with(prefix)
+                && rest[4..20]
+                    .iter()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && ends_token(b, i + 20)
+            {
+                return Some(Finding {
+                    kind: Kind::AwsAccessKey,
+                    start: i,
+                    end: i + 20,
+                });
+            }
+        }
+    }
+    if let Some(found) = token(b, i, b"AIza", 35, 4 + 36, is_key_byte, Kind::GoogleApiKey) {
+        return Some(found);
+    }
+    iban(b, i)
+}
+
+/// `GB82 WEST 1234 5698 7654 32` or `GB82WEST12345698765432`, mod-97 checked.
+fn iban(b: &[u8], i: usize) -> Option<Finding> {
+    let head = b.get(i..i + 4)?;
+    if !(head[0].is_ascii_uppercase()
+        && head[1].is_ascii_uppercase()
+        && head[2].is_ascii_digit()
+        && head[3].is_ascii_digit())
+    {
+        return None;
+    }
+    // Collect up to 34 alphanumerics, allowing single spaces between groups of 4.
+    let mut chars = [0u8; 34];
+    let mut count = 0;
+    let mut j = i;
+    let mut end = i;
+    while j < b.len() && count < chars.len() {
+        let c = b[j];
+        if c.is_ascii_uppercase() || c.is_ascii_digit() {
+            chars[count] = c;
+            count += 1;
+            j += 1;
+            end = j;
+        } else if c == b' '
+            && count.is_multiple_of(4)
+            && b.get(j + 1)
+                .is_some_and(|n| n.is_ascii_uppercase() || n.is_ascii_digit())
+        {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    if !(15..=34).contains(&count) || !ends_token(b, end) {
+        return None;
+    }
+    iban_checksum_ok(&chars[..count]).then_some(Finding {
+        kind: Kind::Iban,
+        start: i,
+        end,
+    })
+}
+
+/// ISO 13616: move the first four characters to the end, read letters as 10..35,
+/// and the number mod 97 must be 1.
+pub(crate) fn iban_checksum_ok(chars: &[u8]) -> bool {
+    let mut remainder: u32 = 0;
+    for &c in chars[4..].iter().chain(&chars[..4]) {
+        let value = match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'A'..=b'Z' => u32::from(c - b'A') + 10,
+            _ => return false,
+        };
+        remainder = if value >= 10 {
+            (remainder * 100 + value) % 97
+        } else {
+            (remainder * 10 + value) % 97
+        };
+    }
+    remainder == 1
+}
+
+/// Words starting with one of `c d e g p r s x`: Airlock, OpenAI, Anthropic,
+/// Stripe, GitHub and Slack keys, and JWTs.
+pub(super) fn lower(b: &[u8], i: usize) -> Option<Finding> {
+    let rest = &b[i..];
+    match b[i] {
+        b'c' | b'd' | b'p' | b's' if airlock_prefix(rest) => {
+            if let Some(found) = airlock_key(b, i) {
+                return Some(found);
+            }
+        }
+        _ => {}
+    }
+    match b[i] {
+        b's' => token(b, i, b"sk-ant-", 20, 200, is_key_byte, Kind::AnthropicKey)
+            .or_else(|| token(b, i, b"sk-", 20, 200, is_key_byte, Kind::OpenAiKey))
+            .or_else(|| stripe(b, i, b"sk_")),
+        b'r' => stripe(b, i, b"rk_"),
+        b'g' => [b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"]
+            .into_iter()
+            .find_map(|p| token(b, i, p, 30, 255, is_key_byte, Kind::GithubToken))
+            .or_else(|| {
+                token(
+                    b,
+                    i,
+                    b"github_pat_",
+                    22,
+                    255,
+                    is_key_byte,
+                    Kind::GithubToken,
+                )
+            }),
+        b'x' => [b"xoxb-", b"xoxp-", b"xoxa-", b"xoxr-", b"xoxs-", b"xapp-"]
+            .into_iter()
+            .find_map(|p| token(b, i, p, 10, 255, is_key_byte, Kind::SlackToken)),
+        b'e' => jwt(b, i),
+        _ => None,
+    }
+}
+
+fn airlock_prefix(rest: &[u8]) -> bool {
+    rest.starts_with(b"dev_")
+        || rest.starts_with(b"stg_")
+        || rest.starts_with(b"prod_")
+        || rest.starts_with(b"ci_")
+}
+
+/// An Airlock key whose checksum is right: that cannot be an accident.
+fn airlock_key(b: &[u8], i: usize) -> Option<Finding> {
+    let end = run_end(b, i, 48, |c| c.is_ascii_alphanumeric() || c == b'_');
+    if !ends_token(b, end) {
+        return None;
+    }
+    let text = std::str::from_utf8(&b[i..end]).ok()?;
+    RelayKey::parse(text).ok().map(|_| Finding {
+        kind: Kind::AirlockKey,
+        start: i,
+        end,
+    })
+}
+
+fn stripe(b: &[u8], i: usize, prefix: &[u8]) -> Option<Finding> {
+    if !b[i..].starts_with(prefix) {
+        return None;
+    }
+    let rest = &b[i + prefix.len()..];
+    let mode_len = if rest.starts_with(b"live_") || rest.starts_with(b"test_") {
+        5
+    } else {
+        return None;
+    };
+    let body = i + prefix.len() + mode_len;
+    let end = run_end(b, body, 255, |c| c.is_ascii_alphanumeric());
+    (end - body >= 16 && ends_token(b, end)).then_some(Finding {
+        kind: Kind::StripeKey,
+        start: i,
+        end,
+    })
+}
+
+/// `eyJ…`.`eyJ…`.`…`: a base64url JSON header and payload, and a signature.
+fn jwt(b: &[u8], i: usize) -> Option<Finding> {
+    if !b[i..].starts_with(b"eyJ") {
+        return None;
+    }
+    let mut j = i;
+    for segment in 0..3 {
+        let end = run_end(b, j, 8192, is_base64url_byte);
+        let min = if segment == 2 { 0 } else { 10 };
+        if end - j < min {
+            return None;
+        }
+        j = end;
+        if segment < 2 {
+            if b.get(j) != Some(&b'.') {
+                return None;
+            }
+            j += 1;
+        }
+    }
+    // The payload is JSON too.
+    let payload_start = b[i..j].iter().position(|&c| c == b'.')? + i + 1;
+    if !b[payload_start..].starts_with(b"eyJ") {
+        return None;
+    }
+    Some(Finding {
+        kind: Kind::Jwt,
+        start: i,
+        end: j,
+    })
+}
+
+/// `-----BEGIN … PRIVATE KEY-----` through its `-----END … -----` line (or the end
+/// of the text when the block was cut off: half a key is still a secret).
+pub(super) fn pem_private_key(b: &[u8], i: usize) -> Option<Finding> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    if !b[i..].starts_with(BEGIN) {
+        return None;
+    }
+    let label_start = i + BEGIN.len();
+    let label_end = run_end(b, label_start, 64, |c| c != b'-' && c != b'\n');
+    if !b[label_start..label_end].ends_with(b"PRIVATE KEY") || !b[label_end..].starts_with(b"-----")
+    {
+        return None;
+    }
+    let body = label_end + 5;
+    let end = find(&b[body..], b"-----END ")
+        .and_then(|at| {
+            let tail = body + at + 9;
+            find(&b[tail..], b"-----").map(|close| tail + close + 5)
+        })
+        .unwrap_or(b.len());
+    Some(Finding {
+        kind: Kind::PrivateKey,
+        start: i,
+        end,
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
+}
+
+/// `local@domain.tld`, found from its `@`. The local part is looked for backwards
+/// (at most 64 bytes, never before `floor`).
+pub(super) fn email(b: &[u8], at: usize, floor: usize) -> Option<Finding> {
+    let is_local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
+    let mut start = at;
+    while start > floor && at - start < 64 && is_local(b[start - 1]) {
+        start -= 1;
+    }
+    while start < at && b[start] == b'.' {
+        start += 1;
+    }
+    if start == at || (start > 0 && is_word_byte(b[start - 1])) {
+        return None;
+    }
+    // Domain: labels of [A-Za-z0-9-] joined by dots, the last one alphabetic.
+    let mut j = at + 1;
+    let mut labels = 0;
+    let mut last_label = (j, j);
+    loop {
+        let label_start = j;
+        let end = run_end(b, j, 63, |c| c.is_ascii_alphanumeric() || c == b'-');
+        if end == label_start {
+            break;
+        }
+        labels += 1;
+        last_label = (label_start, end);
+        j = end;
+        if b.get(j) == Some(&b'.') && b.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    let tld = &b[last_label.0..last_label.1];
+    if labels < 2 || tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    Some(Finding {
+        kind: Kind::Email,
+        start,
+        end: last_label.1,
+    })
+}

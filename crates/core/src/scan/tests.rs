@@ -1,0 +1,306 @@
+use proptest::prelude::*;
+
+use super::*;
+
+fn kinds(text: &str) -> Vec<(Kind, &str)> {
+    scan(text).iter().map(|f| (f.kind, f.value(text))).collect()
+}
+
+fn only(text: &str) -> (Kind, String) {
+    let found = kinds(text);
+    assert_eq!(found.len(), 1, "{text:?} gave {found:?}");
+    (found[0].0, found[0].1.to_owned())
+}
+
+#[test]
+fn finds_emails_without_trailing_punctuation() {
+    assert_eq!(
+        only("Write to jane.doe+news@mail.example.co.uk."),
+        (Kind::Email, "jane.doe+news@mail.example.co.uk".into())
+    );
+    assert_eq!(only("(ops@acme.io)").1, "ops@acme.io");
+    for not_email in ["@handle on twitter", "user@localhost", "a@b.c", "x@1.2"] {
+        assert!(kinds(not_email).is_empty(), "{not_email}");
+    }
+}
+
+#[test]
+fn finds_phone_numbers_in_international_and_national_formats() {
+    for phone in [
+        "+44 20 7946 0958",
+        "+1 (415) 555-0132",
+        "+33 1 23 45 67 89",
+        "+4930901820",
+        "(415) 555-0132",
+        "415-555-0132",
+        "415.555.0132",
+        "1 415 555 0132",
+        "020 7946 0958",
+    ] {
+        let text = format!("Call me on {phone} tomorrow");
+        assert_eq!(only(&text), (Kind::Phone, phone.to_owned()), "{phone}");
+    }
+}
+
+#[test]
+fn ordinary_numbers_are_not_phone_numbers() {
+    for text in [
+        "We sold 1500 units in 2024 and 2025.",
+        "Version 1.2.3 fixes 42 bugs",
+        "Order 123456 shipped on 2024-01-05",
+        "Room 12, floor 3, 10:30 to 11:45",
+        "between 10 and 20 percent, about 3.14159",
+        "x86_64 and arm64 builds",
+    ] {
+        assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
+    }
+}
+
+#[test]
+fn finds_ssns_but_not_invalid_areas() {
+    assert_eq!(only("SSN 123-45-6789."), (Kind::Ssn, "123-45-6789".into()));
+    assert_eq!(only("ssn: 123 45 6789").0, Kind::Ssn);
+    for bad in [
+        "000-12-3456",
+        "666-12-3456",
+        "900-12-3456",
+        "123-00-4567",
+        "123-45-0000",
+    ] {
+        assert!(kinds(bad).iter().all(|(k, _)| *k != Kind::Ssn), "{bad}");
+    }
+}
+
+#[test]
+fn finds_luhn_valid_cards_only() {
+    for card in [
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "4111111111111111",
+        "5500 0000 0000 0004",
+        "3782 822463 10005",
+    ] {
+        assert_eq!(only(&format!("card {card} exp 12/27")).1, card, "{card}");
+    }
+    // One digit off: fails Luhn.
+    assert!(kinds("card 4111 1111 1111 1112").is_empty());
+    // Wrong grouping is not a card.
+    assert!(
+        kinds("4111 11 1111 111 1111")
+            .iter()
+            .all(|(k, _)| *k != Kind::Card)
+    );
+}
+
+#[test]
+fn finds_checksummed_ibans() {
+    assert_eq!(
+        only("IBAN GB82 WEST 1234 5698 7654 32, thanks"),
+        (Kind::Iban, "GB82 WEST 1234 5698 7654 32".into())
+    );
+    assert_eq!(only("DE89370400440532013000").0, Kind::Iban);
+    assert!(kinds("GB82 WEST 1234 5698 7654 33").is_empty());
+}
+
+#[test]
+fn finds_ip_addresses() {
+    assert_eq!(
+        only("host 192.168.1.20 is down"),
+        (Kind::IpAddress, "192.168.1.20".into())
+    );
+    assert_eq!(
+        only("server at 10.0.0.1."),
+        (Kind::IpAddress, "10.0.0.1".into())
+    );
+    for v6 in [
+        "2001:db8::1",
+        "fe80::1ff:fe23:4567:890a",
+        "::ffff:192.0.2.1",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+    ] {
+        assert_eq!(
+            only(&format!("ping {v6} now")),
+            (Kind::IpAddress, v6.to_owned()),
+            "{v6}"
+        );
+    }
+    for not_ip in [
+        "256.1.1.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "at 10:30:45",
+        "std::vec::Vec",
+    ] {
+        assert!(
+            kinds(not_ip).iter().all(|(k, _)| *k != Kind::IpAddress),
+            "{not_ip}"
+        );
+    }
+}
+
+#[test]
+fn finds_provider_and_cloud_keys() {
+    let cases = [
+        ("sk-proj-AbCdEf0123456789AbCdEf0123456789", Kind::OpenAiKey),
+        ("sk-9f8e7d6c5b4a39281706f5e4d3c2b1a0", Kind::OpenAiKey),
+        (
+            "sk-ant-api03-AbCdEf0123456789AbCdEf0123456789-xyz",
+            Kind::AnthropicKey,
+        ),
+        ("AKIAIOSFODNN7EXAMPLE", Kind::AwsAccessKey),
+        (
+            "ghp_0123456789abcdefABCDEF0123456789abcd",
+            Kind::GithubToken,
+        ),
+        (
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuv",
+            Kind::GithubToken,
+        ),
+        ("sk_live_51Habcdefghijklmnop0123", Kind::StripeKey),
+        ("rk_test_51Habcdefghijklmnop0123", Kind::StripeKey),
+        ("xoxb-1234567890-0987654321-AbCdEfGhIjKl", Kind::SlackToken),
+        (
+            "AIzaSyA-0123456789abcdefghijklmnopqrstu",
+            Kind::GoogleApiKey,
+        ),
+    ];
+    for (key, kind) in cases {
+        assert_eq!(
+            only(&format!("use key {key} please")),
+            (kind, key.to_owned()),
+            "{key}"
+        );
+    }
+    // Words that merely start the same way.
+    assert!(kinds("sk-short and skeleton keys, ghp_ alone, AKIA123").is_empty());
+}
+
+#[test]
+fn finds_jwts_and_pem_blocks() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    assert_eq!(only(&format!("Bearer {jwt}")), (Kind::Jwt, jwt.to_owned()));
+    let pem =
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n-----END RSA PRIVATE KEY-----";
+    assert_eq!(
+        only(&format!("key:\n{pem}\nthanks")),
+        (Kind::PrivateKey, pem.to_owned())
+    );
+    let cut = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+    assert_eq!(only(cut).1, cut);
+    assert!(kinds("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----").is_empty());
+}
+
+#[test]
+fn finds_connection_string_passwords_only() {
+    let text = "DATABASE_URL=postgres://app:s3cr3t-Pa55@db.internal:5432/prod";
+    assert_eq!(kinds(text), vec![(Kind::ConnectionPassword, "s3cr3t-Pa55")]);
+    assert!(kinds("see https://example.com/a:b and redis://cache:6379").is_empty());
+}
+
+#[test]
+fn finds_airlock_keys_by_checksum() {
+    let key = crate::key::RelayKey::generate(crate::key::Env::Prod, &mut rand::rngs::OsRng);
+    let text = format!("my key is {} ok", key.expose());
+    assert_eq!(only(&text), (Kind::AirlockKey, key.expose().to_owned()));
+    // Same shape, broken checksum: not a key (and no other finding).
+    let mut broken = key.expose().to_owned();
+    let last = broken.pop().unwrap();
+    broken.push(if last == 'a' { 'b' } else { 'a' });
+    assert!(kinds(&broken).is_empty());
+}
+
+#[test]
+fn finds_secrets_assigned_to_key_like_names() {
+    assert_eq!(
+        kinds(r#"{"api_key": "Zx8Qm2Lr9Tb4Vn7Kp1Ws6Yd3"}"#),
+        vec![(Kind::Secret, "Zx8Qm2Lr9Tb4Vn7Kp1Ws6Yd3")]
+    );
+    assert_eq!(
+        kinds("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        vec![(
+            Kind::AwsSecretKey,
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        )]
+    );
+    assert_eq!(
+        kinds("password: hunter22"),
+        vec![(Kind::Secret, "hunter22")]
+    );
+    assert_eq!(
+        kinds("DB_PASSWORD='c0rrect horse'"),
+        vec![(Kind::Secret, "c0rrect horse")]
+    );
+    for benign in [
+        "password: required",
+        "token: see the docs",
+        "The secret = happiness",
+        "api_key: YOUR_API_KEY_HERE",
+        "author: Jane",
+    ] {
+        assert!(kinds(benign).is_empty(), "{benign}: {:?}", kinds(benign));
+    }
+}
+
+#[test]
+fn prose_without_pii_has_no_findings() {
+    let prose = "The quick brown fox jumps over the lazy dog. In 2024, revenue grew 12% to \
+                 $3.4 million; see section 4.2 (page 17) for details: margins were flat.";
+    assert!(kinds(prose).is_empty(), "{:?}", kinds(prose));
+}
+
+#[test]
+fn findings_are_sorted_and_disjoint_in_mixed_text() {
+    let text = "Contact bob@example.com or +1 415 555 0132; card 4111111111111111, \
+                IP 10.1.2.3, key sk-proj-AbCdEf0123456789AbCdEf0123456789.";
+    let found = scan(text);
+    let got: Vec<Kind> = found.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        got,
+        [
+            Kind::Email,
+            Kind::Phone,
+            Kind::Card,
+            Kind::IpAddress,
+            Kind::OpenAiKey
+        ]
+    );
+    assert!(found.windows(2).all(|w| w[0].end <= w[1].start));
+}
+
+#[test]
+fn kind_names_and_labels_are_distinct() {
+    let names: std::collections::HashSet<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+    let labels: std::collections::HashSet<_> = Kind::ALL.iter().map(|k| k.label()).collect();
+    assert_eq!(names.len(), Kind::ALL.len());
+    assert_eq!(labels.len(), Kind::ALL.len());
+    assert_eq!(Kind::ALL.iter().filter(|k| !k.is_secret()).count(), 6);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn never_panics_and_findings_are_in_bounds(text in "\\PC{0,200}") {
+        let found = scan(&text);
+        let mut floor = 0;
+        for f in &found {
+            prop_assert!(f.start >= floor && f.start < f.end && f.end <= text.len());
+            prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+            floor = f.end;
+        }
+    }
+
+    #[test]
+    fn never_panics_on_pii_like_alphabets(text in "[0-9a-fA-Z .:@+()=_\\-/\"'\n]{0,200}") {
+        for f in scan(&text) {
+            prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+        }
+    }
+
+    #[test]
+    fn an_email_is_found_wherever_it_sits(prefix in "[a-z ,.]{0,40}", suffix in "[a-z ,.]{0,40}") {
+        let text = format!("{prefix} alice@example.org {suffix}");
+        let found = kinds(&text);
+        prop_assert!(found.contains(&(Kind::Email, "alice@example.org")), "{:?}", found);
+    }
+}
