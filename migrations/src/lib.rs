@@ -17,6 +17,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261123_000002_seed_list_prices;
+mod m20261123_000003_policy_settings;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_seed_list_prices::Migration),
+            Box::new(m20261123_000003_policy_settings::Migration),
         ]
     }
 }

@@ -55,6 +55,7 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "output_chars",
     "redactions",
     "injection_flags",
+    "output_flags",
     "data_class",
     "input_hash",
     "streamed",
@@ -233,10 +234,11 @@ async fn exercise_backend(db: DatabaseConnection) {
     // behave the same on both backends.
     rows_round_trip_and_constraints_hold(&db).await;
 
-    // Rolling back the seed alone removes list prices and keeps tenant prices.
+    // Rolling back the policy settings, then the seed, removes list prices and keeps
+    // tenant prices (and the policy columns go without taking rows with them).
     let override_tenant = insert_tenant(&db, "after-seed").await;
     insert_tenant_price(&db, override_tenant.id).await;
-    Migrator::down(&db, Some(1)).await.unwrap();
+    Migrator::down(&db, Some(2)).await.unwrap();
     let list_prices = model_price::Entity::find()
         .filter(model_price::Column::TenantId.is_null())
         .count(&db)
@@ -399,6 +401,8 @@ async fn insert_tenant(db: &DatabaseConnection, slug: &str) -> tenant::Model {
             name: format!("Tenant {slug}"),
             default_provider: Some("mock".to_owned()),
             monthly_budget_micros: Some(500_000_000),
+            rpm_limit: None,
+            tpm_limit: Some(100_000),
             created_at: at(0),
             updated_at: at(1),
         },
@@ -446,6 +450,7 @@ fn usage_record_for(tenant_id: Uuid, key_id: Uuid) -> usage_record::Model {
         output_chars: 1_400,
         redactions: json!({"email": 2, "phone": 1}),
         injection_flags: 0,
+        output_flags: 0,
         data_class: Some("internal".to_owned()),
         input_hash: Some("ab".repeat(32)),
         streamed: true,
@@ -506,6 +511,8 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             ip_allowlist: json!(["10.0.0.0/8"]),
             max_data_class: "confidential".to_owned(),
             default_data_class: "internal".to_owned(),
+            max_tokens_ceiling: Some(4096),
+            reject_over_ceiling: false,
         },
     )
     .await;
@@ -619,7 +626,8 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             pii_action: "redact".to_owned(),
             secret_action: "block".to_owned(),
             injection_action: "flag".to_owned(),
-            output_action: "redact".to_owned(),
+            output_action: "flag".to_owned(),
+            block_code: true,
             updated_at: at(0),
         },
     )

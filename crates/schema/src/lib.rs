@@ -8,3 +8,16 @@
 pub mod db;
 pub mod entities;
 pub mod queries;
+
+/// The strings of a JSON array column (`allowed_models`, `ip_allowlist`,
+/// `allowed_providers`); anything else in it, or a non-array, gives no strings.
+pub fn json_strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -2,11 +2,14 @@
 //! transaction), so it runs the same inside a transaction and in tests.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use crate::entities::{model_route, provider_credential, relay_key, tenant, usage_record};
+use crate::entities::{
+    classification_policy, env_default, model_route, provider_agreement, provider_credential,
+    relay_key, tenant, usage_record,
+};
 
 /// The key row with this keyed hash (lowercase hex), if any.
 pub async fn find_key_by_hash(
@@ -30,48 +33,75 @@ pub async fn keys_changed_since(
         .await
 }
 
-/// Tenants whose relay configuration (the tenant row, its provider credentials or
-/// model routes) changed at or after `since`, with the latest change time seen.
+/// `(tenant id, updated_at)` of the rows of one table changed at or after `since`.
+async fn changed_in<C>(
+    db: &impl ConnectionTrait,
+    tenant_column: C,
+    updated_column: C,
+    since: DateTime<Utc>,
+) -> Result<Vec<(Uuid, DateTime<Utc>)>, DbErr>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait<Column = C>,
+{
+    <C::EntityName as EntityTrait>::find()
+        .select_only()
+        .column(tenant_column)
+        .column(updated_column)
+        .filter(updated_column.gte(since))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Tenants whose relay configuration (the tenant row, its provider credentials,
+/// model routes, class policies, provider agreements or environment defaults)
+/// changed at or after `since`, with the change times seen.
 pub async fn tenant_configs_changed_since(
     db: &impl ConnectionTrait,
     since: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, DateTime<Utc>)>, DbErr> {
-    let mut changed: Vec<(Uuid, DateTime<Utc>)> = tenant::Entity::find()
-        .select_only()
-        .column(tenant::Column::Id)
-        .column(tenant::Column::UpdatedAt)
-        .filter(tenant::Column::UpdatedAt.gte(since))
-        .into_tuple()
-        .all(db)
-        .await?;
-    changed.extend(
-        provider_credential::Entity::find()
-            .select_only()
-            .column(provider_credential::Column::TenantId)
-            .column(provider_credential::Column::UpdatedAt)
-            .filter(provider_credential::Column::UpdatedAt.gte(since))
-            .into_tuple::<(Uuid, DateTime<Utc>)>()
-            .all(db)
-            .await?,
-    );
-    changed.extend(
-        model_route::Entity::find()
-            .select_only()
-            .column(model_route::Column::TenantId)
-            .column(model_route::Column::UpdatedAt)
-            .filter(model_route::Column::UpdatedAt.gte(since))
-            .into_tuple::<(Uuid, DateTime<Utc>)>()
-            .all(db)
-            .await?,
-    );
+    use crate::entities::{
+        classification_policy as cp, env_default as ed, model_route as mr,
+        provider_agreement as pa, provider_credential as pc,
+    };
+    let mut changed = changed_in(db, tenant::Column::Id, tenant::Column::UpdatedAt, since).await?;
+    for rows in [
+        changed_in(db, pc::Column::TenantId, pc::Column::UpdatedAt, since).await?,
+        changed_in(db, mr::Column::TenantId, mr::Column::UpdatedAt, since).await?,
+        changed_in(db, cp::Column::TenantId, cp::Column::UpdatedAt, since).await?,
+        changed_in(db, pa::Column::TenantId, pa::Column::UpdatedAt, since).await?,
+        changed_in(db, ed::Column::TenantId, ed::Column::UpdatedAt, since).await?,
+    ] {
+        changed.extend(rows);
+    }
     Ok(changed)
 }
 
-/// Everything the relay needs to route a tenant's requests.
+/// Everything the relay needs to route a tenant's requests and apply its policy.
 pub struct TenantRelayConfig {
     pub tenant: tenant::Model,
     pub credentials: Vec<provider_credential::Model>,
     pub routes: Vec<model_route::Model>,
+    pub policies: Vec<classification_policy::Model>,
+    pub agreements: Vec<provider_agreement::Model>,
+    pub env_defaults: Vec<env_default::Model>,
+}
+
+/// Every row of one table that belongs to the tenant.
+async fn rows_of_tenant<C>(
+    db: &impl ConnectionTrait,
+    tenant_column: C,
+    tenant_id: Uuid,
+) -> Result<Vec<<C::EntityName as EntityTrait>::Model>, DbErr>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait<Column = C>,
+{
+    <C::EntityName as EntityTrait>::find()
+        .filter(tenant_column.eq(tenant_id))
+        .all(db)
+        .await
 }
 
 pub async fn load_tenant_relay_config(
@@ -81,19 +111,50 @@ pub async fn load_tenant_relay_config(
     let Some(tenant) = tenant::Entity::find_by_id(tenant_id).one(db).await? else {
         return Ok(None);
     };
-    let credentials = provider_credential::Entity::find()
-        .filter(provider_credential::Column::TenantId.eq(tenant_id))
-        .all(db)
-        .await?;
-    let routes = model_route::Entity::find()
-        .filter(model_route::Column::TenantId.eq(tenant_id))
-        .all(db)
-        .await?;
+    let credentials = rows_of_tenant(db, provider_credential::Column::TenantId, tenant_id).await?;
+    let routes = rows_of_tenant(db, model_route::Column::TenantId, tenant_id).await?;
+    let policies = rows_of_tenant(db, classification_policy::Column::TenantId, tenant_id).await?;
+    let agreements = rows_of_tenant(db, provider_agreement::Column::TenantId, tenant_id).await?;
+    let env_defaults = rows_of_tenant(db, env_default::Column::TenantId, tenant_id).await?;
     Ok(Some(TenantRelayConfig {
         tenant,
         credentials,
         routes,
+        policies,
+        agreements,
+        env_defaults,
     }))
+}
+
+/// Money spent (settled usage records) since `since`, for one scope of a budget:
+/// a key, an environment of a tenant, or a whole tenant.
+pub async fn spent_since(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    key_id: Option<Uuid>,
+    env: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<i64, DbErr> {
+    let mut query = usage_record::Entity::find()
+        .select_only()
+        // SUM of a BIGINT is NUMERIC on Postgres: cast it back so it reads as i64.
+        .column_as(
+            Expr::from(Func::cast_as(
+                Func::sum(Expr::col(usage_record::Column::CostMicros)),
+                Alias::new("BIGINT"),
+            )),
+            "spent",
+        )
+        .filter(usage_record::Column::TenantId.eq(tenant_id))
+        .filter(usage_record::Column::CreatedAt.gte(since));
+    if let Some(key_id) = key_id {
+        query = query.filter(usage_record::Column::KeyId.eq(key_id));
+    }
+    if let Some(env) = env {
+        query = query.filter(usage_record::Column::Env.eq(env));
+    }
+    let spent: Option<Option<i64>> = query.into_tuple().one(db).await?;
+    Ok(spent.flatten().unwrap_or(0))
 }
 
 /// Writes a batch of usage records in one statement.

@@ -25,6 +25,7 @@ pub struct Model {
     pub secret_action: String,
     pub injection_action: String,
     pub output_action: String,
+    pub block_code: bool,
     pub updated_at: DateTimeUtc,
 }
 

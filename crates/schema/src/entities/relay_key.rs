@@ -47,6 +47,10 @@ pub struct Model {
     pub max_data_class: String,
     /// Data class assumed when a request declares none (default `internal`).
     pub default_data_class: String,
+    /// Highest `max_tokens` a request may ask for; `None` is no ceiling.
+    pub max_tokens_ceiling: Option<i32>,
+    /// Refuse a request over the ceiling instead of lowering its `max_tokens`.
+    pub reject_over_ceiling: bool,
 }
 
 impl std::fmt::Debug for Model {
@@ -75,6 +79,8 @@ impl std::fmt::Debug for Model {
             .field("ip_allowlist", &self.ip_allowlist)
             .field("max_data_class", &self.max_data_class)
             .field("default_data_class", &self.default_data_class)
+            .field("max_tokens_ceiling", &self.max_tokens_ceiling)
+            .field("reject_over_ceiling", &self.reject_over_ceiling)
             .finish()
     }
 }
@@ -166,6 +172,8 @@ mod tests {
             ip_allowlist: serde_json::json!([]),
             max_data_class: "internal".to_owned(),
             default_data_class: "internal".to_owned(),
+            max_tokens_ceiling: None,
+            reject_over_ceiling: false,
         };
         let shown = format!("{key:?}");
         assert!(shown.contains("dev_ab12"));

@@ -20,6 +20,8 @@ pub struct Model {
     /// provider family matches.
     pub default_provider: Option<String>,
     pub monthly_budget_micros: Option<i64>,
+    pub rpm_limit: Option<i32>,
+    pub tpm_limit: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

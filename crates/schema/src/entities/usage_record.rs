@@ -61,6 +61,7 @@ pub struct Model {
     /// JSON object: redaction kind → count, e.g. `{"email": 2}`.
     pub redactions: Json,
     pub injection_flags: i32,
+    pub output_flags: i32,
     #[sea_orm(column_type = "String(StringLen::N(32))", nullable)]
     pub data_class: Option<String>,
     /// Keyed hex digest of the input (for duplicate and abuse detection), never the input.
