@@ -9,11 +9,14 @@ use futures_util::Stream;
 
 use crate::error::RelayError;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ChatRole {
     System,
+    #[default]
     User,
     Assistant,
+    /// The result of a tool call, sent back by the app.
+    Tool,
 }
 
 impl ChatRole {
@@ -22,15 +25,47 @@ impl ChatRole {
             ChatRole::System => "system",
             ChatRole::User => "user",
             ChatRole::Assistant => "assistant",
+            ChatRole::Tool => "tool",
         }
     }
 }
 
 /// One message, its content already flattened to text (text parts are joined).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChatMessage {
     pub role: ChatRole,
     pub text: String,
+    /// The calls an assistant turn made (empty for other roles).
+    pub tool_calls: Vec<ToolCall>,
+    /// For a `Tool` message: the call it answers.
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    pub fn new(role: ChatRole, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A function the model called, with its arguments as the JSON text it wrote.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// A function the app offers the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: Option<String>,
+    /// JSON Schema of the arguments, passed on as given.
+    pub parameters: serde_json::Value,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,9 +78,22 @@ pub struct ChatRequest {
     pub top_p: Option<f64>,
     pub stop: Vec<String>,
     pub stream: bool,
+    pub tools: Vec<ToolSpec>,
+    /// `auto`, `none`, `required` or a named function, in OpenAI's JSON form.
+    pub tool_choice: Option<serde_json::Value>,
 }
 
 impl ChatRequest {
+    /// True when the request uses tools in any way (offers them, or carries calls
+    /// or results of earlier ones).
+    pub fn uses_tools(&self) -> bool {
+        !self.tools.is_empty()
+            || self
+                .messages
+                .iter()
+                .any(|m| m.role == ChatRole::Tool || !m.tool_calls.is_empty())
+    }
+
     pub fn system_text(&self) -> Option<String> {
         let parts: Vec<&str> = self
             .messages
@@ -75,6 +123,7 @@ pub enum FinishReason {
     Stop,
     Length,
     ContentFilter,
+    ToolCalls,
     Other,
 }
 
@@ -89,6 +138,7 @@ pub struct ChatResponse {
     /// The model the provider says answered.
     pub model: String,
     pub text: String,
+    pub tool_calls: Vec<ToolCall>,
     pub finish: FinishReason,
     pub usage: TokenUsage,
 }
@@ -97,6 +147,14 @@ pub struct ChatResponse {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StreamEvent {
     Delta(String),
+    /// A piece of the `index`-th tool call: its id and name come first, then its
+    /// arguments in pieces.
+    ToolCallDelta {
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    },
     /// Token counts as the provider reports them; either side may come in a separate event.
     Usage {
         input: Option<u64>,

@@ -22,6 +22,24 @@ pub enum RelayError {
     InvalidRequest(String),
     #[error("this key may not use model `{0}`")]
     ModelNotAllowed(String),
+    #[error("requests from this address are not allowed for this key")]
+    IpNotAllowed,
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        /// Whole seconds to wait, for `Retry-After`.
+        retry_after_secs: u64,
+    },
+    #[error("budget exceeded: {0}")]
+    BudgetExceeded(String),
+    #[error("{0}")]
+    ClassificationBlocked(String),
+    #[error("the request contains {0}, which the data policy of its class blocks")]
+    PiiBlocked(&'static str),
+    #[error("the request was blocked by the injection screen ({0})")]
+    InjectionBlocked(String),
+    #[error("a policy check could not run, so the request was refused (request id in the header)")]
+    PolicyUnavailable,
     #[error("the provider rejected the request (HTTP {0})")]
     UpstreamRejected(u16),
     #[error("the provider failed (HTTP {0})")]
@@ -51,7 +69,14 @@ impl RelayError {
             RelayError::InvalidRequest(_) | RelayError::UpstreamRejected(_) => {
                 StatusCode::BAD_REQUEST
             }
-            RelayError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            RelayError::ModelNotAllowed(_)
+            | RelayError::IpNotAllowed
+            | RelayError::ClassificationBlocked(_) => StatusCode::FORBIDDEN,
+            RelayError::RateLimited { .. } | RelayError::BudgetExceeded(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            RelayError::PiiBlocked(_) | RelayError::InjectionBlocked(_) => StatusCode::BAD_REQUEST,
+            RelayError::PolicyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RelayError::UpstreamStatus(_)
             | RelayError::UpstreamUnreachable
             | RelayError::UpstreamProtocol
@@ -71,6 +96,13 @@ impl RelayError {
             RelayError::RequestTooLarge { .. } => "request_too_large",
             RelayError::InvalidRequest(_) | RelayError::UpstreamRejected(_) => "invalid_request",
             RelayError::ModelNotAllowed(_) => "model_not_allowed",
+            RelayError::IpNotAllowed => "ip_not_allowed",
+            RelayError::RateLimited { .. } => "rate_limit_exceeded",
+            RelayError::BudgetExceeded(_) => "budget_exceeded",
+            RelayError::ClassificationBlocked(_) => "classification_blocked",
+            RelayError::PiiBlocked(_) => "pii_blocked",
+            RelayError::InjectionBlocked(_) => "injection_blocked",
+            RelayError::PolicyUnavailable => "policy_unavailable",
             RelayError::UpstreamStatus(_)
             | RelayError::UpstreamUnreachable
             | RelayError::UpstreamProtocol
@@ -87,6 +119,10 @@ impl RelayError {
             401 => "authentication_error",
             403 => "permission_error",
             400 | 413 => "invalid_request_error",
+            429 => match self {
+                RelayError::BudgetExceeded(_) => "insufficient_quota",
+                _ => "rate_limit_error",
+            },
             _ => "api_error",
         }
     }
@@ -98,6 +134,7 @@ impl RelayError {
             403 => "permission_error",
             413 => "request_too_large",
             400 => "invalid_request_error",
+            429 => "rate_limit_error",
             504 | 502 => "api_error",
             _ => "api_error",
         }

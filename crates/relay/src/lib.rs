@@ -2,13 +2,16 @@
 //! authenticate a relay key, enforce the tenant's settings, forward to the
 //! provider and record metadata-only usage. See `DESIGN.md` for the pipeline.
 
+pub mod budget;
 pub mod cache;
 pub mod canonical;
 pub mod error;
 pub mod front;
+pub mod limits;
 pub mod metrics;
 pub mod mock_upstream;
 pub mod pipeline;
+pub mod policy;
 pub mod providers;
 pub mod routing;
 pub mod server;

@@ -32,6 +32,22 @@ pub struct MockBehaviour {
     /// End streams after this many content chunks, without the end marker.
     #[serde(default)]
     pub cut_after: Option<usize>,
+    /// Answer with this text instead of echoing the last user message (to test
+    /// what the relay does with an answer: leaked PII, code, a system prompt).
+    #[serde(default)]
+    pub reply: Option<String>,
+    /// Stream the answer in pieces of this many bytes (cut on character
+    /// boundaries) instead of four words, so pieces split words and placeholders.
+    #[serde(default)]
+    pub chunk_bytes: Option<usize>,
+    /// OpenAI wire only: answer with a call of this function instead of text, its
+    /// arguments `{"echo": <the answer text>}` (streamed in pieces like text).
+    #[serde(default)]
+    pub tool_call: Option<String>,
+    /// Report this many completion tokens instead of counting the answer's, so a
+    /// test can make a request cost exactly what the relay reserved for it.
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -193,7 +209,11 @@ fn event(name: &str, value: &Value) -> String {
 
 /// Applies `cut_after`: keep the first N content chunks and drop the rest,
 /// including the end marker.
-fn cut(chunks: Vec<&str>, behaviour: &MockBehaviour) -> (Vec<String>, bool) {
+fn cut(reply: &str, behaviour: &MockBehaviour) -> (Vec<String>, bool) {
+    let chunks = match behaviour.chunk_bytes.filter(|n| *n > 0) {
+        Some(n) => byte_chunks(reply, n),
+        None => mock_reply::stream_chunks(reply),
+    };
     match behaviour.cut_after {
         Some(n) if n < chunks.len() => (
             chunks.into_iter().take(n).map(str::to_owned).collect(),
@@ -203,15 +223,36 @@ fn cut(chunks: Vec<&str>, behaviour: &MockBehaviour) -> (Vec<String>, bool) {
     }
 }
 
+/// `text` in pieces of about `n` bytes, each ending on a character boundary.
+fn byte_chunks(text: &str, n: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + n).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out
+}
+
 fn exchange(
     behaviour: MockBehaviour,
     last_user: &str,
     inputs: &[String],
     stream: bool,
 ) -> Exchange {
-    let reply = mock_reply::reply_text(last_user);
+    let reply = behaviour
+        .reply
+        .clone()
+        .unwrap_or_else(|| mock_reply::reply_text(last_user));
     let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let usage = mock_reply::usage(&input_refs, &reply);
+    let mut usage = mock_reply::usage(&input_refs, &reply);
+    if let Some(completion) = behaviour.completion_tokens {
+        usage.1 = completion;
+    }
     Exchange {
         behaviour,
         reply,
@@ -246,6 +287,9 @@ async fn openai(
     let model = json["model"].as_str().unwrap_or("mock").to_owned();
     let x = exchange(behaviour, &last_user, &inputs, json["stream"] == true);
     let usage = json!({"prompt_tokens": x.usage.0, "completion_tokens": x.usage.1, "total_tokens": x.usage.0 + x.usage.1});
+    if let Some(name) = x.behaviour.tool_call.clone() {
+        return openai_tool_call(&x, &name, &model, usage);
+    }
     if !x.stream {
         return HttpResponse::Ok().json(json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": model,
@@ -259,7 +303,7 @@ async fn openai(
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
         )
     };
-    let (pieces, was_cut) = cut(mock_reply::stream_chunks(&x.reply), &x.behaviour);
+    let (pieces, was_cut) = cut(&x.reply, &x.behaviour);
     let mut frames = vec![chunk(
         json!({"role": "assistant", "content": ""}),
         Value::Null,
@@ -277,6 +321,46 @@ async fn openai(
                 "model": model, "choices": [], "usage": usage}),
             ));
         }
+        frames.push("data: [DONE]\n\n".to_owned());
+    }
+    sse(frames)
+}
+
+/// An OpenAI-shaped answer that calls `name` with `{"echo": reply}`.
+fn openai_tool_call(x: &Exchange, name: &str, model: &str, usage: Value) -> HttpResponse {
+    let arguments = json!({"echo": x.reply}).to_string();
+    if !x.stream {
+        return HttpResponse::Ok().json(json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_mock_1", "type": "function", "function": {"name": name, "arguments": arguments}}]}}],
+            "usage": usage,
+        }));
+    }
+    let chunk = |delta: Value, finish: Value| {
+        data(
+            &json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
+    };
+    let mut frames = vec![chunk(
+        json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_mock_1", "type": "function",
+            "function": {"name": name, "arguments": ""}}]}),
+        Value::Null,
+    )];
+    let (pieces, was_cut) = cut(&arguments, &x.behaviour);
+    frames.extend(pieces.iter().map(|p| {
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}),
+            Value::Null,
+        )
+    }));
+    if !was_cut {
+        frames.push(chunk(json!({}), json!("tool_calls")));
+        frames.push(data(
+            &json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
+            "model": model, "choices": [], "usage": usage}),
+        ));
         frames.push("data: [DONE]\n\n".to_owned());
     }
     sse(frames)
@@ -315,7 +399,7 @@ async fn anthropic(
             "usage": {"input_tokens": x.usage.0, "output_tokens": x.usage.1},
         }));
     }
-    let (pieces, was_cut) = cut(mock_reply::stream_chunks(&x.reply), &x.behaviour);
+    let (pieces, was_cut) = cut(&x.reply, &x.behaviour);
     let mut frames = vec![
         event(
             "message_start",
@@ -398,7 +482,7 @@ async fn gemini(
             "candidates": [candidate(&x.reply, Some("STOP"))], "usageMetadata": usage, "modelVersion": model,
         }));
     }
-    let (pieces, was_cut) = cut(mock_reply::stream_chunks(&x.reply), &x.behaviour);
+    let (pieces, was_cut) = cut(&x.reply, &x.behaviour);
     let count = pieces.len();
     let frames = pieces
         .iter()

@@ -1,7 +1,8 @@
-//! The relay pipeline for `POST /v1/chat/completions` and `POST /v1/messages`:
-//! authenticate → key state → parse → model allowed → route → upstream call →
-//! response (or stream) → usage record. Policy steps (limits, budgets, data
-//! classes, redaction, screening) slot in between parse and upstream call.
+//! The relay pipeline for `POST /v1/chat/completions` and `POST /v1/messages`, in
+//! DESIGN.md's order: authenticate → key state → IP allowlist → rate limit →
+//! validate → data class → provider allowed for the class → PII and secrets →
+//! injection screen → tokens and budget → upstream call → output checks and
+//! placeholder restore → usage record → response (or stream).
 //!
 //! Every request, failed or not, ends in exactly one usage record; failures are
 //! logged here, once, with the request id and never with content.
@@ -21,20 +22,35 @@ use airlock_core::pricing::cost;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
+use std::net::IpAddr;
+
+use airlock_core::budget::Limits as BudgetLimits;
+use airlock_core::money::MicroDollars;
+use airlock_core::netaddr::{IpNet, client_ip};
+use airlock_core::policy::{Destination, check_destination};
+use airlock_core::tokens::{count_input, quick_estimate, upper_bound};
+
+use crate::budget::{Reservation, Target as BudgetTarget};
 use crate::cache::CachedKey;
 use crate::cache::keys::Lookup;
 use crate::canonical::{
     ChatRequest, EventStream, FinishReason, ProviderReply, StreamEvent, TokenUsage,
 };
 use crate::error::RelayError;
-use crate::front::{Front, FrontOptions, SseWriter};
+use crate::front::{Front, FrontOptions, SseWriter, ToolCallPiece};
+use crate::limits::{RateHeaders, RateLimits, Subject};
+use crate::policy::{AnswerGuard, Guarded, ScreenReport, StreamGuard, ToolPiece, screen_request};
 use crate::providers::UpstreamCall;
 use crate::routing;
-use crate::state::RelayState;
+use crate::state::{RelayState, RequestLimits};
 use crate::usage::UsageRecord;
 
 pub const REQUEST_ID_HEADER: &str = "x-airlock-request-id";
 pub const CLASSIFICATION_HEADER: &str = "x-airlock-classification";
+pub const PHI_HEADER: &str = "x-airlock-phi";
+pub const REDACTIONS_HEADER: &str = "x-airlock-redactions";
+pub const INJECTION_HEADER: &str = "x-airlock-injection";
+pub const OUTPUT_FLAGS_HEADER: &str = "x-airlock-output-flags";
 
 pub async fn chat_completions(
     req: HttpRequest,
@@ -57,9 +73,12 @@ pub fn new_request_id() -> String {
 }
 
 /// What the pipeline knows about a request so far; it becomes the usage record.
+/// `headers` collects what the response reports (rate limits, redactions, flags),
+/// on success and on refusal alike.
 struct Ticket {
     started: Instant,
     record: UsageRecord,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Ticket {
@@ -72,6 +91,7 @@ impl Ticket {
                 created_at: chrono::Utc::now(),
                 ..UsageRecord::default()
             },
+            headers: Vec::new(),
         }
     }
 
@@ -101,16 +121,59 @@ impl Ticket {
         state.usage.record(self.record);
     }
 
-    fn set_tokens(&mut self, state: &RelayState, usage: TokenUsage) {
+    /// Records the token counts and returns the cost.
+    fn set_tokens(&mut self, state: &RelayState, usage: TokenUsage) -> MicroDollars {
         self.record.input_tokens = usage.input;
         self.record.output_tokens = usage.output;
         let model = self.record.model.as_deref().unwrap_or_default();
-        self.record.cost_micros = state
+        let cost = state
             .prices
             .lookup(model)
-            .map(|price| cost(price, usage.input, usage.output).as_micros())
-            .unwrap_or(0);
+            .map(|price| cost(price, usage.input, usage.output))
+            .unwrap_or(MicroDollars::ZERO);
+        self.record.cost_micros = cost.as_micros();
+        cost
     }
+
+    fn record_output(&mut self, guarded: &Guarded) {
+        self.record.output_flags = u32::try_from(guarded.findings.bits()).unwrap_or(0)
+            | if guarded.replaced { 8 } else { 0 };
+    }
+}
+
+/// What a request holds until its answer is known: the budget reservation and the
+/// token estimate charged to the rate limits. Settling replaces both with the real
+/// numbers; dropping it unsettled releases the reservation.
+struct Accounting {
+    reservation: Option<Reservation>,
+    tokens: Option<(Subject, RateLimits, u64)>,
+}
+
+impl Accounting {
+    fn settle(self, state: &Arc<RelayState>, usage: TokenUsage, cost: MicroDollars) {
+        if let Some(reservation) = self.reservation {
+            reservation.settle(cost);
+        }
+        if let Some((subject, limits, estimate)) = self.tokens {
+            let real = usage.input.saturating_add(usage.output);
+            let delta =
+                i64::try_from(real).unwrap_or(i64::MAX) - i64::try_from(estimate).unwrap_or(0);
+            let state = state.clone();
+            // A correction, off the response path.
+            actix_web::rt::spawn(async move {
+                state.limiter.correct_tokens(subject, limits, delta).await;
+            });
+        }
+    }
+}
+
+/// A request that passed every check and has its answer.
+struct Answered {
+    reply: ProviderReply,
+    options: FrontOptions,
+    estimated_input: u64,
+    guard: AnswerGuard,
+    accounting: Accounting,
 }
 
 async fn relay(
@@ -122,18 +185,47 @@ async fn relay(
     let request_id = new_request_id();
     let mut ticket = Ticket::new(&request_id, front);
     match handle(front, &req, payload, &state, &mut ticket).await {
-        Ok((ProviderReply::Complete(response), _, _)) => {
+        Ok(Answered {
+            reply: ProviderReply::Complete(mut response),
+            accounting,
+            guard,
+            ..
+        }) => {
+            let guarded = guard.complete(&response.text, &response.tool_calls);
+            ticket.record_output(&guarded);
+            if !guarded.findings.is_clean() {
+                ticket
+                    .headers
+                    .push((OUTPUT_FLAGS_HEADER, guarded.findings.header_value()));
+            }
+            if guarded.replaced {
+                response.finish = FinishReason::ContentFilter;
+            }
+            response.text = guarded.text;
+            response.tool_calls = guarded.tool_calls;
             ticket.record.output_chars = response.text.chars().count() as u64;
-            ticket.set_tokens(&state, response.usage);
+            let cost = ticket.set_tokens(&state, response.usage);
+            accounting.settle(&state, response.usage, cost);
             let body = front.render(&response, &request_id);
+            let headers = std::mem::take(&mut ticket.headers);
             ticket.finish(&state, 200, None);
-            HttpResponse::Ok()
-                .insert_header((REQUEST_ID_HEADER, request_id))
-                .json(body)
+            let mut builder = HttpResponse::Ok();
+            builder.insert_header((REQUEST_ID_HEADER, request_id));
+            headers.into_iter().for_each(|h| {
+                builder.insert_header(h);
+            });
+            builder.json(body)
         }
-        Ok((ProviderReply::Stream(events), options, estimated_input)) => {
+        Ok(Answered {
+            reply: ProviderReply::Stream(events),
+            options,
+            estimated_input,
+            guard,
+            accounting,
+        }) => {
             let model = ticket.record.model.clone().unwrap_or_default();
             let writer = front.stream_writer(&request_id, &model, options, estimated_input);
+            let headers = std::mem::take(&mut ticket.headers);
             let stream = RelayStream::new(
                 events,
                 writer,
@@ -141,12 +233,18 @@ async fn relay(
                 state,
                 request_id.clone(),
                 estimated_input,
+                (!guard.is_passthrough()).then(|| guard.into_stream()),
+                accounting,
             );
-            HttpResponse::Ok()
+            let mut builder = HttpResponse::Ok();
+            builder
                 .insert_header((header::CONTENT_TYPE, "text/event-stream"))
                 .insert_header((header::CACHE_CONTROL, "no-cache"))
-                .insert_header((REQUEST_ID_HEADER, request_id))
-                .streaming(stream)
+                .insert_header((REQUEST_ID_HEADER, request_id));
+            headers.into_iter().for_each(|h| {
+                builder.insert_header(h);
+            });
+            builder.streaming(stream)
         }
         Err(error) => {
             if error.status().is_server_error() {
@@ -156,48 +254,163 @@ async fn relay(
             }
             let status = error.status();
             let body = front.error_body(&error, &request_id);
+            let headers = std::mem::take(&mut ticket.headers);
             ticket.finish(&state, status.as_u16(), Some(&error));
-            HttpResponse::build(status)
-                .insert_header((REQUEST_ID_HEADER, request_id))
-                .json(body)
+            let mut builder = HttpResponse::build(status);
+            builder.insert_header((REQUEST_ID_HEADER, request_id));
+            if let RelayError::RateLimited {
+                retry_after_secs, ..
+            } = &error
+            {
+                builder.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            headers.into_iter().for_each(|h| {
+                builder.insert_header(h);
+            });
+            builder.json(body)
         }
     }
 }
 
+/// The pipeline of DESIGN.md, in its order. Every refusal returns before anything
+/// is sent upstream.
 async fn handle(
     front: Front,
     req: &HttpRequest,
     payload: web::Payload,
-    state: &RelayState,
+    state: &Arc<RelayState>,
     ticket: &mut Ticket,
-) -> Result<(ProviderReply, FrontOptions, u64), RelayError> {
+) -> Result<Answered, RelayError> {
+    let now = chrono::Utc::now();
     let key = authenticate_request(req.headers(), state).await?;
     ticket.record.tenant_id = Some(key.tenant_id);
     ticket.record.key_id = Some(key.id);
     ticket.record.env = Some(key.env.as_str().to_owned());
-    key.check_state(chrono::Utc::now())?;
+    key.check_state(now)?;
 
-    let data_class = requested_class(req.headers(), &key)?;
-    ticket.record.data_class = Some(data_class.as_str());
-
-    let body = read_body(payload, req.headers(), state.settings.max_body_bytes).await?;
-    let (request, options) = front.parse(&body)?;
-    record_input(ticket, state, &request);
-    ticket.record.model = Some(request.model.clone());
-    ticket.record.streamed = request.stream;
-    if !key.allows_model(&request.model) {
-        return Err(RelayError::ModelNotAllowed(
-            crate::front::openai::truncate_label(&request.model),
-        ));
+    let client = client_address(req, &state.settings.trusted_proxies);
+    if !client.is_some_and(|ip| key.ip_allowlist.allows(ip)) {
+        return Err(RelayError::IpNotAllowed);
     }
 
     let tenant = state
         .tenants
         .get(&state.db, &state.master_keys, key.tenant_id)
         .await?;
+    let env_defaults = tenant.env_defaults(key.env);
+    let subject = Subject {
+        key_id: key.id,
+        tenant_id: key.tenant_id,
+    };
+    let rate_limits = RateLimits {
+        key_rpm: key.rpm_limit.or(env_defaults.rpm_limit),
+        key_tpm: key.tpm_limit.or(env_defaults.tpm_limit),
+        tenant_rpm: tenant.rpm_limit,
+        tenant_tpm: tenant.tpm_limit,
+    };
+    let mut rate_headers = RateHeaders {
+        requests: state.limiter.admit(subject, rate_limits).await?,
+        tokens: None,
+    };
+    ticket.headers.extend(rate_headers.pairs());
+
+    let data_class = requested_class(req.headers(), &key)?;
+    ticket.record.data_class = Some(data_class.as_str());
+
+    let body = read_body(payload, req.headers(), state.settings.max_body_bytes).await?;
+    let (mut request, options) = front.parse(&body)?;
+    record_input(ticket, state, &request);
+    ticket.record.model = Some(request.model.clone());
+    ticket.record.streamed = request.stream;
+    validate(
+        &mut request,
+        ticket.record.input_chars,
+        &key,
+        &state.settings.limits,
+    )?;
+    if !key.allows_model(&request.model) {
+        return Err(RelayError::ModelNotAllowed(
+            crate::front::openai::truncate_label(&request.model),
+        ));
+    }
+
+    if data_class > key.max_data_class {
+        return Err(RelayError::ClassificationBlocked(format!(
+            "this key may send data up to {}, and the request is marked {data_class}",
+            key.max_data_class
+        )));
+    }
     let route = routing::resolve(&tenant, &request.model)?;
     ticket.record.provider = Some(route.provider.name.clone());
     ticket.record.model = Some(route.upstream_model.clone());
+    let policy = tenant.policy(data_class);
+    let destination = Destination {
+        name: &route.provider.name,
+        self_hosted: tenant.self_hosted.contains(&route.provider.name),
+        agreements: tenant.agreement_status(&route.provider.name, now.date_naive()),
+    };
+    check_destination(data_class, phi_flag(req.headers())?, &policy, destination)
+        .map_err(|blocked| RelayError::ClassificationBlocked(blocked.to_string()))?;
+
+    let mut report = ScreenReport::default();
+    let screened = screen_request(&mut request, &policy, &mut report);
+    ticket.record.redactions = report.redactions;
+    ticket.record.injection_flags = u32::try_from(report.injection.bits()).unwrap_or(0);
+    let screened = screened?;
+    if !screened.redactions_header.is_empty() {
+        ticket
+            .headers
+            .push((REDACTIONS_HEADER, screened.redactions_header));
+    }
+    if !report.injection.is_clean() {
+        ticket
+            .headers
+            .push((INJECTION_HEADER, report.injection.header_value()));
+    }
+
+    // Tokens per minute: a quick estimate now, corrected with the real count later.
+    // Counted once, before redaction (placeholders are about as long as values).
+    let input_chars = ticket.record.input_chars;
+    let max_output = request
+        .max_tokens
+        .unwrap_or(state.settings.limits.assumed_output_tokens);
+    let token_estimate = quick_estimate(input_chars) + u64::from(request.max_tokens.unwrap_or(0));
+    rate_headers.tokens = state
+        .limiter
+        .take_tokens(subject, rate_limits, token_estimate)
+        .await?;
+    let mut accounting = Accounting {
+        reservation: None,
+        tokens: rate_headers
+            .tokens
+            .is_some()
+            .then_some((subject, rate_limits, token_estimate)),
+    };
+    ticket
+        .headers
+        .retain(|(name, _)| !name.starts_with("x-ratelimit-"));
+    ticket.headers.extend(rate_headers.pairs());
+
+    let target = BudgetTarget {
+        tenant_id: key.tenant_id,
+        key_id: key.id,
+        env: key.env,
+        today: now.date_naive(),
+        limits: BudgetLimits {
+            per_request: key.per_request_cap,
+            scopes: [
+                key.daily_budget,
+                key.monthly_budget,
+                env_defaults.monthly_budget,
+                tenant.monthly_budget,
+            ],
+        },
+    };
+    if !target.limits.is_unlimited() {
+        accounting.reservation = Some(
+            reserve_budget(state, &target, &route.upstream_model, &request, max_output).await?,
+        );
+    }
 
     let upstream_started = Instant::now();
     let reply = state
@@ -219,15 +432,121 @@ async fn handle(
         .observe(upstream_elapsed.as_secs_f64());
     // Only streams need the estimate (their usage may arrive last, or never).
     let estimated_input = if request.stream {
-        request
-            .messages
-            .iter()
-            .map(|m| estimate_tokens(&m.text))
-            .sum()
+        quick_estimate(input_chars)
     } else {
         0
     };
-    Ok((reply?, options, estimated_input))
+    // On failure `accounting` drops here: the reservation is released and the
+    // token estimate stays charged (the attempt was made).
+    Ok(Answered {
+        reply: reply?,
+        options,
+        estimated_input,
+        guard: screened.answer,
+        accounting,
+    })
+}
+
+/// Reserves the request's cost. The first try uses an upper bound of the input
+/// tokens (free to compute); only if that does not fit is the prompt tokenized
+/// exactly and the reservation tried again, so the exact count is paid for only
+/// when it can change the answer.
+async fn reserve_budget(
+    state: &Arc<RelayState>,
+    target: &BudgetTarget,
+    model: &str,
+    request: &ChatRequest,
+    max_output: u32,
+) -> Result<Reservation, RelayError> {
+    let Some(price) = state.prices.lookup(model) else {
+        // A model without a price costs nothing here; the counters still apply.
+        return state
+            .ledger
+            .reserve(&state.db, target, MicroDollars::ZERO)
+            .await;
+    };
+    let bytes: usize = request.messages.iter().map(|m| m.text.len()).sum();
+    let upper = cost(
+        price,
+        upper_bound(bytes) + 4 * request.messages.len() as u64,
+        u64::from(max_output),
+    );
+    match state.ledger.reserve(&state.db, target, upper).await {
+        Err(RelayError::BudgetExceeded(_)) => {
+            let exact_input = count_input(model, request.messages.iter().map(|m| m.text.as_str()));
+            let exact = cost(price, exact_input, u64::from(max_output));
+            state.ledger.reserve(&state.db, target, exact).await
+        }
+        other => other,
+    }
+}
+
+/// The request's own bounds, and the key's `max_tokens` ceiling (clamp or refuse).
+/// `chars` is the request's character count (already taken for the usage record).
+/// An empty `messages` never gets here: both front-ends refuse it.
+fn validate(
+    request: &mut ChatRequest,
+    chars: u64,
+    key: &CachedKey,
+    limits: &RequestLimits,
+) -> Result<(), RelayError> {
+    if request.messages.len() > limits.max_messages {
+        return Err(RelayError::InvalidRequest(format!(
+            "too many messages: {} (the limit is {})",
+            request.messages.len(),
+            limits.max_messages
+        )));
+    }
+    if chars > limits.max_input_chars {
+        return Err(RelayError::InvalidRequest(format!(
+            "the messages hold {chars} characters; the limit is {}",
+            limits.max_input_chars
+        )));
+    }
+    if let Some(max_tokens) = request.max_tokens {
+        if max_tokens == 0 || max_tokens > limits.max_output_tokens {
+            return Err(RelayError::InvalidRequest(format!(
+                "max_tokens must be between 1 and {}",
+                limits.max_output_tokens
+            )));
+        }
+        if let Some(ceiling) = key.max_tokens_ceiling
+            && max_tokens > ceiling
+        {
+            if key.reject_over_ceiling {
+                return Err(RelayError::InvalidRequest(format!(
+                    "max_tokens {max_tokens} is above this key's ceiling of {ceiling}"
+                )));
+            }
+            request.max_tokens = Some(ceiling);
+        }
+    } else if let Some(ceiling) = key.max_tokens_ceiling {
+        // Without a ceiling on the request, the key's applies.
+        request.max_tokens = Some(ceiling);
+    }
+    Ok(())
+}
+
+/// The client's address: the TCP peer, or what a trusted proxy says it saw.
+fn client_address(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    Some(client_ip(peer, forwarded, trusted))
+}
+
+/// `X-Airlock-PHI: true` marks protected health information (a BAA is then needed).
+fn phi_flag(headers: &HeaderMap) -> Result<bool, RelayError> {
+    match headers.get(PHI_HEADER).map(|v| v.to_str().map(str::trim)) {
+        None => Ok(false),
+        Some(Ok(v)) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+        Some(Ok(v)) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+        Some(_) => Err(RelayError::InvalidRequest(
+            "X-Airlock-PHI must be true or false".into(),
+        )),
+    }
 }
 
 /// Finds the key without touching the database when it is cached. A key that
@@ -348,9 +667,12 @@ struct RelayStream {
     estimated_input: u64,
     delivered_chars: u64,
     delivered_text_tokens: u64,
+    guard: Option<StreamGuard>,
+    accounting: Option<Accounting>,
 }
 
 impl RelayStream {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         upstream: EventStream,
         writer: Box<dyn SseWriter>,
@@ -358,6 +680,8 @@ impl RelayStream {
         state: Arc<RelayState>,
         request_id: String,
         estimated_input: u64,
+        guard: Option<StreamGuard>,
+        accounting: Accounting,
     ) -> Self {
         Self {
             upstream,
@@ -373,6 +697,8 @@ impl RelayStream {
             estimated_input,
             delivered_chars: 0,
             delivered_text_tokens: 0,
+            guard,
+            accounting: Some(accounting),
         }
     }
 
@@ -388,7 +714,10 @@ impl RelayStream {
         if let Some(mut ticket) = self.ticket.take() {
             ticket.record.output_chars = self.delivered_chars;
             ticket.record.client_disconnected = disconnected;
-            ticket.set_tokens(&self.state, usage);
+            let cost = ticket.set_tokens(&self.state, usage);
+            if let Some(accounting) = self.accounting.take() {
+                accounting.settle(&self.state, usage, cost);
+            }
             if let Some(error) = error {
                 tracing::warn!(request.id = %self.request_id, code = error.code(), error = %error, "relay stream failed");
             }
@@ -399,9 +728,36 @@ impl RelayStream {
     fn on_event(&mut self, event: StreamEvent, out: &mut Vec<Bytes>) {
         match event {
             StreamEvent::Delta(text) => {
-                self.delivered_chars += text.chars().count() as u64;
+                // Tokens are what the model wrote, whether or not it is sent as is.
                 self.delivered_text_tokens += estimate_tokens(&text);
-                self.writer.delta(&text, out);
+                match self.guard.as_mut() {
+                    Some(guard) => {
+                        let ready = guard.piece(&text);
+                        self.send_text(&ready, out);
+                    }
+                    None => self.send_text(&text, out),
+                }
+            }
+            StreamEvent::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            } => {
+                self.delivered_text_tokens += estimate_tokens(&arguments);
+                let piece = ToolPiece {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                };
+                let ready = match self.guard.as_mut() {
+                    Some(guard) => guard.tool_piece(piece),
+                    None => Some(piece),
+                };
+                if let Some(piece) = ready {
+                    self.send_tool_piece(&piece, out);
+                }
             }
             StreamEvent::Usage { input, output } => {
                 self.input_tokens = input.or(self.input_tokens);
@@ -409,6 +765,50 @@ impl RelayStream {
             }
             StreamEvent::Finish(reason) => self.finish = reason,
         }
+    }
+}
+
+impl RelayStream {
+    fn send_text(&mut self, text: &str, out: &mut Vec<Bytes>) {
+        if !text.is_empty() {
+            self.delivered_chars += text.chars().count() as u64;
+            self.writer.delta(text, out);
+        }
+    }
+
+    fn send_tool_piece(&mut self, piece: &ToolPiece, out: &mut Vec<Bytes>) {
+        self.delivered_chars += piece.arguments.chars().count() as u64;
+        self.writer.tool_call(
+            &ToolCallPiece {
+                index: piece.index,
+                id: piece.id.as_deref(),
+                name: piece.name.as_deref(),
+                arguments: &piece.arguments,
+            },
+            out,
+        );
+    }
+
+    /// The end of the upstream stream: what the guard still holds goes out (or a
+    /// refusal in its place), then the closing frames.
+    fn end(&mut self, out: &mut Vec<Bytes>) {
+        if let Some(mut guard) = self.guard.take() {
+            let (guarded, tool_pieces) = guard.end();
+            self.send_text(&guarded.text, out);
+            for piece in &tool_pieces {
+                self.send_tool_piece(piece, out);
+            }
+            if guarded.replaced {
+                self.finish = FinishReason::ContentFilter;
+            }
+            if let Some(ticket) = self.ticket.as_mut() {
+                ticket.record_output(&guarded);
+            }
+        }
+        let usage = self.usage();
+        self.writer.end(self.finish, usage, out);
+        self.done = true;
+        self.close(200, None, false);
     }
 }
 
@@ -433,12 +833,7 @@ impl Stream for RelayStream {
                     this.done = true;
                     this.close(error.status().as_u16(), Some(&error), false);
                 }
-                Poll::Ready(None) => {
-                    let usage = this.usage();
-                    this.writer.end(this.finish, usage, &mut out);
-                    this.done = true;
-                    this.close(200, None, false);
-                }
+                Poll::Ready(None) => this.end(&mut out),
             }
         }
         match out.len() {

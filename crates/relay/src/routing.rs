@@ -98,6 +98,13 @@ mod tests {
                     upstream_model: Some("deepseek-chat".into()),
                 },
             )]),
+            self_hosted: Default::default(),
+            agreements: HashMap::new(),
+            policies: HashMap::new(),
+            env_defaults: HashMap::new(),
+            rpm_limit: None,
+            tpm_limit: None,
+            monthly_budget: None,
         }
     }
 

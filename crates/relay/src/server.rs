@@ -13,8 +13,12 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use airlock_core::tokens::Tokenizer;
+
+use crate::budget::{Ledger, LocalLedger, RedisLedger};
 use crate::cache::{KeyCache, TenantCache, refresh};
 use crate::error::RelayError;
+use crate::limits::{Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::RelayMetrics;
 use crate::pipeline::{self, REQUEST_ID_HEADER};
 use crate::providers::{Providers, Upstream, http_client};
@@ -27,6 +31,8 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error("registering metrics failed: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("connecting to Redis failed: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 /// A running data plane minus its HTTP listener: mount it with [`RelayRuntime::configure`]
@@ -40,13 +46,30 @@ pub struct RelayRuntime {
 }
 
 impl RelayRuntime {
-    pub fn start(
+    pub async fn start(
         db: DatabaseConnection,
         hasher: KeyHasher,
         master_keys: MasterKeys,
         settings: RelaySettings,
     ) -> Result<RelayRuntime, StartError> {
         let metrics = Arc::new(RelayMetrics::new()?);
+        let (limiter, ledger) = match &settings.redis_url {
+            Some(url) => {
+                let client = redis::Client::open(url.as_str())?;
+                let conn = redis::aio::ConnectionManager::new(client).await?;
+                (
+                    Limiter::Redis(RedisLimiter::new(conn.clone())),
+                    Ledger::Redis(RedisLedger::new(conn)),
+                )
+            }
+            None => (
+                Limiter::Local(LocalLimiter::default()),
+                Ledger::Local(LocalLedger::default()),
+            ),
+        };
+        // The OpenAI tokenizer's tables take ~150 ms to load: do it now, not on the
+        // first request that needs an exact count.
+        tokio::task::spawn_blocking(|| Tokenizer::O200k.warm());
         let client = http_client(&settings.upstream)?;
         let (recorder, usage_writer) = usage::spawn(db.clone(), settings.usage, metrics.clone());
         let state = Arc::new(RelayState {
@@ -59,6 +82,8 @@ impl RelayRuntime {
             usage: recorder,
             metrics,
             prices: PriceTable::builtin(),
+            limiter,
+            ledger: Arc::new(ledger),
             settings,
         });
         let (stop, stopped) = watch::channel(false);
@@ -86,6 +111,11 @@ impl RelayRuntime {
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics));
         }
+    }
+
+    /// Waits until every usage record queued so far is written.
+    pub async fn flush_usage(&self) {
+        self.state.usage.flush().await;
     }
 
     /// Stops the poller and writes every queued usage record.

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use airlock_core::class::DataClass;
 use airlock_core::key::{Env, KeyHash};
+use airlock_core::money::MicroDollars;
+use airlock_core::netaddr::{IpNet, parse_cidr};
 use airlock_schema::entities::relay_key;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -28,6 +30,50 @@ pub struct CachedKey {
     pub allowed_models: Vec<String>,
     pub default_data_class: DataClass,
     pub max_data_class: DataClass,
+    /// `None`: the environment's default applies.
+    pub rpm_limit: Option<u32>,
+    pub tpm_limit: Option<u32>,
+    pub daily_budget: Option<MicroDollars>,
+    pub monthly_budget: Option<MicroDollars>,
+    pub per_request_cap: Option<MicroDollars>,
+    pub ip_allowlist: IpAllowlist,
+    pub max_tokens_ceiling: Option<u32>,
+    pub reject_over_ceiling: bool,
+}
+
+/// A key's allowed client networks. An entry the relay cannot parse (the console
+/// and CLI validate, so only a hand-edited row has one) closes the key to every
+/// address rather than silently widening it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum IpAllowlist {
+    #[default]
+    Any,
+    Only(Vec<IpNet>),
+    Unreadable,
+}
+
+impl IpAllowlist {
+    fn from_entries(entries: &[String]) -> IpAllowlist {
+        if entries.is_empty() {
+            return IpAllowlist::Any;
+        }
+        match entries
+            .iter()
+            .map(|e| parse_cidr(e))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(nets) => IpAllowlist::Only(nets),
+            Err(_) => IpAllowlist::Unreadable,
+        }
+    }
+
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        match self {
+            IpAllowlist::Any => true,
+            IpAllowlist::Only(nets) => airlock_core::netaddr::allowed(nets, ip),
+            IpAllowlist::Unreadable => false,
+        }
+    }
 }
 
 impl CachedKey {
@@ -35,16 +81,7 @@ impl CachedKey {
     /// treated as unusable rather than guessed at.
     pub fn from_row(row: &relay_key::Model) -> Option<CachedKey> {
         let env: Env = row.env.parse().ok()?;
-        let strings = |value: &serde_json::Value| -> Vec<String> {
-            value
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let strings = airlock_schema::json_strings;
         Some(CachedKey {
             id: row.id,
             tenant_id: row.tenant_id,
@@ -59,6 +96,14 @@ impl CachedKey {
                 .parse()
                 .unwrap_or(DataClass::Internal),
             max_data_class: row.max_data_class.parse().unwrap_or(DataClass::Internal),
+            rpm_limit: row.rpm_limit.and_then(|v| u32::try_from(v).ok()),
+            tpm_limit: row.tpm_limit.and_then(|v| u32::try_from(v).ok()),
+            daily_budget: row.daily_budget_micros.map(MicroDollars::new),
+            monthly_budget: row.monthly_budget_micros.map(MicroDollars::new),
+            per_request_cap: row.per_request_cap_micros.map(MicroDollars::new),
+            ip_allowlist: IpAllowlist::from_entries(&strings(&row.ip_allowlist)),
+            max_tokens_ceiling: row.max_tokens_ceiling.and_then(|v| u32::try_from(v).ok()),
+            reject_over_ceiling: row.reject_over_ceiling,
         })
     }
 
@@ -186,7 +231,27 @@ mod tests {
             allowed_models: vec![],
             default_data_class: DataClass::Internal,
             max_data_class: DataClass::Internal,
+            rpm_limit: None,
+            tpm_limit: None,
+            daily_budget: None,
+            monthly_budget: None,
+            per_request_cap: None,
+            ip_allowlist: IpAllowlist::Any,
+            max_tokens_ceiling: None,
+            reject_over_ceiling: false,
         }
+    }
+
+    #[test]
+    fn ip_allowlists_parse_and_fail_closed() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(IpAllowlist::from_entries(&[]).allows(ip("192.0.2.1")));
+        let only = IpAllowlist::from_entries(&["192.0.2.0/24".into(), "2001:db8::/32".into()]);
+        assert!(only.allows(ip("192.0.2.9")) && only.allows(ip("2001:db8::5")));
+        assert!(!only.allows(ip("198.51.100.1")));
+        let broken = IpAllowlist::from_entries(&["192.0.2.0/24".into(), "nonsense".into()]);
+        assert_eq!(broken, IpAllowlist::Unreadable);
+        assert!(!broken.allows(ip("192.0.2.9")));
     }
 
     #[test]

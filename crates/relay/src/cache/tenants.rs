@@ -2,12 +2,18 @@
 //! memory, never logged) and model routes. Loaded on first use, then refreshed by
 //! the poller when the tenant's rows change.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use airlock_core::class::DataClass;
 use airlock_core::envelope::{MasterKeys, Sealed};
-use airlock_schema::entities::provider_credential;
+use airlock_core::key::Env;
+use airlock_core::money::MicroDollars;
+use airlock_core::policy::{AgreementStatus, CheckAction, ClassPolicy};
+use airlock_core::redact::{ContentAction, RedactionPolicy};
+use airlock_schema::entities::{classification_policy, provider_agreement, provider_credential};
 use airlock_schema::queries;
+use chrono::NaiveDate;
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -21,12 +27,74 @@ pub struct ModelRoute {
     pub upstream_model: Option<String>,
 }
 
+/// An environment's defaults: limits for keys that set none, and the budget of
+/// the environment as a whole.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EnvDefaults {
+    pub rpm_limit: Option<u32>,
+    pub tpm_limit: Option<u32>,
+    pub monthly_budget: Option<MicroDollars>,
+}
+
+/// An agreement row, kept with its dates so "expired" is decided per request.
+#[derive(Clone, Debug)]
+pub struct Agreement {
+    pub dpa_signed_on: Option<NaiveDate>,
+    pub baa: bool,
+    pub zero_data_retention: bool,
+    pub expires_on: Option<NaiveDate>,
+}
+
+impl Agreement {
+    /// What the agreement gives on `today`: nothing once it has expired.
+    pub fn status_on(&self, today: NaiveDate) -> AgreementStatus {
+        if self.expires_on.is_some_and(|end| end < today) {
+            return AgreementStatus::default();
+        }
+        AgreementStatus {
+            dpa: self.dpa_signed_on.is_some_and(|signed| signed <= today),
+            zero_retention: self.zero_data_retention,
+            baa: self.baa,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct TenantRuntime {
     pub tenant_id: Uuid,
     pub default_provider: Option<String>,
     pub providers: HashMap<String, Arc<ProviderEndpoint>>,
     pub routes: HashMap<String, ModelRoute>,
+    /// Providers marked self-hosted (plus every `mock` provider: nothing leaves).
+    pub self_hosted: HashSet<String>,
+    /// Per provider name, lower-cased.
+    pub agreements: HashMap<String, Agreement>,
+    pub policies: HashMap<DataClass, ClassPolicy>,
+    pub env_defaults: HashMap<Env, EnvDefaults>,
+    pub rpm_limit: Option<u32>,
+    pub tpm_limit: Option<u32>,
+    pub monthly_budget: Option<MicroDollars>,
+}
+
+impl TenantRuntime {
+    /// The tenant's policy for a class, or the built-in default.
+    pub fn policy(&self, class: DataClass) -> ClassPolicy {
+        self.policies
+            .get(&class)
+            .cloned()
+            .unwrap_or_else(|| ClassPolicy::default_for(class))
+    }
+
+    pub fn agreement_status(&self, provider: &str, today: NaiveDate) -> AgreementStatus {
+        self.agreements
+            .get(&provider.to_ascii_lowercase())
+            .map(|a| a.status_on(today))
+            .unwrap_or_default()
+    }
+
+    pub fn env_defaults(&self, env: Env) -> EnvDefaults {
+        self.env_defaults.get(&env).copied().unwrap_or_default()
+    }
 }
 
 pub struct TenantCache {
@@ -110,16 +178,91 @@ impl TenantCache {
                 )
             })
             .collect();
+        let self_hosted = config
+            .credentials
+            .iter()
+            .filter(|row| row.self_hosted || row.kind == "mock")
+            .map(|row| row.name.clone())
+            .collect();
+        let agreements = config
+            .agreements
+            .iter()
+            .map(|row| {
+                (
+                    row.provider_name.to_ascii_lowercase(),
+                    agreement_from_row(row),
+                )
+            })
+            .collect();
+        let policies = config
+            .policies
+            .iter()
+            .filter_map(|row| Some((row.data_class.parse().ok()?, policy_from_row(row))))
+            .collect();
+        let env_defaults = config
+            .env_defaults
+            .iter()
+            .filter_map(|row| {
+                let env: Env = row.env.parse().ok()?;
+                Some((
+                    env,
+                    EnvDefaults {
+                        rpm_limit: u32::try_from(row.rpm_limit).ok().filter(|v| *v > 0),
+                        tpm_limit: row.tpm_limit.and_then(|v| u32::try_from(v).ok()),
+                        monthly_budget: Some(MicroDollars::new(row.monthly_budget_micros)),
+                    },
+                ))
+            })
+            .collect();
         let runtime = Arc::new(TenantRuntime {
             tenant_id,
             default_provider: config.tenant.default_provider,
             providers,
             routes,
+            self_hosted,
+            agreements,
+            policies,
+            env_defaults,
+            rpm_limit: config.tenant.rpm_limit.and_then(|v| u32::try_from(v).ok()),
+            tpm_limit: config.tenant.tpm_limit.and_then(|v| u32::try_from(v).ok()),
+            monthly_budget: config.tenant.monthly_budget_micros.map(MicroDollars::new),
         });
         if let Ok(mut map) = self.map.write() {
             map.insert(tenant_id, runtime.clone());
         }
         Ok(runtime)
+    }
+}
+
+fn agreement_from_row(row: &provider_agreement::Model) -> Agreement {
+    Agreement {
+        dpa_signed_on: row.dpa_signed_on,
+        baa: row.baa,
+        zero_data_retention: row.zero_data_retention,
+        expires_on: row.expires_on,
+    }
+}
+
+/// A policy row as the relay applies it. A word the relay does not know (only a
+/// hand-edited row has one) is read as the strictest choice: block.
+fn policy_from_row(row: &classification_policy::Model) -> ClassPolicy {
+    let content = |s: &str| s.parse().unwrap_or(ContentAction::Block);
+    let check = |s: &str| s.parse().unwrap_or(CheckAction::Block);
+    let class: Option<DataClass> = row.data_class.parse().ok();
+    ClassPolicy {
+        allowed_providers: airlock_schema::json_strings(&row.allowed_providers),
+        require_dpa: row.require_dpa,
+        require_zdr: row.require_zdr,
+        require_baa: row.require_baa,
+        // Restricted data never leaves, whatever the row says.
+        self_hosted_only: class == Some(DataClass::Restricted),
+        redaction: RedactionPolicy {
+            pii: content(&row.pii_action),
+            secrets: content(&row.secret_action),
+        },
+        injection: check(&row.injection_action),
+        output: check(&row.output_action),
+        block_code: row.block_code,
     }
 }
 

@@ -106,10 +106,10 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
     }
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = request.system {
-        messages.push(ChatMessage {
-            role: ChatRole::System,
-            text: system.into_text("system")?,
-        });
+        messages.push(ChatMessage::new(
+            ChatRole::System,
+            system.into_text("system")?,
+        ));
     }
     for (index, message) in request.messages.into_iter().enumerate() {
         let role = match message.role.as_str() {
@@ -123,7 +123,7 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             }
         };
         let text = message.content.into_text(&format!("messages[{index}]"))?;
-        messages.push(ChatMessage { role, text });
+        messages.push(ChatMessage::new(role, text));
     }
     Ok((
         ChatRequest {
@@ -134,6 +134,8 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             top_p: request.top_p,
             stop: request.stop_sequences.unwrap_or_default(),
             stream: request.stream.unwrap_or(false),
+            tools: Vec::new(),
+            tool_choice: None,
         },
         FrontOptions::default(),
     ))
@@ -143,6 +145,7 @@ pub fn stop_reason(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop | FinishReason::Other | FinishReason::ContentFilter => "end_turn",
         FinishReason::Length => "max_tokens",
+        FinishReason::ToolCalls => "tool_use",
     }
 }
 

@@ -71,10 +71,23 @@ impl Front {
     }
 }
 
+/// A piece of a streamed tool call, as a writer renders it.
+pub struct ToolCallPiece<'a> {
+    pub index: u32,
+    pub id: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub arguments: &'a str,
+}
+
 /// Renders a canonical stream as server-sent events in one API's shape.
 pub trait SseWriter: Send {
     fn begin(&mut self, out: &mut Vec<Bytes>);
     fn delta(&mut self, text: &str, out: &mut Vec<Bytes>);
+    /// A piece of a tool call. Only the OpenAI front accepts tools, so only its
+    /// writer can be handed one; others keep the default, which writes nothing.
+    fn tool_call(&mut self, piece: &ToolCallPiece<'_>, out: &mut Vec<Bytes>) {
+        let _ = (piece, out);
+    }
     fn end(&mut self, finish: FinishReason, usage: TokenUsage, out: &mut Vec<Bytes>);
     fn error(&mut self, error: &RelayError, request_id: &str, out: &mut Vec<Bytes>);
 }

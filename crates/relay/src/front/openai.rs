@@ -6,9 +6,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{FrontOptions, SseWriter, describe_json_error, sse_frame, unix_now};
+use super::{FrontOptions, SseWriter, ToolCallPiece, describe_json_error, sse_frame, unix_now};
 use crate::canonical::{
-    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, TokenUsage,
+    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, TokenUsage, ToolCall, ToolSpec,
 };
 use crate::error::RelayError;
 
@@ -33,9 +33,42 @@ struct Request {
     #[serde(default)]
     n: Option<u32>,
     #[serde(default)]
-    tools: Option<serde_json::Value>,
+    tools: Option<Vec<Tool>>,
+    #[serde(default)]
+    tool_choice: Option<serde_json::Value>,
     #[serde(default)]
     functions: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Tool {
+    #[serde(rename = "type")]
+    kind: String,
+    function: Function,
+}
+
+#[derive(Deserialize)]
+struct Function {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    id: String,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    function: WireFunctionCall,
+}
+
+#[derive(Deserialize)]
+struct WireFunctionCall {
+    name: String,
+    #[serde(default)]
+    arguments: String,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +89,10 @@ struct Message {
     role: String,
     #[serde(default)]
     content: Option<Content>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireToolCall>>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -114,10 +151,26 @@ pub(crate) fn truncate_label(label: &str) -> String {
 pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayError> {
     let request: Request = serde_json::from_slice(body)
         .map_err(|e| RelayError::InvalidRequest(describe_json_error(&e)))?;
-    if request.tools.is_some() || request.functions.is_some() {
+    if request.functions.is_some() {
         return Err(RelayError::InvalidRequest(
-            "tool and function calling are not supported by this relay yet".into(),
+            "the legacy `functions` field is not supported; send `tools`".into(),
         ));
+    }
+    let tools = parse_tools(request.tools.unwrap_or_default())?;
+    if let Some(choice) = &request.tool_choice {
+        let ok = match choice {
+            serde_json::Value::String(s) => matches!(s.as_str(), "auto" | "none" | "required"),
+            serde_json::Value::Object(o) => o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .is_some_and(|n| n.is_string()),
+            _ => false,
+        };
+        if !ok {
+            return Err(RelayError::InvalidRequest(
+                "`tool_choice` must be auto, none, required or {\"type\": \"function\", \"function\": {\"name\": …}}".into(),
+            ));
+        }
     }
     if request.n.is_some_and(|n| n != 1) {
         return Err(RelayError::InvalidRequest(
@@ -140,14 +193,10 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             "system" | "developer" => ChatRole::System,
             "user" => ChatRole::User,
             "assistant" => ChatRole::Assistant,
-            "tool" | "function" => {
-                return Err(RelayError::InvalidRequest(format!(
-                    "messages[{index}]: tool messages are not supported by this relay yet"
-                )));
-            }
+            "tool" => ChatRole::Tool,
             other => {
                 return Err(RelayError::InvalidRequest(format!(
-                    "messages[{index}]: unknown role `{}`; use system, developer, user or assistant",
+                    "messages[{index}]: unknown role `{}`; use system, developer, user, assistant or tool",
                     truncate_label(other)
                 )));
             }
@@ -156,7 +205,44 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             Some(content) => content.into_text()?,
             None => String::new(),
         };
-        messages.push(ChatMessage { role, text });
+        let tool_call_id = match (role, message.tool_call_id) {
+            (ChatRole::Tool, Some(id)) => Some(id),
+            (ChatRole::Tool, None) => {
+                return Err(RelayError::InvalidRequest(format!(
+                    "messages[{index}]: a tool message needs `tool_call_id`"
+                )));
+            }
+            (_, _) => None,
+        };
+        let tool_calls = match (role, message.tool_calls) {
+            (_, None) => Vec::new(),
+            (ChatRole::Assistant, Some(calls)) => calls
+                .into_iter()
+                .map(|c| {
+                    if c.kind.as_deref().is_some_and(|k| k != "function") {
+                        return Err(RelayError::InvalidRequest(format!(
+                            "messages[{index}]: only `function` tool calls are supported"
+                        )));
+                    }
+                    Ok(ToolCall {
+                        id: c.id,
+                        name: c.function.name,
+                        arguments: c.function.arguments,
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            (_, Some(_)) => {
+                return Err(RelayError::InvalidRequest(format!(
+                    "messages[{index}]: only assistant messages carry `tool_calls`"
+                )));
+            }
+        };
+        messages.push(ChatMessage {
+            role,
+            text,
+            tool_calls,
+            tool_call_id,
+        });
     }
     let stop = match request.stop {
         None => Vec::new(),
@@ -175,9 +261,51 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             top_p: request.top_p,
             stop,
             stream: request.stream.unwrap_or(false),
+            tools,
+            tool_choice: request.tool_choice,
         },
         options,
     ))
+}
+
+fn parse_tools(tools: Vec<Tool>) -> Result<Vec<ToolSpec>, RelayError> {
+    tools
+        .into_iter()
+        .enumerate()
+        .map(|(index, tool)| {
+            if tool.kind != "function" {
+                return Err(RelayError::InvalidRequest(format!(
+                    "tools[{index}]: only tools of type `function` are supported"
+                )));
+            }
+            let name = tool.function.name;
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err(RelayError::InvalidRequest(format!(
+                    "tools[{index}]: a function name is 1-64 characters of a-z, A-Z, 0-9, _ and -"
+                )));
+            }
+            Ok(ToolSpec {
+                name,
+                description: tool.function.description,
+                parameters: tool
+                    .function
+                    .parameters
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            })
+        })
+        .collect()
+}
+
+fn tool_calls_json(calls: &[ToolCall]) -> serde_json::Value {
+    calls
+        .iter()
+        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+        .collect()
 }
 
 pub fn finish_reason(reason: FinishReason) -> &'static str {
@@ -185,6 +313,7 @@ pub fn finish_reason(reason: FinishReason) -> &'static str {
         FinishReason::Stop | FinishReason::Other => "stop",
         FinishReason::Length => "length",
         FinishReason::ContentFilter => "content_filter",
+        FinishReason::ToolCalls => "tool_calls",
     }
 }
 
@@ -208,12 +337,23 @@ pub fn render_response(response: &ChatResponse, request_id: &str) -> serde_json:
         "model": response.model,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": response.text, "refusal": null},
+            "message": message_json(response),
             "logprobs": null,
             "finish_reason": finish_reason(response.finish),
         }],
         "usage": usage_json(response.usage),
     })
+}
+
+fn message_json(response: &ChatResponse) -> serde_json::Value {
+    let mut message = json!({"role": "assistant", "content": response.text, "refusal": null});
+    if !response.tool_calls.is_empty() {
+        message["tool_calls"] = tool_calls_json(&response.tool_calls);
+        if response.text.is_empty() {
+            message["content"] = serde_json::Value::Null;
+        }
+    }
+    message
 }
 
 pub struct StreamWriter {
@@ -255,6 +395,18 @@ impl SseWriter for StreamWriter {
 
     fn delta(&mut self, text: &str, out: &mut Vec<Bytes>) {
         out.push(self.chunk(json!({"content": text}), None));
+    }
+
+    fn tool_call(&mut self, piece: &ToolCallPiece<'_>, out: &mut Vec<Bytes>) {
+        let mut call = json!({"index": piece.index, "function": {"arguments": piece.arguments}});
+        if let Some(id) = piece.id {
+            call["id"] = json!(id);
+            call["type"] = json!("function");
+        }
+        if let Some(name) = piece.name {
+            call["function"]["name"] = json!(name);
+        }
+        out.push(self.chunk(json!({"tool_calls": [call]}), None));
     }
 
     fn end(&mut self, finish: FinishReason, usage: TokenUsage, out: &mut Vec<Bytes>) {
@@ -325,6 +477,101 @@ mod tests {
                 Err(RelayError::InvalidRequest(_))
             ));
         }
+    }
+
+    #[test]
+    fn tools_tool_calls_and_tool_results_parse() {
+        let body = br#"{"model":"gpt-4o","tool_choice":{"type":"function","function":{"name":"f"}},
+            "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],
+            "messages":[{"role":"user","content":"hi"},
+              {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+              {"role":"tool","tool_call_id":"c1","content":"42"}]}"#;
+        let (request, _) = parse_request(body).unwrap();
+        assert_eq!(request.tools[0].name, "f");
+        assert_eq!(request.messages[1].tool_calls[0].id, "c1");
+        assert_eq!(request.messages[2].role, ChatRole::Tool);
+        assert_eq!(request.messages[2].tool_call_id.as_deref(), Some("c1"));
+        assert!(request.uses_tools());
+    }
+
+    #[test]
+    fn malformed_tool_use_is_a_clear_400() {
+        let cases: [(&[u8], &str); 5] = [
+            (br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#, "needs `tool_call_id`"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x","tool_calls":[{"id":"a","function":{"name":"f"}}]}]}"#, "only assistant"),
+            (br#"{"model":"m","tools":[{"type":"function","function":{"name":"bad name!"}}],"messages":[{"role":"user","content":"x"}]}"#, "function name"),
+            (br#"{"model":"m","tools":[{"type":"retrieval","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"}]}"#, "type `function`"),
+            (br#"{"model":"m","tool_choice":"sometimes","messages":[{"role":"user","content":"x"}]}"#, "tool_choice"),
+        ];
+        for (body, expected) in cases {
+            let err = parse_request(body).unwrap_err();
+            assert!(
+                matches!(&err, RelayError::InvalidRequest(m) if m.contains(expected)),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tool_calls_render_in_the_answer_and_in_stream_chunks() {
+        let response = ChatResponse {
+            model: "gpt-4o".into(),
+            text: String::new(),
+            tool_calls: vec![ToolCall {
+                id: "c1".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+            }],
+            finish: FinishReason::ToolCalls,
+            usage: TokenUsage::default(),
+        };
+        let body = render_response(&response, "req_1");
+        assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            body["choices"][0]["message"]["content"],
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            body["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+            "f"
+        );
+        let mut writer = StreamWriter::new("req_1", "gpt-4o", FrontOptions::default());
+        let mut out = Vec::new();
+        writer.tool_call(
+            &ToolCallPiece {
+                index: 0,
+                id: Some("c1"),
+                name: Some("f"),
+                arguments: "{\"a\"",
+            },
+            &mut out,
+        );
+        let text = String::from_utf8_lossy(&out[0]).into_owned();
+        assert!(text.contains(r#""tool_calls":[{"function":{"arguments":"{\"a\"","name":"f"},"id":"c1","index":0,"type":"function"}]"#), "{text}");
+    }
+
+    #[test]
+    fn deeply_nested_and_huge_values_are_clear_400s() {
+        let nested = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":{}1{}}}]}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let err = parse_request(nested.as_bytes()).unwrap_err();
+        assert!(matches!(err, RelayError::InvalidRequest(_)), "{err:?}");
+        // Deep nesting in a field the relay ignores is skipped without recursion.
+        let ignored = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"extra":{}1{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(parse_request(ignored.as_bytes()).is_ok());
+        let huge_number = format!(
+            r#"{{"model":"m","max_tokens":1{},"messages":[]}}"#,
+            "0".repeat(5000)
+        );
+        let err = parse_request(huge_number.as_bytes()).unwrap_err();
+        assert!(matches!(err, RelayError::InvalidRequest(_)), "{err:?}");
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError>
     Ok(ChatResponse {
         model: body["model"].as_str().unwrap_or(model).to_owned(),
         text,
+        tool_calls: Vec::new(),
         finish: finish_reason(body["stop_reason"].as_str().unwrap_or("end_turn")),
         usage: TokenUsage {
             input: body["usage"]["input_tokens"].as_u64().unwrap_or(0),
@@ -121,6 +122,9 @@ impl Provider for AnthropicAdapter {
         call: UpstreamCall<'a>,
     ) -> BoxFuture<'a, Result<ProviderReply, RelayError>> {
         async move {
+            if call.request.uses_tools() {
+                return Err(super::tools_unsupported(&call.endpoint.name));
+            }
             let headers: [(HeaderName, HeaderValue); 2] = [
                 (
                     HeaderName::from_static("x-api-key"),
@@ -157,14 +161,8 @@ mod tests {
         let request = ChatRequest {
             model: "claude-sonnet-4-5".into(),
             messages: vec![
-                ChatMessage {
-                    role: ChatRole::System,
-                    text: "rules".into(),
-                },
-                ChatMessage {
-                    role: ChatRole::User,
-                    text: "hi".into(),
-                },
+                ChatMessage::new(ChatRole::System, "rules"),
+                ChatMessage::new(ChatRole::User, "hi"),
             ],
             ..Default::default()
         };

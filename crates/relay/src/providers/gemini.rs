@@ -86,6 +86,7 @@ fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError>
     Ok(ChatResponse {
         model: body["modelVersion"].as_str().unwrap_or(model).to_owned(),
         text: candidate_text(body),
+        tool_calls: Vec::new(),
         finish: finish_reason(
             body["candidates"][0]["finishReason"]
                 .as_str()
@@ -130,6 +131,9 @@ impl Provider for GeminiAdapter {
         call: UpstreamCall<'a>,
     ) -> BoxFuture<'a, Result<ProviderReply, RelayError>> {
         async move {
+            if call.request.uses_tools() {
+                return Err(super::tools_unsupported(&call.endpoint.name));
+            }
             let headers = [(
                 HeaderName::from_static("x-goog-api-key"),
                 call.endpoint.credential_header("")?,
@@ -166,18 +170,9 @@ mod tests {
         let request = ChatRequest {
             model: "gemini-2.5-flash".into(),
             messages: vec![
-                ChatMessage {
-                    role: ChatRole::System,
-                    text: "rules".into(),
-                },
-                ChatMessage {
-                    role: ChatRole::User,
-                    text: "hi".into(),
-                },
-                ChatMessage {
-                    role: ChatRole::Assistant,
-                    text: "yo".into(),
-                },
+                ChatMessage::new(ChatRole::System, "rules"),
+                ChatMessage::new(ChatRole::User, "hi"),
+                ChatMessage::new(ChatRole::Assistant, "yo"),
             ],
             max_tokens: Some(9),
             ..Default::default()

@@ -52,6 +52,7 @@ impl Provider for MockAdapter {
                 Ok(ProviderReply::Complete(ChatResponse {
                     model: call.model.to_owned(),
                     text: reply,
+                    tool_calls: Vec::new(),
                     finish: FinishReason::Stop,
                     usage,
                 }))

@@ -61,6 +61,13 @@ impl ProviderEndpoint {
     }
 }
 
+/// Tools are translated for OpenAI-compatible providers only so far.
+pub(crate) fn tools_unsupported(provider: &str) -> RelayError {
+    RelayError::InvalidRequest(format!(
+        "tool calling through provider `{provider}` is not supported yet; route requests with tools to an OpenAI-compatible provider"
+    ))
+}
+
 /// One call to a provider: everything an adapter needs, borrowed.
 pub struct UpstreamCall<'a> {
     pub endpoint: &'a ProviderEndpoint,

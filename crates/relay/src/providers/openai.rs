@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::sse::Step;
 use super::{Provider, Upstream, UpstreamCall};
 use crate::canonical::{
-    ChatRequest, ChatResponse, FinishReason, ProviderReply, StreamEvent, TokenUsage,
+    ChatMessage, ChatRequest, ChatResponse, FinishReason, ProviderReply, StreamEvent, TokenUsage,
+    ToolCall,
 };
 use crate::error::RelayError;
 
@@ -25,11 +26,7 @@ impl OpenAiAdapter {
 
 /// The request body an OpenAI-compatible endpoint receives.
 pub fn request_body(model: &str, request: &ChatRequest) -> Value {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|m| json!({"role": m.role.as_str(), "content": m.text}))
-        .collect();
+    let messages: Vec<Value> = request.messages.iter().map(message_json).collect();
     let mut body = json!({"model": model, "messages": messages, "stream": request.stream});
     if let Some(max_tokens) = request.max_tokens {
         body["max_tokens"] = json!(max_tokens);
@@ -43,6 +40,22 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
     if !request.stop.is_empty() {
         body["stop"] = json!(request.stop);
     }
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|t| {
+                let mut function = json!({"name": t.name, "parameters": t.parameters});
+                if let Some(d) = &t.description {
+                    function["description"] = json!(d);
+                }
+                json!({"type": "function", "function": function})
+            })
+            .collect();
+    }
+    if let Some(choice) = &request.tool_choice {
+        body["tool_choice"] = choice.clone();
+    }
     if request.stream {
         // Always ask for usage: the usage record needs real token counts.
         body["stream_options"] = json!({"include_usage": true});
@@ -50,9 +63,28 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
     body
 }
 
+fn message_json(m: &ChatMessage) -> Value {
+    let mut message = json!({"role": m.role.as_str(), "content": m.text});
+    if let Some(id) = &m.tool_call_id {
+        message["tool_call_id"] = json!(id);
+    }
+    if !m.tool_calls.is_empty() {
+        message["tool_calls"] = m
+            .tool_calls
+            .iter()
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        if m.text.is_empty() {
+            message["content"] = Value::Null;
+        }
+    }
+    message
+}
+
 pub fn finish_reason(reason: &str) -> FinishReason {
     match reason {
         "stop" => FinishReason::Stop,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
         "length" => FinishReason::Length,
         "content_filter" => FinishReason::ContentFilter,
         _ => FinishReason::Other,
@@ -66,9 +98,27 @@ fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError>
         Value::Null => String::new(),
         _ => return Err(RelayError::UpstreamProtocol),
     };
+    let tool_calls = match &choice["message"]["tool_calls"] {
+        Value::Array(calls) => calls
+            .iter()
+            .map(|c| {
+                Some(ToolCall {
+                    id: c["id"].as_str()?.to_owned(),
+                    name: c["function"]["name"].as_str()?.to_owned(),
+                    arguments: c["function"]["arguments"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or(RelayError::UpstreamProtocol)?,
+        _ => Vec::new(),
+    };
     Ok(ChatResponse {
         model: body["model"].as_str().unwrap_or(model).to_owned(),
         text,
+        tool_calls,
         finish: finish_reason(choice["finish_reason"].as_str().unwrap_or("stop")),
         usage: TokenUsage {
             input: body["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
@@ -91,6 +141,19 @@ fn stream_step(data: &str) -> Result<Step, RelayError> {
             && !text.is_empty()
         {
             events.push(StreamEvent::Delta(text.to_owned()));
+        }
+        if let Some(calls) = choice["delta"]["tool_calls"].as_array() {
+            for call in calls {
+                events.push(StreamEvent::ToolCallDelta {
+                    index: u32::try_from(call["index"].as_u64().unwrap_or(0)).unwrap_or(0),
+                    id: call["id"].as_str().map(str::to_owned),
+                    name: call["function"]["name"].as_str().map(str::to_owned),
+                    arguments: call["function"]["arguments"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                });
+            }
         }
         if let Some(reason) = choice["finish_reason"].as_str() {
             events.push(StreamEvent::Finish(finish_reason(reason)));

@@ -1,0 +1,356 @@
+//! The budget ledger: reserve a request's estimated cost before it goes upstream,
+//! settle to the real cost afterwards, release on failure.
+//!
+//! Counters start from the database (the sum of settled usage records in the
+//! period; the database stays the record) and then live in this process, or in
+//! Redis when `REDIS_URL` is set so that every relay sees every reservation. A
+//! reservation checks and charges every counter in one step (a mutex here, a Lua
+//! script in Redis): concurrent requests cannot together pass a limit, so spend
+//! exceeds a budget by at most what in-flight requests spend beyond their estimates.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use airlock_core::budget::{Limits, OverBudget, Period, Scope, check};
+use airlock_core::key::Env;
+use airlock_core::money::MicroDollars;
+use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::error::RelayError;
+
+/// Whose budgets a request draws on, and on which day.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    pub tenant_id: Uuid,
+    pub key_id: Uuid,
+    pub env: Env,
+    pub today: NaiveDate,
+    pub limits: Limits,
+}
+
+/// One budget counter: its name (the same in memory and in Redis) and where its
+/// starting value comes from.
+#[derive(Clone, Debug)]
+struct Counter {
+    scope: Scope,
+    name: String,
+    period: Period,
+    limit: MicroDollars,
+}
+
+fn counters(target: &Target) -> Vec<Counter> {
+    Scope::ALL
+        .into_iter()
+        .filter_map(|scope| {
+            let limit = target.limits.of(scope)?;
+            let period = Period::of(scope, target.today);
+            let (t, k, e) = (target.tenant_id, target.key_id, target.env.as_str());
+            let name = match scope {
+                Scope::KeyDaily => format!("airlock:budget:key:{k}:day:{period}"),
+                Scope::KeyMonthly => format!("airlock:budget:key:{k}:month:{period}"),
+                Scope::EnvMonthly => format!("airlock:budget:env:{t}:{e}:month:{period}"),
+                Scope::TenantMonthly => format!("airlock:budget:tenant:{t}:month:{period}"),
+            };
+            Some(Counter {
+                scope,
+                name,
+                period,
+                limit,
+            })
+        })
+        .collect()
+}
+
+/// Settled spend in the counter's period, from the usage records.
+async fn spent_in_db(
+    db: &DatabaseConnection,
+    target: &Target,
+    counter: &Counter,
+) -> Result<i64, RelayError> {
+    let since = Utc.from_utc_datetime(&counter.period.start.and_time(NaiveTime::MIN));
+    let (key, env) = match counter.scope {
+        Scope::KeyDaily | Scope::KeyMonthly => (Some(target.key_id), None),
+        Scope::EnvMonthly => (None, Some(target.env.as_str())),
+        Scope::TenantMonthly => (None, None),
+    };
+    airlock_schema::queries::spent_since(db, target.tenant_id, key, env, since)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading spend for a budget failed");
+            RelayError::PolicyUnavailable
+        })
+}
+
+fn over_budget(error: OverBudget) -> RelayError {
+    RelayError::BudgetExceeded(error.to_string())
+}
+
+/// Counters of one process.
+#[derive(Default)]
+pub struct LocalLedger {
+    /// Counter name → (spent and reserved, first day after its period).
+    counters: Mutex<HashMap<String, (i64, NaiveDate)>>,
+}
+
+impl LocalLedger {
+    async fn reserve(
+        &self,
+        db: &DatabaseConnection,
+        target: &Target,
+        counters: &[Counter],
+        amount: i64,
+    ) -> Result<(), RelayError> {
+        let missing: Vec<&Counter> = {
+            let map = self
+                .counters
+                .lock()
+                .map_err(|_| RelayError::PolicyUnavailable)?;
+            counters
+                .iter()
+                .filter(|c| !map.contains_key(&c.name))
+                .collect()
+        };
+        let mut loaded = Vec::with_capacity(missing.len());
+        for counter in missing {
+            loaded.push((counter, spent_in_db(db, target, counter).await?));
+        }
+        let mut map = self
+            .counters
+            .lock()
+            .map_err(|_| RelayError::PolicyUnavailable)?;
+        if !loaded.is_empty() {
+            // Periods that have ended are dropped when new ones are loaded.
+            map.retain(|_, (_, end)| *end > target.today);
+            for (counter, spent) in loaded {
+                map.entry(counter.name.clone())
+                    .or_insert((spent, counter.period.end));
+            }
+        }
+        let mut spent = [0i64; 4];
+        for c in counters {
+            spent[c.scope as usize] = map.get(&c.name).map_or(0, |(v, _)| *v);
+        }
+        check(&target.limits, spent, MicroDollars::new(amount)).map_err(over_budget)?;
+        for c in counters {
+            if let Some((v, _)) = map.get_mut(&c.name) {
+                *v += amount;
+            }
+        }
+        Ok(())
+    }
+
+    fn adjust(&self, names: &[String], delta: i64) {
+        if let Ok(mut map) = self.counters.lock() {
+            for name in names {
+                if let Some((v, _)) = map.get_mut(name) {
+                    *v += delta;
+                }
+            }
+        }
+    }
+}
+
+/// Checks and charges every counter, or none. ARGV: amount, then per counter its
+/// starting value (-1: unknown, ask the caller), limit and TTL in seconds.
+/// Returns `{0}`, `{-1, index, spent}` when over a limit, `{-2}` when a counter
+/// needs its starting value from the database.
+const RESERVE_SCRIPT: &str = r"
+local amount = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 0 then
+    local start = tonumber(ARGV[3 * i - 1])
+    if start < 0 then return {-2} end
+    redis.call('SET', key, start, 'EX', tonumber(ARGV[3 * i + 1]))
+  end
+end
+for i, key in ipairs(KEYS) do
+  local spent = tonumber(redis.call('GET', key))
+  if spent + amount > tonumber(ARGV[3 * i]) then return {-1, i, spent} end
+end
+for i, key in ipairs(KEYS) do redis.call('INCRBY', key, amount) end
+return {0}
+";
+
+/// Adds ARGV[1] to every counter that still exists (one that expired is not
+/// recreated from a delta: it will be reloaded from the database).
+const ADJUST_SCRIPT: &str = r"
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, ARGV[1]) end
+end
+return 0
+";
+
+/// Counters shared by every relay through Redis.
+pub struct RedisLedger {
+    conn: ConnectionManager,
+    reserve: redis::Script,
+    adjust: redis::Script,
+}
+
+impl RedisLedger {
+    pub fn new(conn: ConnectionManager) -> Self {
+        Self {
+            conn,
+            reserve: redis::Script::new(RESERVE_SCRIPT),
+            adjust: redis::Script::new(ADJUST_SCRIPT),
+        }
+    }
+
+    async fn reserve(
+        &self,
+        db: &DatabaseConnection,
+        target: &Target,
+        counters: &[Counter],
+        amount: i64,
+    ) -> Result<(), RelayError> {
+        let mut starts: Option<Vec<i64>> = None;
+        // Twice at most: once hoping the counters exist, once with their values.
+        for _ in 0..2 {
+            let mut call = self.reserve.prepare_invoke();
+            call.arg(amount);
+            for (i, c) in counters.iter().enumerate() {
+                let ttl = (c.period.end - target.today).num_seconds() + 86_400;
+                call.key(&c.name)
+                    .arg(starts.as_ref().map_or(-1, |s| s[i]))
+                    .arg(c.limit.as_micros())
+                    .arg(ttl);
+            }
+            let mut conn = self.conn.clone();
+            let reply: Vec<i64> = call.invoke_async(&mut conn).await.map_err(|e| {
+                tracing::error!(error = %e, "budget reserve script failed");
+                RelayError::PolicyUnavailable
+            })?;
+            match reply.as_slice() {
+                [0, ..] => return Ok(()),
+                [-1, index, spent, ..] => {
+                    let counter = usize::try_from(*index - 1)
+                        .ok()
+                        .and_then(|i| counters.get(i))
+                        .ok_or(RelayError::PolicyUnavailable)?;
+                    return Err(over_budget(OverBudget::Budget {
+                        scope: counter.scope,
+                        estimate: MicroDollars::new(amount),
+                        limit: counter.limit,
+                        spent: MicroDollars::new(*spent),
+                    }));
+                }
+                [-2, ..] if starts.is_none() => {
+                    let mut values = Vec::with_capacity(counters.len());
+                    for c in counters {
+                        values.push(spent_in_db(db, target, c).await?);
+                    }
+                    starts = Some(values);
+                }
+                _ => break,
+            }
+        }
+        Err(RelayError::PolicyUnavailable)
+    }
+
+    async fn adjust(&self, names: &[String], delta: i64) {
+        let mut call = self.adjust.prepare_invoke();
+        for name in names {
+            call.key(name);
+        }
+        call.arg(delta);
+        let mut conn = self.conn.clone();
+        if let Err(e) = call.invoke_async::<i64>(&mut conn).await {
+            tracing::warn!(error = %e, "budget settlement failed");
+        }
+    }
+}
+
+pub enum Ledger {
+    Local(LocalLedger),
+    Redis(RedisLedger),
+}
+
+impl Ledger {
+    /// Reserves `estimate` on every budget of `target`, or refuses with
+    /// `budget_exceeded`. The per-request cap is checked first, with no counter.
+    pub async fn reserve(
+        self: &Arc<Self>,
+        db: &DatabaseConnection,
+        target: &Target,
+        estimate: MicroDollars,
+    ) -> Result<Reservation, RelayError> {
+        check(
+            &Limits {
+                scopes: [None; 4],
+                ..target.limits
+            },
+            [0; 4],
+            estimate,
+        )
+        .map_err(over_budget)?;
+        let counters = counters(target);
+        if !counters.is_empty() {
+            match self.as_ref() {
+                Ledger::Local(local) => {
+                    local
+                        .reserve(db, target, &counters, estimate.as_micros())
+                        .await?
+                }
+                Ledger::Redis(redis) => {
+                    redis
+                        .reserve(db, target, &counters, estimate.as_micros())
+                        .await?
+                }
+            }
+        }
+        Ok(Reservation {
+            ledger: self.clone(),
+            names: counters.into_iter().map(|c| c.name).collect(),
+            amount: estimate.as_micros(),
+            settled: false,
+        })
+    }
+
+    fn adjust(self: &Arc<Self>, names: Vec<String>, delta: i64) {
+        if delta == 0 || names.is_empty() {
+            return;
+        }
+        match self.as_ref() {
+            Ledger::Local(local) => local.adjust(&names, delta),
+            Ledger::Redis(_) => {
+                let ledger = self.clone();
+                // Settlement is off the response path; the runtime is actix's tokio.
+                tokio::spawn(async move {
+                    if let Ledger::Redis(redis) = ledger.as_ref() {
+                        redis.adjust(&names, delta).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// A held reservation. Settle it with the real cost; dropping it unsettled
+/// releases it (the request failed before it cost anything).
+pub struct Reservation {
+    ledger: Arc<Ledger>,
+    names: Vec<String>,
+    amount: i64,
+    settled: bool,
+}
+
+impl Reservation {
+    /// Replaces the estimate with the real cost.
+    pub fn settle(mut self, actual: MicroDollars) {
+        self.settled = true;
+        let names = std::mem::take(&mut self.names);
+        self.ledger.adjust(names, actual.as_micros() - self.amount);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.settled {
+            let names = std::mem::take(&mut self.names);
+            self.ledger.adjust(names, -self.amount);
+        }
+    }
+}
