@@ -73,6 +73,8 @@ pub enum AdminCommand {
         #[arg(long)]
         default: bool,
     },
+    #[command(flatten)]
+    Policy(crate::admin_policy::PolicyCommand),
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -205,6 +207,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
                 row.last4.unwrap_or_default()
             );
         }
+        AdminCommand::Policy(command) => crate::admin_policy::run(&db, command).await?,
     }
     Ok(())
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use airlock_core::envelope::MasterKeys;
 use airlock_core::key::KeyHasher;
+use airlock_core::netaddr::parse_cidrs;
 use airlock_relay::RelaySettings;
+use airlock_relay::state::RequestLimits;
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -26,11 +28,22 @@ pub struct Config {
     /// Run migrations at startup (turn off when `airlock migrate` runs separately).
     pub auto_migrate: bool,
     pub relay: RelayConfig,
+    /// `redis://…`: limits and budgets shared by every relay. `REDIS_URL` is read
+    /// too. Unset: they live in each relay process (fine for one instance).
+    pub redis_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct RelayConfig {
     pub max_body_bytes: usize,
+    /// CIDRs of the proxies whose `X-Forwarded-For` is believed, e.g.
+    /// `["10.0.0.0/8"]`. Empty (the default): the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    pub max_messages: usize,
+    pub max_input_chars: u64,
+    pub max_output_tokens: u32,
+    /// Output tokens assumed for the cost estimate of a request without `max_tokens`.
+    pub assumed_output_tokens: u32,
     pub upstream_connect_timeout_ms: u64,
     pub upstream_first_byte_timeout_ms: u64,
     pub upstream_total_timeout_ms: u64,
@@ -45,8 +58,14 @@ impl Default for Config {
             console_addr: "127.0.0.1:8081".into(),
             log_format: "text".into(),
             auto_migrate: true,
+            redis_url: None,
             relay: RelayConfig {
                 max_body_bytes: 4 * 1024 * 1024,
+                trusted_proxies: Vec::new(),
+                max_messages: 2_048,
+                max_input_chars: 2_000_000,
+                max_output_tokens: 1_000_000,
+                assumed_output_tokens: 1_024,
                 upstream_connect_timeout_ms: 5_000,
                 upstream_first_byte_timeout_ms: 60_000,
                 upstream_total_timeout_ms: 600_000,
@@ -80,6 +99,11 @@ impl Config {
         if let Ok(url) = std::env::var("DATABASE_URL") {
             figment = figment.merge(Serialized::default("database_url", url));
         }
+        if let Ok(url) = std::env::var("REDIS_URL")
+            && !url.is_empty()
+        {
+            figment = figment.merge(Serialized::default("redis_url", url));
+        }
         let ignored: Vec<String> = SECRET_NAMES
             .iter()
             .flat_map(|n| [n.to_string(), format!("{n}_file")])
@@ -92,17 +116,27 @@ impl Config {
             .context("invalid configuration (check the config file and AIRLOCK_* variables)")
     }
 
-    pub fn relay_settings(&self) -> RelaySettings {
+    pub fn relay_settings(&self) -> anyhow::Result<RelaySettings> {
+        let trusted_proxies = parse_cidrs(self.relay.trusted_proxies.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("relay.trusted_proxies: {e}"))?;
         let mut settings = RelaySettings {
             max_body_bytes: self.relay.max_body_bytes,
             refresh_interval: Duration::from_millis(self.relay.cache_refresh_ms.max(10)),
+            trusted_proxies,
+            redis_url: self.redis_url.clone().filter(|u| !u.is_empty()),
+            limits: RequestLimits {
+                max_messages: self.relay.max_messages,
+                max_input_chars: self.relay.max_input_chars,
+                max_output_tokens: self.relay.max_output_tokens,
+                assumed_output_tokens: self.relay.assumed_output_tokens,
+            },
             ..RelaySettings::default()
         };
         settings.upstream.connect = Duration::from_millis(self.relay.upstream_connect_timeout_ms);
         settings.upstream.first_byte =
             Duration::from_millis(self.relay.upstream_first_byte_timeout_ms);
         settings.upstream.total = Duration::from_millis(self.relay.upstream_total_timeout_ms);
-        settings
+        Ok(settings)
     }
 }
 

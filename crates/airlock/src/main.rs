@@ -2,6 +2,7 @@
 //! things. The work itself lives in the library crates.
 
 mod admin;
+mod admin_policy;
 mod config;
 mod serve;
 

@@ -127,8 +127,9 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         db,
         secrets.hasher,
         secrets.master_keys,
-        config.relay_settings(),
-    )?;
+        config.relay_settings()?,
+    )
+    .await?;
     let (relay, relay_url) = bind_relay(&runtime, &relay_addr)?;
     let (console, console_url) = bind_console(&console_addr)?;
     if args.json {
@@ -191,6 +192,11 @@ async fn seed_demo(
     };
     let provider_name = provider.name.to_owned();
     ops::set_credential(db, &secrets.master_keys, provider).await?;
+    if upstream.is_some() {
+        // The demo's upstream is a local stand-in (`airlock mock-upstream`): data
+        // sent to it does not leave, so every data class may go there.
+        airlock_console::policy_ops::set_self_hosted(db, tenant.id, &provider_name, true).await?;
+    }
     ops::set_default_provider(db, tenant.clone(), &provider_name).await?;
     let mut keys = BTreeMap::new();
     for env in Env::ALL {
@@ -274,8 +280,9 @@ pub async fn run_planes(
             db,
             secrets.hasher,
             secrets.master_keys,
-            config.relay_settings(),
-        )?;
+            config.relay_settings()?,
+        )
+        .await?;
         let addr = args.relay_addr.unwrap_or(config.relay_addr.clone());
         let (server, url) = bind_relay(&rt, &addr)?;
         eprintln!("relay listening on {url}");
@@ -303,6 +310,7 @@ pub async fn mock_upstream(args: MockArgs) -> anyhow::Result<()> {
         delay_ms: args.delay_ms,
         error_status: args.error_status,
         cut_after: args.cut_after,
+        ..MockBehaviour::default()
     }));
     let configure = mock_upstream::configure(state);
     let server = HttpServer::new(move || App::new().configure(configure.clone()))

@@ -5,4 +5,5 @@
 
 pub mod ops;
 pub mod password;
+pub mod policy_ops;
 pub mod web;

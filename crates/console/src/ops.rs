@@ -72,6 +72,8 @@ pub async fn create_tenant(
         name: Set(name.trim().to_owned()),
         default_provider: Set(None),
         monthly_budget_micros: Set(None),
+        rpm_limit: Set(None),
+        tpm_limit: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -215,6 +217,8 @@ pub async fn create_key(
         ip_allowlist: Set(serde_json::json!([])),
         max_data_class: Set("internal".to_owned()),
         default_data_class: Set("internal".to_owned()),
+        max_tokens_ceiling: Set(None),
+        reject_over_ceiling: Set(false),
     }
     .insert(db)
     .await?;
