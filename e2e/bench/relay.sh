@@ -16,6 +16,15 @@
 #   MODES            default "plain stream"
 #   TARGETS          default "direct nginx relay"
 #   KEY_ENV          which demo key the relay is called with (default prod)
+#   PROMPT_BYTES     size of the prompt (default 1024)
+#   POLICY           demo: the demo's settings as they are (prod key: 600 RPM);
+#                    off: limits lifted, no budgets, no allowlist, content checks off;
+#                    on:  every policy on, with limits and budgets high enough not to
+#                         refuse: RPM/TPM limits, daily/monthly/env/tenant budgets and a
+#                         per-request cap, IP allowlist, a max_tokens ceiling of 64 (so
+#                         the token estimates fit the TPM limit at this load), redaction,
+#                         injection screen, output checks with the no-code rule
+#                    (default off)
 #   AIRLOCK_SERVE_EXTRA_ARGS  extra args for `airlock serve` (word-split)
 #   KEEP_TMP=1       keep the temp dir (configs, logs, raw wrk output)
 set -euo pipefail
@@ -27,6 +36,8 @@ CONCURRENCIES="${CONCURRENCIES:-1 64}"
 MODES="${MODES:-plain stream}"
 TARGETS="${TARGETS:-direct nginx relay}"
 KEY_ENV="${KEY_ENV:-prod}"
+PROMPT_BYTES="${PROMPT_BYTES:-1024}"
+POLICY="${POLICY:-off}"
 MODEL="gpt-4o-mini"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -186,13 +197,38 @@ loopback_only "$RELAY_URL"
 RELAY_KEY="$(json_field "$TMP/relay.out" "d['keys']['$KEY_ENV']")"
 log "relay at $RELAY_URL (pid $RELAY_PID), using the $KEY_ENV key"
 
+# ---------------------------------------------------------------- policy
+admin() { DATABASE_URL="sqlite://$TMP/demo/airlock-demo.db?mode=rw" "$AIRLOCK_BIN" admin "$@" >/dev/null; }
+PREFIX="$(python3 -c 'import sys; k=sys.argv[1]; e,b=k.split("_",1); print(e+"_"+b[:8])' "$RELAY_KEY")"
+case $POLICY in
+    demo) ;;
+    off)
+        admin set-env-defaults --tenant demo --env "$KEY_ENV" --rpm 2000000000 --monthly-budget 1000000000
+        admin set-key-limits --tenant demo --prefix "$PREFIX" --rpm none --tpm none --daily-budget none \
+            --monthly-budget none --per-request-cap none --ip-allowlist any --max-tokens none
+        admin set-policy --tenant demo --class internal --pii allow --secrets allow --injection off --output off
+        ;;
+    on)
+        admin set-env-defaults --tenant demo --env "$KEY_ENV" --rpm 2000000000 --tpm 2000000000 --monthly-budget 1000000000
+        admin set-tenant-limits --tenant demo --rpm 2000000000 --tpm 2000000000 --monthly-budget 1000000000
+        admin set-key-limits --tenant demo --prefix "$PREFIX" --rpm 2000000000 --tpm 2000000000 \
+            --daily-budget 1000000 --monthly-budget 1000000 --per-request-cap 100 \
+            --ip-allowlist 127.0.0.1/32,::1 --max-tokens 64
+        admin set-policy --tenant demo --class internal --pii redact --secrets redact --injection flag \
+            --output flag --block-code true --require-dpa true
+        ;;
+    *) die "POLICY must be demo, off or on" ;;
+esac
+sleep 1  # the relay polls for changes every 250 ms
+log "policy: $POLICY"
+
 # ---------------------------------------------------------------- request bodies and wrk scripts
-python3 - "$TMP" "$MODEL" <<'EOF'
+python3 - "$TMP" "$MODEL" "$PROMPT_BYTES" <<'EOF'
 import json, sys
-tmp, model = sys.argv[1], sys.argv[2]
-# ~1 KB of plain prose: nothing that looks like PII, a secret or an injection.
+tmp, model, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+# Plain prose: nothing that looks like PII, a secret or an injection.
 sentence = "The quick brown fox jumps over the lazy dog near the quiet river bank. "
-prompt = (sentence * 15)[:1024].rstrip()
+prompt = (sentence * (size // len(sentence) + 1))[:size].rstrip()
 for mode, stream in (("plain", False), ("stream", True)):
     body = {"model": model, "messages": [{"role": "user", "content": prompt}]}
     if stream:
@@ -200,7 +236,7 @@ for mode, stream in (("plain", False), ("stream", True)):
     with open(f"{tmp}/body-{mode}.json", "w") as f:
         json.dump(body, f)
 with open(f"{tmp}/expected.txt", "w") as f:
-    f.write("Mock reply: " + prompt)
+    f.write("Mock reply: " + prompt[:4000])  # the mock echoes at most 4000 characters
 EOF
 
 # usage: write_lua FILE BODYFILE AUTH_HEADER_VALUE(or empty)

@@ -150,3 +150,219 @@ async fn sigterm_under_load_flushes_every_completed_requests_usage_and_logs_no_c
         "{stored} usage records for {completed} completed requests"
     );
 }
+
+/// Every policy setting can be set from the CLI; bad values get a clear message.
+#[actix_web::test]
+async fn the_admin_cli_sets_every_policy_setting() {
+    use airlock_schema::entities::{
+        classification_policy, env_default, provider_agreement, relay_key, tenant,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cli.db?mode=rwc", dir.path().display());
+    let admin = |args: &[&str]| {
+        let output = airlock()
+            .arg("admin")
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("AIRLOCK_KEY_PEPPER", "cli-test-pepper-0123456789abcdef0123")
+            .env(
+                "AIRLOCK_MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    assert!(admin(&["create-tenant", "--slug", "acme", "--name", "Acme"]).0);
+    let (ok, out) = admin(&[
+        "create-key",
+        "--tenant",
+        "acme",
+        "--env",
+        "dev",
+        "--name",
+        "k",
+    ]);
+    assert!(ok, "{out}");
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("dev_"))
+        .unwrap()
+        .to_owned();
+    let prefix = airlock_core::key::RelayKey::parse(&key)
+        .unwrap()
+        .display_prefix();
+
+    for args in [
+        vec![
+            "set-key-limits",
+            "--tenant",
+            "acme",
+            "--prefix",
+            &prefix,
+            "--rpm",
+            "20",
+            "--tpm",
+            "5000",
+            "--daily-budget",
+            "1.5",
+            "--per-request-cap",
+            "0.05",
+            "--ip-allowlist",
+            "10.0.0.0/8,2001:db8::/32",
+            "--max-class",
+            "confidential",
+            "--default-class",
+            "public",
+            "--max-tokens",
+            "512",
+            "--reject-over-ceiling",
+            "true",
+            "--expires",
+            "2027-01-31",
+        ],
+        vec![
+            "set-env-defaults",
+            "--tenant",
+            "acme",
+            "--env",
+            "prod",
+            "--rpm",
+            "900",
+            "--tpm",
+            "200000",
+            "--monthly-budget",
+            "750",
+        ],
+        vec![
+            "set-tenant-limits",
+            "--tenant",
+            "acme",
+            "--rpm",
+            "5000",
+            "--monthly-budget",
+            "2000",
+        ],
+        vec![
+            "set-agreement",
+            "--tenant",
+            "acme",
+            "--provider",
+            "openai",
+            "--dpa-signed",
+            "2026-02-01",
+            "--dpa-reference",
+            "DPA-2026-7",
+            "--zero-retention",
+            "--region",
+            "eu",
+            "--expires",
+            "2027-02-01",
+        ],
+        vec![
+            "set-policy",
+            "--tenant",
+            "acme",
+            "--class",
+            "confidential",
+            "--providers",
+            "openai,anthropic",
+            "--require-baa",
+            "true",
+            "--pii",
+            "block",
+            "--injection",
+            "block",
+            "--output",
+            "block",
+            "--block-code",
+            "true",
+        ],
+    ] {
+        let (ok, out) = admin(&args);
+        assert!(ok, "{args:?}: {out}");
+    }
+    let (ok, out) = admin(&[
+        "set-key-limits",
+        "--tenant",
+        "acme",
+        "--prefix",
+        &prefix,
+        "--ip-allowlist",
+        "10.0.0.0/33",
+    ]);
+    assert!(!ok && out.contains("is not an IP address or CIDR"), "{out}");
+    let (ok, out) = admin(&[
+        "set-policy",
+        "--tenant",
+        "acme",
+        "--class",
+        "public",
+        "--pii",
+        "maybe",
+    ]);
+    assert!(!ok && out.contains("allow, redact, block"), "{out}");
+
+    let db = airlock_schema::db::connect(&url).await.unwrap();
+    let k = relay_key::Entity::find().one(&db).await.unwrap().unwrap();
+    assert_eq!(
+        (k.rpm_limit, k.tpm_limit, k.daily_budget_micros),
+        (Some(20), Some(5000), Some(1_500_000))
+    );
+    assert_eq!(
+        (
+            k.per_request_cap_micros,
+            k.max_tokens_ceiling,
+            k.reject_over_ceiling
+        ),
+        (Some(50_000), Some(512), true)
+    );
+    assert_eq!(
+        k.ip_allowlist,
+        serde_json::json!(["10.0.0.0/8", "2001:db8::/32"])
+    );
+    assert_eq!(
+        (k.max_data_class.as_str(), k.default_data_class.as_str()),
+        ("confidential", "public")
+    );
+    let t = tenant::Entity::find().one(&db).await.unwrap().unwrap();
+    assert_eq!(
+        (t.rpm_limit, t.monthly_budget_micros),
+        (Some(5000), Some(2_000_000_000))
+    );
+    let prod = env_default::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.env == "prod")
+        .unwrap();
+    assert_eq!(
+        (prod.rpm_limit, prod.tpm_limit, prod.monthly_budget_micros),
+        (900, Some(200_000), 750_000_000)
+    );
+    let a = provider_agreement::Entity::find()
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a.zero_data_retention && !a.baa && a.dpa_reference.as_deref() == Some("DPA-2026-7"));
+    let p = classification_policy::Entity::find()
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            p.pii_action.as_str(),
+            p.injection_action.as_str(),
+            p.output_action.as_str()
+        ),
+        ("block", "block", "block")
+    );
+    assert!(p.require_baa && p.block_code && p.require_dpa && p.require_zdr);
+}

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
-use airlock_console::ops;
+use airlock_console::{ops, policy_ops};
 use airlock_core::envelope::MasterKeys;
 use airlock_core::key::{Env, KeyHasher};
 use airlock_core::provider::ProviderKind;
@@ -20,6 +20,8 @@ pub const PROVIDER_SECRET: &str = "sk-provider-CANARY-5eCr3tKeY-0001";
 /// test fails (it is never skipped).
 pub struct TestDb {
     pub conn: DatabaseConnection,
+    /// The URL another process can open the same database with.
+    pub url: String,
     pub sqlite_path: Option<std::path::PathBuf>,
     _dir: Option<tempfile::TempDir>,
     pg_admin: Option<(String, String)>,
@@ -43,6 +45,7 @@ impl TestDb {
                 Migrator::up(&conn, None).await.unwrap();
                 TestDb {
                     conn,
+                    url: test_url,
                     sqlite_path: None,
                     _dir: None,
                     pg_admin: Some((url, name)),
@@ -56,6 +59,7 @@ impl TestDb {
                 Migrator::up(&conn, None).await.unwrap();
                 TestDb {
                     conn,
+                    url,
                     sqlite_path: Some(path),
                     _dir: Some(dir),
                     pg_admin: None,
@@ -140,6 +144,43 @@ pub struct TestApp {
     relay_handle: actix_web::dev::ServerHandle,
 }
 
+/// Starts `mock-upstream` on a random port; returns its base URL.
+pub fn spawn_mock_upstream(behaviour: MockBehaviour) -> String {
+    let mock = web::Data::new(MockUpstream::new(behaviour));
+    let configure = mock_upstream::configure(mock);
+    let server = HttpServer::new(move || App::new().configure(configure.clone()))
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let url = format!("http://{}", server.addrs()[0]);
+    actix_web::rt::spawn(server.run());
+    url
+}
+
+/// Gives the tenant the in-process `mock` provider, as its default.
+pub async fn add_default_mock_provider(
+    conn: &DatabaseConnection,
+    master_keys: &MasterKeys,
+    tenant: &airlock_schema::entities::tenant::Model,
+) {
+    ops::set_credential(
+        conn,
+        master_keys,
+        ops::NewCredential {
+            tenant_id: tenant.id,
+            name: "mock",
+            kind: ProviderKind::Mock,
+            base_url: None,
+            secret: None,
+        },
+    )
+    .await
+    .unwrap();
+    ops::set_default_provider(conn, tenant.clone(), "mock")
+        .await
+        .unwrap();
+}
+
 pub fn secrets() -> (KeyHasher, MasterKeys) {
     (
         KeyHasher::new(&[7u8; 32]).unwrap(),
@@ -151,15 +192,14 @@ impl TestApp {
     /// A tenant with providers `openai`, `anthropic`, `gemini` (all pointing at the
     /// mock upstream over HTTP) and `mock` (in-process) as the default.
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(RelaySettings::default()).await
+    }
+
+    /// [`TestApp::spawn`] with relay settings of the test's choosing (the refresh
+    /// interval is always the tests' 100 ms).
+    pub async fn spawn_with(settings: RelaySettings) -> TestApp {
         let db = TestDb::new().await;
-        let mock = web::Data::new(MockUpstream::new(MockBehaviour::default()));
-        let configure = mock_upstream::configure(mock);
-        let mock_server = HttpServer::new(move || App::new().configure(configure.clone()))
-            .workers(1)
-            .bind("127.0.0.1:0")
-            .unwrap();
-        let mock_url = format!("http://{}", mock_server.addrs()[0]);
-        actix_web::rt::spawn(mock_server.run());
+        let mock_url = spawn_mock_upstream(MockBehaviour::default());
 
         let (hasher, master_keys) = secrets();
         let tenant = ops::create_tenant(&db.conn, "acme", "Acme").await.unwrap();
@@ -182,29 +222,46 @@ impl TestApp {
             .await
             .unwrap();
         }
-        ops::set_credential(
-            &db.conn,
-            &master_keys,
-            ops::NewCredential {
-                tenant_id: tenant.id,
-                name: "mock",
-                kind: ProviderKind::Mock,
-                base_url: None,
-                secret: None,
-            },
-        )
-        .await
-        .unwrap();
-        ops::set_default_provider(&db.conn, tenant.clone(), "mock")
+        add_default_mock_provider(&db.conn, &master_keys, &tenant).await;
+        // Internal data (the keys' default class) needs a DPA; confidential also
+        // zero retention. The policy tests change these on purpose.
+        for provider in ["openai", "anthropic", "gemini"] {
+            policy_ops::set_agreement(
+                &db.conn,
+                tenant.id,
+                policy_ops::NewAgreement {
+                    provider: provider.into(),
+                    dpa_signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
+                    zero_data_retention: true,
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
+        }
+        // Generous environment defaults, so tests that are not about limits do
+        // not trip them; the limit tests set their own.
+        for env in Env::ALL {
+            policy_ops::set_env_default(
+                &db.conn,
+                tenant.id,
+                env,
+                Some(100_000),
+                policy_ops::Change::Keep,
+                Some(airlock_core::money::MicroDollars::new(1_000_000_000)),
+                None,
+            )
+            .await
+            .unwrap();
+        }
 
         let settings = RelaySettings {
             refresh_interval: Duration::from_millis(100),
-            ..RelaySettings::default()
+            ..settings
         };
-        let runtime =
-            RelayRuntime::start(db.conn.clone(), hasher.clone(), master_keys, settings).unwrap();
+        let runtime = RelayRuntime::start(db.conn.clone(), hasher.clone(), master_keys, settings)
+            .await
+            .unwrap();
         let configure = runtime.configure();
         let relay = HttpServer::new(move || App::new().configure(configure.clone()))
             .workers(2)
@@ -245,6 +302,55 @@ impl TestApp {
         .await
         .unwrap();
         key.expose().to_owned()
+    }
+
+    /// A key and its display prefix (what the ops take to find it).
+    pub async fn key_with_prefix(&self, env: Env) -> (String, String) {
+        let key = self.key(env).await;
+        let prefix = airlock_core::key::RelayKey::parse(&key)
+            .unwrap()
+            .display_prefix();
+        (key, prefix)
+    }
+
+    /// Changes a key's limits, as an admin would.
+    pub async fn set_key(&self, prefix: &str, limits: policy_ops::KeyLimits) {
+        policy_ops::set_key_limits(&self.db.conn, self.tenant_id, prefix, limits)
+            .await
+            .unwrap();
+    }
+
+    /// Sets how `mock-upstream` answers from now on.
+    pub async fn mock_behaviour(&self, behaviour: Value) {
+        let response = self
+            .client
+            .post(format!("{}/__config", self.mock_url))
+            .json(&behaviour)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+
+    pub async fn clear_received(&self) {
+        self.client
+            .delete(format!("{}/__received", self.mock_url))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every usage record, oldest first, after flushing the queue.
+    pub async fn usage_records(&self) -> Vec<airlock_schema::entities::usage_record::Model> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        if let Some(runtime) = &self.runtime {
+            runtime.flush_usage().await;
+        }
+        airlock_schema::entities::usage_record::Entity::find()
+            .order_by_asc(airlock_schema::entities::usage_record::Column::CreatedAt)
+            .all(&self.db.conn)
+            .await
+            .unwrap()
     }
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {

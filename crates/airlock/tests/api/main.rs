@@ -13,4 +13,6 @@
 mod binary;
 mod helpers;
 mod leak;
+mod policy;
 mod relay;
+mod shared;
