@@ -1,6 +1,7 @@
 //! Settings the relay policy needs that the first schema did not have:
 //! tenant-wide rate limits, a per-key `max_tokens` ceiling, the "no code in
-//! answers" switch of a class policy, and the output-check flags of a usage record.
+//! answers" switch of a class policy, and the output-check flags and image count
+//! of a usage record.
 //!
 //! Every column is nullable or has a default, so relays of the previous release keep
 //! working against the migrated schema. One column per `ALTER TABLE`: SQLite takes
@@ -64,6 +65,14 @@ impl MigrationTrait for Migration {
                     .default(0)
                     .to_owned(),
             ),
+            (
+                UsageRecords::Table.into_iden(),
+                ColumnDef::new(UsageRecords::InputImages)
+                    .integer()
+                    .not_null()
+                    .default(0)
+                    .to_owned(),
+            ),
         ];
         for (table, mut column) in columns {
             manager
@@ -97,6 +106,10 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         let columns: Vec<(DynIden, DynIden)> = vec![
+            (
+                UsageRecords::Table.into_iden(),
+                UsageRecords::InputImages.into_iden(),
+            ),
             (
                 UsageRecords::Table.into_iden(),
                 UsageRecords::OutputFlags.into_iden(),
@@ -159,4 +172,5 @@ enum ClassificationPolicies {
 enum UsageRecords {
     Table,
     OutputFlags,
+    InputImages,
 }

@@ -41,6 +41,8 @@ pub struct RelayConfig {
     pub trusted_proxies: Vec<String>,
     pub max_messages: usize,
     pub max_input_chars: u64,
+    /// Image parts per request (images are passed on and counted, not inspected).
+    pub max_images: usize,
     pub max_output_tokens: u32,
     /// Output tokens assumed for the cost estimate of a request without `max_tokens`.
     pub assumed_output_tokens: u32,
@@ -64,6 +66,7 @@ impl Default for Config {
                 trusted_proxies: Vec::new(),
                 max_messages: 2_048,
                 max_input_chars: 2_000_000,
+                max_images: 20,
                 max_output_tokens: 1_000_000,
                 assumed_output_tokens: 1_024,
                 upstream_connect_timeout_ms: 5_000,
@@ -127,6 +130,7 @@ impl Config {
             limits: RequestLimits {
                 max_messages: self.relay.max_messages,
                 max_input_chars: self.relay.max_input_chars,
+                max_images: self.relay.max_images,
                 max_output_tokens: self.relay.max_output_tokens,
                 assumed_output_tokens: self.relay.assumed_output_tokens,
             },

@@ -20,6 +20,12 @@ pub fn upper_bound(text_bytes: usize) -> u64 {
     text_bytes as u64
 }
 
+/// Tokens allowed for one image in estimates. Providers charge by size (OpenAI
+/// up to about 1,100 for a high-detail 2048×768 picture, Anthropic about 1,600 at
+/// its largest size, Gemini 258 per tile); the relay does not decode images, so it
+/// assumes a large one. The real count, from the provider, settles it afterwards.
+pub const IMAGE_TOKEN_ESTIMATE: u64 = 1_600;
+
 /// A cheap estimate for rate limits: about four characters per token, rounded up.
 pub fn quick_estimate(chars: u64) -> u64 {
     chars.div_ceil(4)

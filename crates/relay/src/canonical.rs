@@ -30,15 +30,97 @@ impl ChatRole {
     }
 }
 
-/// One message, its content already flattened to text (text parts are joined).
+/// One message, its content already flattened to text (text parts are joined)
+/// plus the images it carries, which follow the text when it is sent on.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChatMessage {
     pub role: ChatRole,
     pub text: String,
+    /// Image parts of a user message: passed to the provider and counted, never
+    /// inspected (the relay's checks read text).
+    pub images: Vec<Image>,
     /// The calls an assistant turn made (empty for other roles).
     pub tool_calls: Vec<ToolCall>,
     /// For a `Tool` message: the call it answers.
     pub tool_call_id: Option<String>,
+    /// For a `Tool` message: the tool reported a failure (Anthropic's `is_error`).
+    pub tool_error: bool,
+}
+
+/// The image types every supported provider accepts inline.
+pub const IMAGE_MEDIA_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// An image part as the app sent it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Image {
+    /// An `http(s)` URL the provider fetches itself; `detail` is OpenAI's hint.
+    Url { url: String, detail: Option<String> },
+    /// Base64 bytes of one of [`IMAGE_MEDIA_TYPES`].
+    Inline {
+        media_type: String,
+        data: String,
+        detail: Option<String>,
+    },
+}
+
+impl Image {
+    /// An OpenAI `image_url.url`: a `data:<type>;base64,<bytes>` URL or an
+    /// `http(s)` URL. The error says what was wrong without echoing the value.
+    pub fn from_url(url: String, detail: Option<String>) -> Result<Image, String> {
+        if let Some(rest) = url.strip_prefix("data:") {
+            let Some((media_type, data)) = rest
+                .split_once(',')
+                .and_then(|(head, data)| Some((head.strip_suffix(";base64")?, data)))
+            else {
+                return Err("an image data URL must look like data:image/png;base64,…".into());
+            };
+            return Image::inline(media_type.to_owned(), data.to_owned(), detail);
+        }
+        let lower = url.get(..8).unwrap_or(&url).to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+            return Err("an image URL must be https://, http:// or a data: URL".into());
+        }
+        Ok(Image::Url { url, detail })
+    }
+
+    /// Base64 image bytes of a supported type.
+    pub fn inline(
+        media_type: String,
+        data: String,
+        detail: Option<String>,
+    ) -> Result<Image, String> {
+        if !IMAGE_MEDIA_TYPES.contains(&media_type.as_str()) {
+            return Err(format!(
+                "images must be one of {}",
+                IMAGE_MEDIA_TYPES.join(", ")
+            ));
+        }
+        let base64_alphabet = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+        if data.is_empty() || !data.bytes().all(base64_alphabet) {
+            return Err("image data must be non-empty base64".into());
+        }
+        Ok(Image::Inline {
+            media_type,
+            data,
+            detail,
+        })
+    }
+
+    /// The image as an OpenAI `image_url.url` (inline bytes become a data URL).
+    pub fn as_url(&self) -> String {
+        match self {
+            Image::Url { url, .. } => url.clone(),
+            Image::Inline {
+                media_type, data, ..
+            } => format!("data:{media_type};base64,{data}"),
+        }
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Image::Url { detail, .. } | Image::Inline { detail, .. } => detail.as_deref(),
+        }
+    }
 }
 
 impl ChatMessage {
@@ -108,12 +190,33 @@ impl ChatRequest {
         }
     }
 
-    /// Total characters of input, counted in Unicode scalars (what the usage record keeps).
+    /// Total characters of input, counted in Unicode scalars (what the usage record
+    /// keeps): message text and the arguments of earlier tool calls.
     pub fn input_chars(&self) -> u64 {
+        self.texts().map(|t| t.chars().count() as u64).sum()
+    }
+
+    /// Every piece of text the request sends: message text and tool-call
+    /// arguments (what token counts and estimates are taken over).
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.messages.iter().flat_map(|m| {
+            std::iter::once(m.text.as_str())
+                .chain(m.tool_calls.iter().map(|c| c.arguments.as_str()))
+        })
+    }
+
+    pub fn image_count(&self) -> usize {
+        self.messages.iter().map(|m| m.images.len()).sum()
+    }
+
+    /// The name of the function a tool call id refers to, from the assistant turns
+    /// of this request (Gemini answers a call by name, not by id).
+    pub fn tool_name_of(&self, call_id: &str) -> Option<&str> {
         self.messages
             .iter()
-            .map(|m| m.text.chars().count() as u64)
-            .sum()
+            .flat_map(|m| &m.tool_calls)
+            .find(|c| c.id == call_id)
+            .map(|c| c.name.as_str())
     }
 }
 

@@ -40,8 +40,9 @@ pub struct MockBehaviour {
     /// boundaries) instead of four words, so pieces split words and placeholders.
     #[serde(default)]
     pub chunk_bytes: Option<usize>,
-    /// OpenAI wire only: answer with a call of this function instead of text, its
-    /// arguments `{"echo": <the answer text>}` (streamed in pieces like text).
+    /// Answer with a call of this function instead of text, its arguments
+    /// `{"echo": <the answer text>}`, in the shape of the wire asked (OpenAI and
+    /// Anthropic stream the arguments in pieces like text; Gemini sends a call whole).
     #[serde(default)]
     pub tool_call: Option<String>,
     /// Report this many completion tokens instead of counting the answer's, so a
@@ -392,6 +393,9 @@ async fn anthropic(
         .unwrap_or_default();
     let model = json["model"].as_str().unwrap_or("mock").to_owned();
     let x = exchange(behaviour, &last_user, &inputs, json["stream"] == true);
+    if let Some(name) = x.behaviour.tool_call.clone() {
+        return anthropic_tool_call(&x, &name, &model);
+    }
     if !x.stream {
         return HttpResponse::Ok().json(json!({
             "id": "msg_mock", "type": "message", "role": "assistant", "model": model,
@@ -423,6 +427,51 @@ async fn anthropic(
         ));
         frames.push(event("message_delta", &json!({"type": "message_delta",
             "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": x.usage.1}})));
+        frames.push(event("message_stop", &json!({"type": "message_stop"})));
+    }
+    sse(frames)
+}
+
+/// An Anthropic-shaped answer that calls `name` with `{"echo": reply}`.
+fn anthropic_tool_call(x: &Exchange, name: &str, model: &str) -> HttpResponse {
+    let input = json!({"echo": x.reply});
+    if !x.stream {
+        return HttpResponse::Ok().json(json!({
+            "id": "msg_mock", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "tool_use", "id": "toolu_mock_1", "name": name, "input": input}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": x.usage.0, "output_tokens": x.usage.1},
+        }));
+    }
+    let arguments = input.to_string();
+    let (pieces, was_cut) = cut(&arguments, &x.behaviour);
+    let mut frames = vec![
+        event(
+            "message_start",
+            &json!({"type": "message_start", "message": {
+            "id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": x.usage.0, "output_tokens": 1}}}),
+        ),
+        event(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "tool_use", "id": "toolu_mock_1", "name": name, "input": {}}}),
+        ),
+    ];
+    frames.extend(pieces.iter().map(|p| {
+        event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": p}}),
+        )
+    }));
+    if !was_cut {
+        frames.push(event(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": 0}),
+        ));
+        frames.push(event("message_delta", &json!({"type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": x.usage.1}})));
         frames.push(event("message_stop", &json!({"type": "message_stop"})));
     }
     sse(frames)
@@ -477,6 +526,18 @@ async fn gemini(
         }
         c
     };
+    if let Some(name) = &x.behaviour.tool_call {
+        // Gemini sends a function call whole, in one chunk when streaming.
+        let call = json!({"content": {"role": "model", "parts": [
+            {"functionCall": {"name": name, "args": {"echo": x.reply}}}]},
+            "finishReason": "STOP", "index": 0});
+        let answer = json!({"candidates": [call], "usageMetadata": usage, "modelVersion": model});
+        return if x.stream {
+            sse(vec![data(&answer)])
+        } else {
+            HttpResponse::Ok().json(answer)
+        };
+    }
     if !x.stream {
         return HttpResponse::Ok().json(json!({
             "candidates": [candidate(&x.reply, Some("STOP"))], "usageMetadata": usage, "modelVersion": model,

@@ -28,7 +28,7 @@ use airlock_core::budget::Limits as BudgetLimits;
 use airlock_core::money::MicroDollars;
 use airlock_core::netaddr::{IpNet, client_ip};
 use airlock_core::policy::{Destination, check_destination};
-use airlock_core::tokens::{count_input, quick_estimate, upper_bound};
+use airlock_core::tokens::{IMAGE_TOKEN_ESTIMATE, count_input, quick_estimate, upper_bound};
 
 use crate::budget::{Reservation, Target as BudgetTarget};
 use crate::cache::CachedKey;
@@ -374,7 +374,9 @@ async fn handle(
     let max_output = request
         .max_tokens
         .unwrap_or(state.settings.limits.assumed_output_tokens);
-    let token_estimate = quick_estimate(input_chars) + u64::from(request.max_tokens.unwrap_or(0));
+    let image_tokens = IMAGE_TOKEN_ESTIMATE * request.image_count() as u64;
+    let token_estimate =
+        quick_estimate(input_chars) + image_tokens + u64::from(request.max_tokens.unwrap_or(0));
     rate_headers.tokens = state
         .limiter
         .take_tokens(subject, rate_limits, token_estimate)
@@ -432,7 +434,7 @@ async fn handle(
         .observe(upstream_elapsed.as_secs_f64());
     // Only streams need the estimate (their usage may arrive last, or never).
     let estimated_input = if request.stream {
-        quick_estimate(input_chars)
+        quick_estimate(input_chars) + image_tokens
     } else {
         0
     };
@@ -465,15 +467,16 @@ async fn reserve_budget(
             .reserve(&state.db, target, MicroDollars::ZERO)
             .await;
     };
-    let bytes: usize = request.messages.iter().map(|m| m.text.len()).sum();
+    let bytes: usize = request.texts().map(str::len).sum();
+    let image_tokens = IMAGE_TOKEN_ESTIMATE * request.image_count() as u64;
     let upper = cost(
         price,
-        upper_bound(bytes) + 4 * request.messages.len() as u64,
+        upper_bound(bytes) + 4 * request.messages.len() as u64 + image_tokens,
         u64::from(max_output),
     );
     match state.ledger.reserve(&state.db, target, upper).await {
         Err(RelayError::BudgetExceeded(_)) => {
-            let exact_input = count_input(model, request.messages.iter().map(|m| m.text.as_str()));
+            let exact_input = count_input(model, request.texts()) + image_tokens;
             let exact = cost(price, exact_input, u64::from(max_output));
             state.ledger.reserve(&state.db, target, exact).await
         }
@@ -495,6 +498,13 @@ fn validate(
             "too many messages: {} (the limit is {})",
             request.messages.len(),
             limits.max_messages
+        )));
+    }
+    let images = request.image_count();
+    if images > limits.max_images {
+        return Err(RelayError::InvalidRequest(format!(
+            "too many images: {images} (the limit is {})",
+            limits.max_images
         )));
     }
     if chars > limits.max_input_chars {
@@ -642,6 +652,7 @@ async fn read_body(
 fn record_input(ticket: &mut Ticket, state: &RelayState, request: &ChatRequest) {
     ticket.record.message_count = u32::try_from(request.messages.len()).unwrap_or(u32::MAX);
     ticket.record.input_chars = request.input_chars();
+    ticket.record.input_images = u32::try_from(request.image_count()).unwrap_or(u32::MAX);
     // A keyed digest lets finance spot repeated prompts without storing any text.
     let parts = request
         .messages

@@ -39,6 +39,8 @@ pub struct RequestLimits {
     pub max_messages: usize,
     /// Characters across all messages.
     pub max_input_chars: u64,
+    /// Image parts across all messages.
+    pub max_images: usize,
     /// The largest `max_tokens` accepted at all (keys may set a lower ceiling).
     pub max_output_tokens: u32,
     /// Output tokens assumed for the cost estimate when a request sets no `max_tokens`.
@@ -50,6 +52,7 @@ impl Default for RequestLimits {
         Self {
             max_messages: 2_048,
             max_input_chars: 2_000_000,
+            max_images: 20,
             max_output_tokens: 1_000_000,
             assumed_output_tokens: 1_024,
         }

@@ -16,3 +16,4 @@ mod leak;
 mod policy;
 mod relay;
 mod shared;
+mod tools;

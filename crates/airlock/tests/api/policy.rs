@@ -866,16 +866,3 @@ async fn tool_messages_and_tool_call_arguments_are_redacted_and_restored() {
     );
     assert!(body.contains("\"finish_reason\":\"tool_calls\""));
 }
-
-#[actix_web::test]
-async fn tools_for_a_provider_without_tool_support_are_a_clear_400() {
-    let app = TestApp::spawn().await;
-    let key = app.key(Env::Dev).await;
-    let mut request = tool_request(false);
-    request["model"] = json!("claude-sonnet-4-5");
-    let (status, code, message) =
-        error_code(app.post("/v1/chat/completions", &key, request).await).await;
-    assert_eq!((status, code.as_str()), (400, "invalid_request"));
-    assert!(message.contains("OpenAI-compatible"), "{message}");
-    assert!(app.received().await.is_empty());
-}

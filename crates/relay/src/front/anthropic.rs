@@ -6,12 +6,16 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
+use serde_json::Value;
+
 use super::openai::truncate_label;
-use super::{FrontOptions, SseWriter, describe_json_error, sse_frame};
+use super::{FrontOptions, SseWriter, ToolCallPiece, describe_json_error, sse_frame};
 use crate::canonical::{
-    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, TokenUsage,
+    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, Image, TokenUsage, ToolCall,
+    ToolSpec,
 };
 use crate::error::RelayError;
+use crate::providers::arguments_object;
 
 #[derive(Deserialize)]
 struct Request {
@@ -29,7 +33,30 @@ struct Request {
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
-    tools: Option<serde_json::Value>,
+    tools: Option<Vec<Tool>>,
+    #[serde(default)]
+    tool_choice: Option<ToolChoice>,
+}
+
+#[derive(Deserialize)]
+struct Tool {
+    /// Absent or `custom` for the app's own tools; Anthropic's server tools
+    /// (`web_search_…`, `bash_…`) carry their own type.
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    input_schema: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ToolChoice {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -38,39 +65,95 @@ struct Message {
     content: Blocks,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// Content as a plain string or a list of blocks. Hand-written instead of
+/// `#[serde(untagged)]`, so an error inside a block keeps serde's message
+/// ("missing field `tool_use_id`") instead of "did not match any variant".
 enum Blocks {
     Text(String),
     List(Vec<Block>),
 }
 
-#[derive(Deserialize)]
-struct Block {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    text: Option<String>,
+impl<'de> Deserialize<'de> for Blocks {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BlocksVisitor;
+        impl<'de> serde::de::Visitor<'de> for BlocksVisitor {
+            type Value = Blocks;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of content blocks")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Blocks, E> {
+                Ok(Blocks::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Blocks, E> {
+                Ok(Blocks::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Blocks, A::Error> {
+                Vec::<Block>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Blocks::List)
+            }
+        }
+        deserializer.deserialize_any(BlocksVisitor)
+    }
 }
 
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        text: String,
+    },
+    Image {
+        source: ImageSource,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        #[serde(default)]
+        content: Option<Blocks>,
+        #[serde(default)]
+        is_error: bool,
+    },
+    /// Documents, thinking blocks, server tool results…: refused by name below.
+    #[serde(other)]
+    Unsupported,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ImageSource {
+    Base64 { media_type: String, data: String },
+    Url { url: String },
+}
+
+impl ImageSource {
+    fn into_image(self) -> Result<Image, String> {
+        match self {
+            ImageSource::Base64 { media_type, data } => Image::inline(media_type, data, None),
+            ImageSource::Url { url } => Image::from_url(url, None),
+        }
+    }
+}
+
+const SUPPORTED_BLOCKS: &str = "text, image, tool_use and tool_result blocks";
+
 impl Blocks {
+    /// Text only: the system prompt and tool results.
     fn into_text(self, at: &str) -> Result<String, RelayError> {
         match self {
             Blocks::Text(text) => Ok(text),
             Blocks::List(blocks) => {
                 let mut text = String::new();
                 for block in blocks {
-                    match (block.kind.as_str(), block.text) {
-                        ("text", Some(t)) => text.push_str(&t),
-                        ("text", None) => {
+                    match block {
+                        Block::Text { text: t } => text.push_str(&t),
+                        _ => {
                             return Err(RelayError::InvalidRequest(format!(
-                                "{at}: a `text` block needs a `text` field"
-                            )));
-                        }
-                        (other, _) => {
-                            return Err(RelayError::InvalidRequest(format!(
-                                "{at}: content blocks of type `{}` are not supported by this relay yet; send text blocks",
-                                truncate_label(other)
+                                "{at}: only text blocks are supported here"
                             )));
                         }
                     }
@@ -79,16 +162,137 @@ impl Blocks {
             }
         }
     }
+
+    fn into_list(self) -> Vec<Block> {
+        match self {
+            Blocks::Text(text) => vec![Block::Text { text }],
+            Blocks::List(blocks) => blocks,
+        }
+    }
+}
+
+/// One Anthropic turn as canonical messages: a user turn's `tool_result` blocks
+/// become `Tool` messages ahead of its text and images; an assistant turn's
+/// `tool_use` blocks become its tool calls.
+fn turn_messages(
+    role: ChatRole,
+    blocks: Vec<Block>,
+    at: &str,
+    messages: &mut Vec<ChatMessage>,
+) -> Result<(), RelayError> {
+    let mut own = ChatMessage::new(role, String::new());
+    let mut has_content = false;
+    let mut tool_results = 0;
+    for (i, block) in blocks.into_iter().enumerate() {
+        let at = format!("{at}.content[{i}]");
+        match (role, block) {
+            (_, Block::Text { text }) => {
+                own.text.push_str(&text);
+                has_content = true;
+            }
+            (ChatRole::User, Block::Image { source }) => {
+                own.images.push(
+                    source
+                        .into_image()
+                        .map_err(|e| RelayError::InvalidRequest(format!("{at}: {e}")))?,
+                );
+                has_content = true;
+            }
+            (
+                ChatRole::User,
+                Block::ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                },
+            ) => {
+                let text = match content {
+                    Some(content) => content.into_text(&at)?,
+                    None => String::new(),
+                };
+                messages.push(ChatMessage {
+                    tool_call_id: Some(tool_use_id),
+                    tool_error: is_error,
+                    ..ChatMessage::new(ChatRole::Tool, text)
+                });
+                tool_results += 1;
+            }
+            (ChatRole::Assistant, Block::ToolUse { id, name, input }) => {
+                let input = if input.is_null() { json!({}) } else { input };
+                own.tool_calls.push(ToolCall {
+                    id,
+                    name,
+                    arguments: input.to_string(),
+                });
+                has_content = true;
+            }
+            (_, Block::Unsupported) => {
+                return Err(RelayError::InvalidRequest(format!(
+                    "{at}: this content block type is not supported; send {SUPPORTED_BLOCKS}"
+                )));
+            }
+            (_, _) => {
+                return Err(RelayError::InvalidRequest(format!(
+                    "{at}: images and tool results belong in user turns, tool_use in assistant turns"
+                )));
+            }
+        }
+    }
+    // A turn of only tool results adds no empty user message after them.
+    if has_content || tool_results == 0 {
+        messages.push(own);
+    }
+    Ok(())
+}
+
+fn parse_tools(tools: Vec<Tool>) -> Result<Vec<ToolSpec>, RelayError> {
+    tools
+        .into_iter()
+        .enumerate()
+        .map(|(index, tool)| {
+            if tool.kind.as_deref().is_some_and(|k| k != "custom") {
+                return Err(RelayError::InvalidRequest(format!(
+                    "tools[{index}]: Anthropic server tools are not supported; define your own tools with input_schema"
+                )));
+            }
+            let valid = !tool.name.is_empty()
+                && tool.name.len() <= 64
+                && tool
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err(RelayError::InvalidRequest(format!(
+                    "tools[{index}]: a tool name is 1-64 characters of a-z, A-Z, 0-9, _ and -"
+                )));
+            }
+            Ok(ToolSpec {
+                name: tool.name,
+                description: tool.description,
+                parameters: tool
+                    .input_schema
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            })
+        })
+        .collect()
+}
+
+/// Anthropic's `tool_choice` in the canonical (OpenAI) form.
+fn parse_tool_choice(choice: ToolChoice) -> Result<Value, RelayError> {
+    match (choice.kind.as_str(), choice.name) {
+        ("auto", _) => Ok(json!("auto")),
+        ("any", _) => Ok(json!("required")),
+        ("none", _) => Ok(json!("none")),
+        ("tool", Some(name)) => Ok(json!({"type": "function", "function": {"name": name}})),
+        _ => Err(RelayError::InvalidRequest(
+            "`tool_choice` must be {\"type\": \"auto\" | \"any\" | \"none\"} or {\"type\": \"tool\", \"name\": …}".into(),
+        )),
+    }
 }
 
 pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayError> {
     let request: Request = serde_json::from_slice(body)
         .map_err(|e| RelayError::InvalidRequest(describe_json_error(&e)))?;
-    if request.tools.is_some() {
-        return Err(RelayError::InvalidRequest(
-            "tool use is not supported by this relay yet".into(),
-        ));
-    }
     if request.model.trim().is_empty() {
         return Err(RelayError::InvalidRequest(
             "`model` must not be empty".into(),
@@ -104,6 +308,8 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             "`max_tokens` must be at least 1".into(),
         ));
     }
+    let tools = parse_tools(request.tools.unwrap_or_default())?;
+    let tool_choice = request.tool_choice.map(parse_tool_choice).transpose()?;
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = request.system {
         messages.push(ChatMessage::new(
@@ -122,8 +328,12 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
                 )));
             }
         };
-        let text = message.content.into_text(&format!("messages[{index}]"))?;
-        messages.push(ChatMessage::new(role, text));
+        turn_messages(
+            role,
+            message.content.into_list(),
+            &format!("messages[{index}]"),
+            &mut messages,
+        )?;
     }
     Ok((
         ChatRequest {
@@ -134,8 +344,8 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             top_p: request.top_p,
             stop: request.stop_sequences.unwrap_or_default(),
             stream: request.stream.unwrap_or(false),
-            tools: Vec::new(),
-            tool_choice: None,
+            tools,
+            tool_choice,
         },
         FrontOptions::default(),
     ))
@@ -154,12 +364,19 @@ fn message_id(request_id: &str) -> String {
 }
 
 pub fn render_response(response: &ChatResponse, request_id: &str) -> serde_json::Value {
+    let mut content = Vec::with_capacity(1 + response.tool_calls.len());
+    if !response.text.is_empty() || response.tool_calls.is_empty() {
+        content.push(json!({"type": "text", "text": response.text}));
+    }
+    content.extend(response.tool_calls.iter().map(|c| {
+        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": arguments_object(&c.arguments)})
+    }));
     json!({
         "id": message_id(request_id),
         "type": "message",
         "role": "assistant",
         "model": response.model,
-        "content": [{"type": "text", "text": response.text}],
+        "content": content,
         "stop_reason": stop_reason(response.finish),
         "stop_sequence": null,
         "usage": {"input_tokens": response.usage.input, "output_tokens": response.usage.output},
@@ -170,6 +387,10 @@ pub struct StreamWriter {
     id: String,
     model: String,
     estimated_input_tokens: u64,
+    /// The content block open now: text at 0, then one per tool call.
+    block: u32,
+    /// The tool call the open block carries, if it is a `tool_use` block.
+    open_tool: Option<u32>,
 }
 
 impl StreamWriter {
@@ -178,7 +399,14 @@ impl StreamWriter {
             id: message_id(request_id),
             model: model.to_owned(),
             estimated_input_tokens,
+            block: 0,
+            open_tool: None,
         }
+    }
+
+    fn close_block(&self, out: &mut Vec<Bytes>) {
+        let stop = json!({"type": "content_block_stop", "index": self.block});
+        out.push(sse_frame(Some("content_block_stop"), &stop.to_string()));
     }
 }
 
@@ -200,15 +428,33 @@ impl SseWriter for StreamWriter {
     }
 
     fn delta(&mut self, text: &str, out: &mut Vec<Bytes>) {
-        let delta = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}});
+        // Text after a tool call would need a new text block; providers do not
+        // send it, and a guard never reorders, so it stays in the open block.
+        let delta = json!({"type": "content_block_delta", "index": self.block, "delta": {"type": "text_delta", "text": text}});
         out.push(sse_frame(Some("content_block_delta"), &delta.to_string()));
     }
 
+    /// Each tool call is its own `tool_use` block; its arguments stream as
+    /// `input_json_delta` pieces.
+    fn tool_call(&mut self, piece: &ToolCallPiece<'_>, out: &mut Vec<Bytes>) {
+        if self.open_tool != Some(piece.index) {
+            self.close_block(out);
+            self.block += 1;
+            self.open_tool = Some(piece.index);
+            let start = json!({"type": "content_block_start", "index": self.block,
+                "content_block": {"type": "tool_use", "id": piece.id.unwrap_or_default(),
+                    "name": piece.name.unwrap_or_default(), "input": {}}});
+            out.push(sse_frame(Some("content_block_start"), &start.to_string()));
+        }
+        if !piece.arguments.is_empty() {
+            let delta = json!({"type": "content_block_delta", "index": self.block,
+                "delta": {"type": "input_json_delta", "partial_json": piece.arguments}});
+            out.push(sse_frame(Some("content_block_delta"), &delta.to_string()));
+        }
+    }
+
     fn end(&mut self, finish: FinishReason, usage: TokenUsage, out: &mut Vec<Bytes>) {
-        out.push(sse_frame(
-            Some("content_block_stop"),
-            r#"{"type":"content_block_stop","index":0}"#,
-        ));
+        self.close_block(out);
         let delta = json!({
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason(finish), "stop_sequence": null},
@@ -287,5 +533,121 @@ mod tests {
             ]
         );
         assert!(text.contains(r#""stop_reason":"max_tokens""#));
+    }
+
+    #[test]
+    fn tool_use_and_tool_result_turns_become_canonical_tool_messages() {
+        let body = br#"{"model":"claude","max_tokens":64,
+            "tools":[{"name":"weather","description":"forecast","input_schema":{"type":"object"}}],
+            "tool_choice":{"type":"tool","name":"weather"},
+            "messages":[
+              {"role":"user","content":"weather in Oslo?"},
+              {"role":"assistant","content":[{"type":"text","text":"Checking."},
+                 {"type":"tool_use","id":"toolu_1","name":"weather","input":{"city":"Oslo"}}]},
+              {"role":"user","content":[
+                 {"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"-3C"}],"is_error":false},
+                 {"type":"text","text":"and tomorrow?"},
+                 {"type":"image","source":{"type":"url","url":"https://example.com/map.png"}}]}]}"#;
+        let (request, _) = parse_request(body).unwrap();
+        let roles: Vec<ChatRole> = request.messages.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [
+                ChatRole::User,
+                ChatRole::Assistant,
+                ChatRole::Tool,
+                ChatRole::User
+            ]
+        );
+        assert_eq!(request.messages[1].text, "Checking.");
+        assert_eq!(
+            request.messages[1].tool_calls[0].arguments,
+            r#"{"city":"Oslo"}"#
+        );
+        assert_eq!(request.messages[2].tool_call_id.as_deref(), Some("toolu_1"));
+        assert_eq!(request.messages[2].text, "-3C");
+        assert_eq!(request.messages[3].images.len(), 1);
+        assert_eq!(request.tools[0].name, "weather");
+        assert_eq!(
+            request.tool_choice,
+            Some(json!({"type": "function", "function": {"name": "weather"}}))
+        );
+    }
+
+    #[test]
+    fn a_streamed_tool_call_is_its_own_tool_use_block() {
+        let mut writer = StreamWriter::new("req_1", "claude", 5);
+        let mut out = Vec::new();
+        writer.begin(&mut out);
+        writer.delta("Checking.", &mut out);
+        for (id, name, arguments) in [
+            (Some("toolu_1"), Some("weather"), ""),
+            (None, None, r#"{"city":"#),
+            (None, None, r#""Oslo"}"#),
+        ] {
+            writer.tool_call(
+                &ToolCallPiece {
+                    index: 0,
+                    id,
+                    name,
+                    arguments,
+                },
+                &mut out,
+            );
+        }
+        writer.end(FinishReason::ToolCalls, TokenUsage::default(), &mut out);
+        let events: Vec<Value> = out
+            .iter()
+            .flat_map(|b| {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: ").map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .map(|d| serde_json::from_str(&d).unwrap())
+            .collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert_eq!(events[4]["index"], 1);
+        assert_eq!(events[4]["content_block"]["id"], "toolu_1");
+        assert_eq!(events[6]["delta"]["partial_json"], r#""Oslo"}"#);
+        assert_eq!(events[7]["index"], 1);
+        assert_eq!(events[8]["delta"]["stop_reason"], "tool_use");
+    }
+
+    #[test]
+    fn unsupported_blocks_and_misplaced_ones_are_named_in_the_error() {
+        for (content, expected) in [
+            (r#"[{"type":"document","source":{}}]"#, "not supported"),
+            (r#"[{"type":"tool_result"}]"#, "tool_use_id"),
+            (
+                r#"[{"type":"image","source":{"type":"base64","media_type":"image/bmp","data":"AA=="}}]"#,
+                "images must be one of",
+            ),
+            (r#"42"#, "a string or a list of content blocks"),
+        ] {
+            let body = format!(
+                r#"{{"model":"m","max_tokens":5,"messages":[{{"role":"user","content":{content}}}]}}"#
+            );
+            let err = parse_request(body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, RelayError::InvalidRequest(ref m) if m.contains(expected)),
+                "{content}: {err:?}"
+            );
+        }
     }
 }

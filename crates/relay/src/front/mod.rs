@@ -83,11 +83,8 @@ pub struct ToolCallPiece<'a> {
 pub trait SseWriter: Send {
     fn begin(&mut self, out: &mut Vec<Bytes>);
     fn delta(&mut self, text: &str, out: &mut Vec<Bytes>);
-    /// A piece of a tool call. Only the OpenAI front accepts tools, so only its
-    /// writer can be handed one; others keep the default, which writes nothing.
-    fn tool_call(&mut self, piece: &ToolCallPiece<'_>, out: &mut Vec<Bytes>) {
-        let _ = (piece, out);
-    }
+    /// A piece of a tool call; pieces of one call come together, in order.
+    fn tool_call(&mut self, piece: &ToolCallPiece<'_>, out: &mut Vec<Bytes>);
     fn end(&mut self, finish: FinishReason, usage: TokenUsage, out: &mut Vec<Bytes>);
     fn error(&mut self, error: &RelayError, request_id: &str, out: &mut Vec<Bytes>);
 }

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::{FrontOptions, SseWriter, ToolCallPiece, describe_json_error, sse_frame, unix_now};
 use crate::canonical::{
-    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, TokenUsage, ToolCall, ToolSpec,
+    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, Image, TokenUsage, ToolCall,
+    ToolSpec,
 };
 use crate::error::RelayError;
 
@@ -108,32 +109,52 @@ pub(crate) struct Part {
     kind: String,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    image_url: Option<ImageUrl>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ImageUrl {
+    url: String,
+    #[serde(default)]
+    detail: Option<String>,
 }
 
 impl Content {
-    /// Text parts joined; other part types are refused with a message that says so.
-    pub(crate) fn into_text(self) -> Result<String, RelayError> {
+    /// Text parts joined, image parts kept aside; other part types are refused
+    /// with a message that says so.
+    pub(crate) fn into_parts(self, at: &str) -> Result<(String, Vec<Image>), RelayError> {
         match self {
-            Content::Text(text) => Ok(text),
+            Content::Text(text) => Ok((text, Vec::new())),
             Content::Parts(parts) => {
                 let mut text = String::new();
+                let mut images = Vec::new();
                 for part in parts {
-                    match (part.kind.as_str(), part.text) {
-                        ("text", Some(t)) => text.push_str(&t),
-                        ("text", None) => {
-                            return Err(RelayError::InvalidRequest(
-                                "a content part of type `text` needs a `text` field".into(),
-                            ));
-                        }
-                        (other, _) => {
+                    match (part.kind.as_str(), part.text, part.image_url) {
+                        ("text", Some(t), _) => text.push_str(&t),
+                        ("text", None, _) => {
                             return Err(RelayError::InvalidRequest(format!(
-                                "content parts of type `{}` are not supported by this relay yet; send text parts",
+                                "{at}: a content part of type `text` needs a `text` field"
+                            )));
+                        }
+                        ("image_url", _, Some(image)) => images.push(
+                            Image::from_url(image.url, image.detail)
+                                .map_err(|e| RelayError::InvalidRequest(format!("{at}: {e}")))?,
+                        ),
+                        ("image_url", _, None) => {
+                            return Err(RelayError::InvalidRequest(format!(
+                                "{at}: a content part of type `image_url` needs an `image_url` object"
+                            )));
+                        }
+                        (other, _, _) => {
+                            return Err(RelayError::InvalidRequest(format!(
+                                "{at}: content parts of type `{}` are not supported; send text and image_url parts",
                                 truncate_label(other)
                             )));
                         }
                     }
                 }
-                Ok(text)
+                Ok((text, images))
             }
         }
     }
@@ -201,10 +222,15 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
                 )));
             }
         };
-        let text = match message.content {
-            Some(content) => content.into_text()?,
-            None => String::new(),
+        let (text, images) = match message.content {
+            Some(content) => content.into_parts(&format!("messages[{index}]"))?,
+            None => (String::new(), Vec::new()),
         };
+        if !images.is_empty() && role != ChatRole::User {
+            return Err(RelayError::InvalidRequest(format!(
+                "messages[{index}]: only user messages carry images"
+            )));
+        }
         let tool_call_id = match (role, message.tool_call_id) {
             (ChatRole::Tool, Some(id)) => Some(id),
             (ChatRole::Tool, None) => {
@@ -240,8 +266,10 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
         messages.push(ChatMessage {
             role,
             text,
+            images,
             tool_calls,
             tool_call_id,
+            tool_error: false,
         });
     }
     let stop = match request.stop {
@@ -450,17 +478,61 @@ mod tests {
     }
 
     #[test]
-    fn unknown_roles_and_image_parts_are_clear_400s() {
+    fn unknown_roles_and_unsupported_parts_are_clear_400s() {
         let err = parse_request(br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#)
             .unwrap_err();
         assert!(
             matches!(err, RelayError::InvalidRequest(ref m) if m.contains("unknown role `wizard`"))
         );
         let err = parse_request(
-            br#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#,
+            br#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}"#,
         )
         .unwrap_err();
-        assert!(matches!(err, RelayError::InvalidRequest(ref m) if m.contains("image_url")));
+        assert!(matches!(err, RelayError::InvalidRequest(ref m) if m.contains("input_audio")));
+        for (url, expected) in [
+            ("ftp://x/cat.png", "https://"),
+            ("data:text/html;base64,PGI+", "images must be one of"),
+            ("data:image/png,not-base64", "data:image/png;base64"),
+            ("data:image/png;base64,***", "base64"),
+        ] {
+            let body = json!({"model": "m", "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": url}}]}]});
+            let err = parse_request(body.to_string().as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, RelayError::InvalidRequest(ref m) if m.contains(expected) && m.starts_with("messages[0]")),
+                "{url}: {err:?}"
+            );
+        }
+        let err = parse_request(
+            br#"{"model":"m","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"https://x/a.png"}}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, RelayError::InvalidRequest(ref m) if m.contains("only user messages"))
+        );
+    }
+
+    #[test]
+    fn image_parts_are_kept_beside_the_text() {
+        let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":[
+            {"type":"text","text":"what is this?"},
+            {"type":"image_url","image_url":{"url":"https://example.com/cat.png","detail":"low"}},
+            {"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]}"#;
+        let (request, _) = parse_request(body).unwrap();
+        let message = &request.messages[0];
+        assert_eq!(message.text, "what is this?");
+        assert_eq!(request.image_count(), 2);
+        assert_eq!(
+            message.images[0],
+            Image::Url {
+                url: "https://example.com/cat.png".into(),
+                detail: Some("low".into())
+            }
+        );
+        assert_eq!(
+            message.images[1].as_url(),
+            "data:image/png;base64,iVBORw0KGgo="
+        );
     }
 
     #[test]

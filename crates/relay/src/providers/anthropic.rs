@@ -7,9 +7,10 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Provider, Upstream, UpstreamCall};
+use super::{Provider, Upstream, UpstreamCall, arguments_object};
 use crate::canonical::{
-    ChatRequest, ChatResponse, ChatRole, FinishReason, ProviderReply, StreamEvent, TokenUsage,
+    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, Image, ProviderReply,
+    StreamEvent, TokenUsage, ToolCall,
 };
 use crate::error::RelayError;
 
@@ -28,15 +29,9 @@ impl AnthropicAdapter {
 }
 
 pub fn request_body(model: &str, request: &ChatRequest) -> Value {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .filter(|m| m.role != ChatRole::System)
-        .map(|m| json!({"role": m.role.as_str(), "content": m.text}))
-        .collect();
     let mut body = json!({
         "model": model,
-        "messages": messages,
+        "messages": messages_json(request),
         "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         "stream": request.stream,
     });
@@ -52,7 +47,107 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
     if !request.stop.is_empty() {
         body["stop_sequences"] = json!(request.stop);
     }
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|t| {
+                let mut tool = json!({"name": t.name, "input_schema": t.parameters});
+                if let Some(d) = &t.description {
+                    tool["description"] = json!(d);
+                }
+                tool
+            })
+            .collect();
+    }
+    if let Some(choice) = request.tool_choice.as_ref().and_then(tool_choice_json) {
+        body["tool_choice"] = choice;
+    }
     body
+}
+
+/// Anthropic alternates user and assistant turns, and tool results travel as
+/// `tool_result` blocks of a user turn. Consecutive canonical messages of the same
+/// Anthropic role (tool results, then the user's next words) become one turn.
+fn messages_json(request: &ChatRequest) -> Vec<Value> {
+    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
+    for m in request
+        .messages
+        .iter()
+        .filter(|m| m.role != ChatRole::System)
+    {
+        let (role, blocks) = match m.role {
+            ChatRole::Assistant => ("assistant", assistant_blocks(m)),
+            ChatRole::Tool => {
+                let mut result = json!({
+                    "type": "tool_result",
+                    "tool_use_id": m.tool_call_id.as_deref().unwrap_or_default(),
+                    "content": m.text,
+                });
+                if m.tool_error {
+                    result["is_error"] = json!(true);
+                }
+                ("user", vec![result])
+            }
+            ChatRole::User | ChatRole::System => ("user", user_blocks(m)),
+        };
+        match turns.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    turns
+        .into_iter()
+        .map(|(role, blocks)| match blocks.as_slice() {
+            // The common case keeps the plain string form.
+            [only] if only["type"] == "text" => json!({"role": role, "content": only["text"]}),
+            _ => json!({"role": role, "content": blocks}),
+        })
+        .collect()
+}
+
+fn user_blocks(m: &ChatMessage) -> Vec<Value> {
+    let mut blocks = Vec::with_capacity(1 + m.images.len());
+    if !m.text.is_empty() || m.images.is_empty() {
+        blocks.push(json!({"type": "text", "text": m.text}));
+    }
+    blocks.extend(m.images.iter().map(|image| {
+        let source = match image {
+            Image::Url { url, .. } => json!({"type": "url", "url": url}),
+            Image::Inline {
+                media_type, data, ..
+            } => json!({"type": "base64", "media_type": media_type, "data": data}),
+        };
+        json!({"type": "image", "source": source})
+    }));
+    blocks
+}
+
+fn assistant_blocks(m: &ChatMessage) -> Vec<Value> {
+    let mut blocks = Vec::with_capacity(1 + m.tool_calls.len());
+    if !m.text.is_empty() || m.tool_calls.is_empty() {
+        blocks.push(json!({"type": "text", "text": m.text}));
+    }
+    blocks.extend(m.tool_calls.iter().map(|c| {
+        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": arguments_object(&c.arguments)})
+    }));
+    blocks
+}
+
+/// OpenAI's `tool_choice` (the canonical form) in Anthropic's shape.
+fn tool_choice_json(choice: &Value) -> Option<Value> {
+    match choice {
+        Value::String(s) => match s.as_str() {
+            "auto" => Some(json!({"type": "auto"})),
+            "required" => Some(json!({"type": "any"})),
+            "none" => Some(json!({"type": "none"})),
+            _ => None,
+        },
+        Value::Object(_) => choice["function"]["name"]
+            .as_str()
+            .map(|name| json!({"type": "tool", "name": name})),
+        _ => None,
+    }
 }
 
 pub fn finish_reason(reason: &str) -> FinishReason {
@@ -60,6 +155,7 @@ pub fn finish_reason(reason: &str) -> FinishReason {
         "end_turn" | "stop_sequence" => FinishReason::Stop,
         "max_tokens" => FinishReason::Length,
         "refusal" => FinishReason::ContentFilter,
+        "tool_use" => FinishReason::ToolCalls,
         _ => FinishReason::Other,
     }
 }
@@ -73,10 +169,22 @@ fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError>
         .filter(|b| b["type"] == "text")
         .filter_map(|b| b["text"].as_str())
         .collect();
+    let tool_calls = blocks
+        .iter()
+        .filter(|b| b["type"] == "tool_use")
+        .map(|b| {
+            Some(ToolCall {
+                id: b["id"].as_str()?.to_owned(),
+                name: b["name"].as_str()?.to_owned(),
+                arguments: b["input"].to_string(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(RelayError::UpstreamProtocol)?;
     Ok(ChatResponse {
         model: body["model"].as_str().unwrap_or(model).to_owned(),
         text,
-        tool_calls: Vec::new(),
+        tool_calls,
         finish: finish_reason(body["stop_reason"].as_str().unwrap_or("end_turn")),
         usage: TokenUsage {
             input: body["usage"]["input_tokens"].as_u64().unwrap_or(0),
@@ -85,35 +193,78 @@ fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError>
     })
 }
 
-fn stream_step(data: &str) -> Result<Step, RelayError> {
-    let event: Value = serde_json::from_str(data).map_err(|_| RelayError::UpstreamProtocol)?;
-    let events = match event["type"].as_str().unwrap_or_default() {
-        "message_start" => vec![StreamEvent::Usage {
-            input: event["message"]["usage"]["input_tokens"].as_u64(),
-            output: None,
-        }],
-        "content_block_delta" if event["delta"]["type"] == "text_delta" => {
-            match event["delta"]["text"].as_str() {
-                Some(text) if !text.is_empty() => vec![StreamEvent::Delta(text.to_owned())],
+/// What an Anthropic stream has said so far that later events refer to: content
+/// blocks are numbered across text and tool use, canonical tool calls only
+/// across tool use.
+#[derive(Default)]
+struct StreamState {
+    /// For each `tool_use` block seen: (its block index, its tool-call index).
+    tool_blocks: Vec<(u64, u32)>,
+}
+
+impl StreamState {
+    fn tool_index(&self, block: u64) -> Option<u32> {
+        self.tool_blocks
+            .iter()
+            .find(|(b, _)| *b == block)
+            .map(|(_, tool)| *tool)
+    }
+
+    fn step(&mut self, data: &str) -> Result<Step, RelayError> {
+        let event: Value = serde_json::from_str(data).map_err(|_| RelayError::UpstreamProtocol)?;
+        let block = event["index"].as_u64().unwrap_or(0);
+        let events = match event["type"].as_str().unwrap_or_default() {
+            "message_start" => vec![StreamEvent::Usage {
+                input: event["message"]["usage"]["input_tokens"].as_u64(),
+                output: None,
+            }],
+            "content_block_start" if event["content_block"]["type"] == "tool_use" => {
+                let index = u32::try_from(self.tool_blocks.len()).unwrap_or(u32::MAX);
+                self.tool_blocks.push((block, index));
+                let start = &event["content_block"];
+                vec![StreamEvent::ToolCallDelta {
+                    index,
+                    id: start["id"].as_str().map(str::to_owned),
+                    name: start["name"].as_str().map(str::to_owned),
+                    arguments: String::new(),
+                }]
+            }
+            "content_block_delta" => match event["delta"]["type"].as_str() {
+                Some("text_delta") => match event["delta"]["text"].as_str() {
+                    Some(text) if !text.is_empty() => vec![StreamEvent::Delta(text.to_owned())],
+                    _ => Vec::new(),
+                },
+                Some("input_json_delta") => {
+                    let index = self.tool_index(block).ok_or(RelayError::UpstreamProtocol)?;
+                    match event["delta"]["partial_json"].as_str() {
+                        Some(json) if !json.is_empty() => vec![StreamEvent::ToolCallDelta {
+                            index,
+                            id: None,
+                            name: None,
+                            arguments: json.to_owned(),
+                        }],
+                        _ => Vec::new(),
+                    }
+                }
                 _ => Vec::new(),
+            },
+            "message_delta" => {
+                let mut events = Vec::new();
+                if let Some(reason) = event["delta"]["stop_reason"].as_str() {
+                    events.push(StreamEvent::Finish(finish_reason(reason)));
+                }
+                events.push(StreamEvent::Usage {
+                    input: event["usage"]["input_tokens"].as_u64(),
+                    output: event["usage"]["output_tokens"].as_u64(),
+                });
+                events
             }
-        }
-        "message_delta" => {
-            let mut events = Vec::new();
-            if let Some(reason) = event["delta"]["stop_reason"].as_str() {
-                events.push(StreamEvent::Finish(finish_reason(reason)));
-            }
-            events.push(StreamEvent::Usage {
-                input: event["usage"]["input_tokens"].as_u64(),
-                output: event["usage"]["output_tokens"].as_u64(),
-            });
-            events
-        }
-        "message_stop" => return Ok(Step::Done(Vec::new())),
-        "error" => return Err(RelayError::UpstreamCut),
-        _ => Vec::new(),
-    };
-    Ok(Step::Events(events))
+            "message_stop" => return Ok(Step::Done(Vec::new())),
+            "error" => return Err(RelayError::UpstreamCut),
+            _ => Vec::new(),
+        };
+        Ok(Step::Events(events))
+    }
 }
 
 impl Provider for AnthropicAdapter {
@@ -122,9 +273,6 @@ impl Provider for AnthropicAdapter {
         call: UpstreamCall<'a>,
     ) -> BoxFuture<'a, Result<ProviderReply, RelayError>> {
         async move {
-            if call.request.uses_tools() {
-                return Err(super::tools_unsupported(&call.endpoint.name));
-            }
             let headers: [(HeaderName, HeaderValue); 2] = [
                 (
                     HeaderName::from_static("x-api-key"),
@@ -142,7 +290,10 @@ impl Provider for AnthropicAdapter {
                     &call.endpoint.url("/v1/messages"),
                     &headers,
                     &body,
-                    stream_step,
+                    {
+                        let mut state = StreamState::default();
+                        move |data: &str| state.step(data)
+                    },
                     parse_response,
                 )
                 .await
@@ -174,7 +325,8 @@ mod tests {
 
     #[test]
     fn stream_events_map_to_canonical_events() {
-        let Ok(Step::Events(events)) = stream_step(
+        let mut state = StreamState::default();
+        let Ok(Step::Events(events)) = state.step(
             r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":7}}"#,
         ) else {
             panic!("expected events")
@@ -188,8 +340,118 @@ mod tests {
             }
         );
         assert!(matches!(
-            stream_step(r#"{"type":"message_stop"}"#),
+            state.step(r#"{"type":"message_stop"}"#),
             Ok(Step::Done(_))
         ));
+    }
+
+    #[test]
+    fn tool_use_blocks_stream_as_tool_calls_numbered_apart_from_text() {
+        let mut state = StreamState::default();
+        let mut events = Vec::new();
+        for data in [
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me look."}}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"lookup","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"q\":"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"1}"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#,
+        ] {
+            let Ok(Step::Events(more)) = state.step(data) else {
+                panic!("{data}")
+            };
+            events.extend(more);
+        }
+        assert_eq!(events[0], StreamEvent::Delta("Let me look.".into()));
+        assert_eq!(
+            events[1],
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                id: Some("toolu_1".into()),
+                name: Some("lookup".into()),
+                arguments: String::new()
+            }
+        );
+        let arguments: String = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolCallDelta {
+                    index: 0,
+                    arguments,
+                    ..
+                } => Some(arguments.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(arguments, r#"{"q":1}"#);
+        assert!(events.contains(&StreamEvent::Finish(FinishReason::ToolCalls)));
+        // A delta for a block that never started is a protocol error, not a panic.
+        assert!(
+            StreamState::default()
+                .step(r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"{}"}}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn tool_turns_and_images_translate_to_anthropic_blocks() {
+        let request = ChatRequest {
+            model: "claude-sonnet-4-5".into(),
+            messages: vec![
+                ChatMessage {
+                    images: vec![Image::Inline {
+                        media_type: "image/png".into(),
+                        data: "iVBORw0KGgo=".into(),
+                        detail: None,
+                    }],
+                    ..ChatMessage::new(ChatRole::User, "weather here?")
+                },
+                ChatMessage {
+                    tool_calls: vec![ToolCall {
+                        id: "call_1".into(),
+                        name: "weather".into(),
+                        arguments: r#"{"city":"Oslo"}"#.into(),
+                    }],
+                    ..ChatMessage::new(ChatRole::Assistant, "")
+                },
+                ChatMessage {
+                    tool_call_id: Some("call_1".into()),
+                    ..ChatMessage::new(ChatRole::Tool, "-3C")
+                },
+                ChatMessage::new(ChatRole::User, "and tomorrow?"),
+            ],
+            tools: vec![crate::canonical::ToolSpec {
+                name: "weather".into(),
+                description: Some("forecast".into()),
+                parameters: json!({"type": "object"}),
+            }],
+            tool_choice: Some(json!("required")),
+            ..Default::default()
+        };
+        let body = request_body("claude-sonnet-4-5", &request);
+        let messages = body["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 3, "{body}");
+        assert_eq!(messages[0]["content"][1]["source"]["type"], "base64");
+        assert_eq!(messages[1]["content"][0]["type"], "tool_use");
+        assert_eq!(messages[1]["content"][0]["input"]["city"], "Oslo");
+        assert_eq!(messages[2]["role"], "user");
+        assert_eq!(messages[2]["content"][0]["type"], "tool_result");
+        assert_eq!(messages[2]["content"][0]["tool_use_id"], "call_1");
+        assert_eq!(messages[2]["content"][1]["text"], "and tomorrow?");
+        assert_eq!(body["tools"][0]["input_schema"]["type"], "object");
+        assert_eq!(body["tool_choice"]["type"], "any");
+    }
+
+    #[test]
+    fn a_tool_use_answer_becomes_tool_calls() {
+        let answer = json!({"model": "claude", "stop_reason": "tool_use",
+            "content": [{"type": "text", "text": "Checking."},
+                        {"type": "tool_use", "id": "toolu_9", "name": "weather", "input": {"city": "Oslo"}}],
+            "usage": {"input_tokens": 5, "output_tokens": 7}});
+        let response = parse_response(&answer, "claude").unwrap();
+        assert_eq!(response.finish, FinishReason::ToolCalls);
+        assert_eq!(response.tool_calls[0].id, "toolu_9");
+        assert_eq!(response.tool_calls[0].arguments, r#"{"city":"Oslo"}"#);
+        assert_eq!(response.text, "Checking.");
     }
 }

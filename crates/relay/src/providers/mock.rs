@@ -9,10 +9,36 @@ use futures_util::{FutureExt, stream};
 use super::{Provider, UpstreamCall};
 use crate::canonical::{
     ChatRequest, ChatResponse, ChatRole, FinishReason, ProviderReply, StreamEvent, TokenUsage,
+    ToolCall,
 };
 use crate::error::RelayError;
 
 pub struct MockAdapter;
+
+/// The call the mock makes when it plays a model with tools: offered tools (and a
+/// `tool_choice` other than `none`) and a conversation that does not end in a tool
+/// result get a call of the chosen (else the first) tool, its arguments
+/// `{"echo": <the reply>}`. After a tool result it answers in text, so an app's
+/// agent loop runs one round against the demo.
+pub fn tool_call(request: &ChatRequest, reply: &str) -> Option<ToolCall> {
+    let last = request.messages.last()?;
+    if request.tools.is_empty()
+        || last.role == ChatRole::Tool
+        || request.tool_choice.as_ref().is_some_and(|c| c == "none")
+    {
+        return None;
+    }
+    let chosen = request
+        .tool_choice
+        .as_ref()
+        .and_then(|c| c["function"]["name"].as_str());
+    let name = chosen.unwrap_or(&request.tools[0].name);
+    Some(ToolCall {
+        id: "call_mock_1".into(),
+        name: name.to_owned(),
+        arguments: serde_json::json!({ "echo": reply }).to_string(),
+    })
+}
 
 /// The reply and usage the mock gives for a request.
 pub fn answer(request: &ChatRequest) -> (String, TokenUsage) {
@@ -36,6 +62,9 @@ impl Provider for MockAdapter {
     ) -> BoxFuture<'a, Result<ProviderReply, RelayError>> {
         async move {
             let (reply, usage) = answer(call.request);
+            if let Some(tool_call) = tool_call(call.request, &reply) {
+                return Ok(tool_reply(call, tool_call, usage));
+            }
             if call.request.stream {
                 let mut events: Vec<Result<StreamEvent, RelayError>> =
                     mock_reply::stream_chunks(&reply)
@@ -59,5 +88,77 @@ impl Provider for MockAdapter {
             }
         }
         .boxed()
+    }
+}
+
+fn tool_reply(call: UpstreamCall<'_>, tool_call: ToolCall, usage: TokenUsage) -> ProviderReply {
+    if !call.request.stream {
+        return ProviderReply::Complete(ChatResponse {
+            model: call.model.to_owned(),
+            text: String::new(),
+            tool_calls: vec![tool_call],
+            finish: FinishReason::ToolCalls,
+            usage,
+        });
+    }
+    let mut events: Vec<Result<StreamEvent, RelayError>> = vec![Ok(StreamEvent::ToolCallDelta {
+        index: 0,
+        id: Some(tool_call.id),
+        name: Some(tool_call.name),
+        arguments: String::new(),
+    })];
+    events.extend(
+        mock_reply::stream_chunks(&tool_call.arguments)
+            .into_iter()
+            .map(|piece| {
+                Ok(StreamEvent::ToolCallDelta {
+                    index: 0,
+                    id: None,
+                    name: None,
+                    arguments: piece.to_owned(),
+                })
+            }),
+    );
+    events.push(Ok(StreamEvent::Finish(FinishReason::ToolCalls)));
+    events.push(Ok(StreamEvent::Usage {
+        input: Some(usage.input),
+        output: Some(usage.output),
+    }));
+    ProviderReply::Stream(Box::pin(stream::iter(events)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::{ChatMessage, ToolSpec};
+
+    fn with_tools(messages: Vec<ChatMessage>) -> ChatRequest {
+        ChatRequest {
+            model: "mock".into(),
+            messages,
+            tools: vec![ToolSpec {
+                name: "lookup".into(),
+                description: None,
+                parameters: serde_json::json!({"type": "object"}),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_mock_calls_a_tool_once_then_answers_the_result_in_text() {
+        let first = with_tools(vec![ChatMessage::new(ChatRole::User, "find it")]);
+        let call = tool_call(&first, "Mock reply: find it").unwrap();
+        assert_eq!(call.name, "lookup");
+        assert_eq!(call.arguments, r#"{"echo":"Mock reply: find it"}"#);
+        let mut second = first.clone();
+        second.messages.push(ChatMessage {
+            tool_call_id: Some(call.id),
+            ..ChatMessage::new(ChatRole::Tool, "found")
+        });
+        assert!(tool_call(&second, "x").is_none());
+        let mut declined = first;
+        declined.tool_choice = Some(serde_json::json!("none"));
+        assert!(tool_call(&declined, "x").is_none());
     }
 }

@@ -61,11 +61,15 @@ impl ProviderEndpoint {
     }
 }
 
-/// Tools are translated for OpenAI-compatible providers only so far.
-pub(crate) fn tools_unsupported(provider: &str) -> RelayError {
-    RelayError::InvalidRequest(format!(
-        "tool calling through provider `{provider}` is not supported yet; route requests with tools to an OpenAI-compatible provider"
-    ))
+/// A tool call's arguments as the JSON object Anthropic and Gemini take. Models
+/// occasionally write arguments that are not JSON; those are passed on under
+/// `arguments` rather than dropped.
+pub(crate) fn arguments_object(arguments: &str) -> serde_json::Value {
+    match serde_json::from_str::<serde_json::Value>(arguments) {
+        Ok(value @ serde_json::Value::Object(_)) => value,
+        _ if arguments.trim().is_empty() => serde_json::json!({}),
+        _ => serde_json::json!({ "arguments": arguments }),
+    }
 }
 
 /// One call to a provider: everything an adapter needs, borrowed.
@@ -194,16 +198,20 @@ impl Upstream {
 
     /// One provider exchange: POST, then either adapt the SSE stream with `step`
     /// or parse the JSON answer with `parse`. Each adapter supplies only its URL,
-    /// headers, body and the two translations.
-    async fn exchange(
+    /// headers, body and the two translations; `step` may keep state across the
+    /// events of one stream (which tool call a content block belongs to).
+    async fn exchange<S>(
         &self,
         call: &UpstreamCall<'_>,
         url: &str,
         headers: &[(HeaderName, HeaderValue)],
         body: &serde_json::Value,
-        step: fn(&str) -> Result<sse::Step, RelayError>,
+        mut step: S,
         parse: fn(&serde_json::Value, &str) -> Result<ChatResponse, RelayError>,
-    ) -> Result<ProviderReply, RelayError> {
+    ) -> Result<ProviderReply, RelayError>
+    where
+        S: FnMut(&str) -> Result<sse::Step, RelayError> + Send + 'static,
+    {
         let response = self.post_json(url, headers, body).await?;
         if call.request.stream {
             Ok(ProviderReply::Stream(sse::adapt(response, move |event| {

@@ -65,6 +65,20 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
 
 fn message_json(m: &ChatMessage) -> Value {
     let mut message = json!({"role": m.role.as_str(), "content": m.text});
+    if !m.images.is_empty() {
+        let mut parts = Vec::with_capacity(m.images.len() + 1);
+        if !m.text.is_empty() {
+            parts.push(json!({"type": "text", "text": m.text}));
+        }
+        parts.extend(m.images.iter().map(|image| {
+            let mut url = json!({"url": image.as_url()});
+            if let Some(detail) = image.detail() {
+                url["detail"] = json!(detail);
+            }
+            json!({"type": "image_url", "image_url": url})
+        }));
+        message["content"] = Value::Array(parts);
+    }
     if let Some(id) = &m.tool_call_id {
         message["tool_call_id"] = json!(id);
     }

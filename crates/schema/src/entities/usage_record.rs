@@ -57,6 +57,8 @@ pub struct Model {
     pub cost_micros: i64,
     pub message_count: i32,
     pub input_chars: i64,
+    /// Image parts in the request (counted, never stored or inspected).
+    pub input_images: i32,
     pub output_chars: i64,
     /// JSON object: redaction kind → count, e.g. `{"email": 2}`.
     pub redactions: Json,
