@@ -173,6 +173,8 @@ pub fn require_secret(name: &str) -> anyhow::Result<SecretString> {
 pub struct Secrets {
     pub master_keys: MasterKeys,
     pub hasher: KeyHasher,
+    /// Signs console sessions and derives their CSRF tokens.
+    pub sessions: airlock_console::session::SessionKeys,
 }
 
 impl Secrets {
@@ -195,11 +197,12 @@ impl Secrets {
         if jwt.expose_secret().len() < 32 {
             bail!("{JWT_SECRET} must be at least 32 bytes");
         }
-        // The JWT key is validated now so a bad deployment fails at start; the console
-        // sessions that use it arrive with the console.
+        let sessions = airlock_console::session::SessionKeys::new(&jwt)
+            .map_err(|_| anyhow::anyhow!("{JWT_SECRET} is invalid"))?;
         Ok(Secrets {
             master_keys,
             hasher,
+            sessions,
         })
     }
 

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use actix_web::{App, HttpServer, web};
-use airlock_console::ops;
+use airlock_console::{ConsoleState, ops};
 use airlock_core::key::Env;
 use airlock_core::provider::ProviderKind;
 use airlock_core::role::Role;
@@ -123,6 +124,8 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .console_addr
         .clone()
         .unwrap_or(config.console_addr.clone());
+    let console_state =
+        ConsoleState::new(db.clone(), secrets.hasher.clone(), secrets.sessions.clone()).await?;
     let runtime = RelayRuntime::start(
         db,
         secrets.hasher,
@@ -131,7 +134,7 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     let (relay, relay_url) = bind_relay(&runtime, &relay_addr)?;
-    let (console, console_url) = bind_console(&console_addr)?;
+    let (console, console_url) = bind_console(console_state, &console_addr)?;
     if args.json {
         println!(
             "{}",
@@ -250,17 +253,13 @@ fn bind_relay(runtime: &RelayRuntime, addr: &str) -> anyhow::Result<(Running, St
     Ok((server.run(), url))
 }
 
-fn bind_console(addr: &str) -> anyhow::Result<(Running, String)> {
-    let server = HttpServer::new(|| {
-        App::new()
-            .wrap(airlock_console::web::security_headers())
-            .configure(airlock_console::web::configure)
-    })
-    .shutdown_timeout(10)
-    .bind(addr)
-    .with_context(|| {
-        format!("binding the console to {addr} (AIRLOCK_CONSOLE_ADDR / --console-addr)")
-    })?;
+fn bind_console(state: Arc<ConsoleState>, addr: &str) -> anyhow::Result<(Running, String)> {
+    let server = HttpServer::new(move || airlock_console::web::app(state.clone()))
+        .shutdown_timeout(10)
+        .bind(addr)
+        .with_context(|| {
+            format!("binding the console to {addr} (AIRLOCK_CONSOLE_ADDR / --console-addr)")
+        })?;
     let url = url_of(&server.addrs());
     Ok((server.run(), url))
 }
@@ -275,6 +274,17 @@ pub async fn run_planes(
     let db = connect(&config).await?;
     let mut servers = Vec::new();
     let mut runtime = None;
+    if console {
+        let state =
+            ConsoleState::new(db.clone(), secrets.hasher.clone(), secrets.sessions.clone()).await?;
+        let addr = args
+            .console_addr
+            .clone()
+            .unwrap_or(config.console_addr.clone());
+        let (server, url) = bind_console(state, &addr)?;
+        eprintln!("console listening on {url}");
+        servers.push(server);
+    }
     if relay {
         let rt = RelayRuntime::start(
             db,
@@ -288,12 +298,6 @@ pub async fn run_planes(
         eprintln!("relay listening on {url}");
         servers.push(server);
         runtime = Some(rt);
-    }
-    if console {
-        let addr = args.console_addr.unwrap_or(config.console_addr.clone());
-        let (server, url) = bind_console(&addr)?;
-        eprintln!("console listening on {url}");
-        servers.push(server);
     }
     let results = futures_util::future::join_all(servers).await;
     if let Some(rt) = runtime {

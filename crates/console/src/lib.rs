@@ -1,9 +1,19 @@
-//! Airlock's control plane. For now: the operations on tenants, users, keys and
-//! provider credentials that the `airlock admin` CLI runs (the console pages and
-//! the management API will call the same functions), password hashing, and a
-//! placeholder page. The full console arrives with its own issue.
+//! Airlock's control plane: the web console (askama pages, sessions, CSRF,
+//! tenant scope, audit log) and the operations on tenants, users, keys, provider
+//! credentials and policies that both the console and the `airlock admin` CLI run.
 
+pub mod audit;
+pub mod auth;
+pub mod error;
 pub mod ops;
+pub mod pages;
 pub mod password;
 pub mod policy_ops;
+pub mod scope;
+pub mod scoped;
+pub mod session;
+pub mod state;
+pub mod throttle;
 pub mod web;
+
+pub use state::ConsoleState;

@@ -1,0 +1,38 @@
+//! What every console handler shares.
+
+use std::sync::Arc;
+
+use airlock_core::key::KeyHasher;
+use sea_orm::DatabaseConnection;
+
+use crate::session::SessionKeys;
+use crate::throttle::SignInThrottle;
+
+pub struct ConsoleState {
+    pub db: DatabaseConnection,
+    /// Hashes new relay keys (the same pepper the relays use to look them up).
+    pub hasher: KeyHasher,
+    pub sessions: SessionKeys,
+    pub throttle: SignInThrottle,
+    /// A real Argon2id hash of a random password: checked when an email is unknown,
+    /// so a sign-in takes as long for an unknown address as for a known one.
+    pub decoy_hash: String,
+}
+
+impl ConsoleState {
+    pub async fn new(
+        db: DatabaseConnection,
+        hasher: KeyHasher,
+        sessions: SessionKeys,
+    ) -> Result<Arc<Self>, crate::password::PasswordError> {
+        let decoy_hash =
+            crate::password::hash_password(crate::password::generate_password()).await?;
+        Ok(Arc::new(Self {
+            db,
+            hasher,
+            sessions,
+            throttle: SignInThrottle::default(),
+            decoy_hash,
+        }))
+    }
+}
