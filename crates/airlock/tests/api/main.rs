@@ -11,6 +11,7 @@
 )]
 
 mod binary;
+mod console;
 mod helpers;
 mod leak;
 mod policy;

@@ -1,0 +1,681 @@
+//! The web console on a real server and database: sessions, CSRF, the permission
+//! matrix, tenant isolation on every route, keys that the relay obeys, and the
+//! audit chain.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::HttpServer;
+use airlock_console::session::SessionKeys;
+use airlock_console::{ConsoleState, ops};
+use airlock_core::role::Role;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestDb, secrets};
+
+const JWT_SECRET: &str = "console-test-jwt-secret-0123456789abcdef";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A console server on a random port.
+struct Console {
+    url: String,
+}
+
+async fn spawn_console(db: &DatabaseConnection) -> Console {
+    let sessions = SessionKeys::new(&SecretString::from(JWT_SECRET.to_owned())).unwrap();
+    let state: Arc<ConsoleState> = ConsoleState::new(db.clone(), secrets().0, sessions)
+        .await
+        .unwrap();
+    let server = HttpServer::new(move || airlock_console::web::app(state.clone()))
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let url = format!("http://{}", server.addrs()[0]);
+    actix_web::rt::spawn(server.run());
+    Console { url }
+}
+
+/// A browser: keeps cookies, does not follow redirects, reads CSRF tokens from pages.
+struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: HashMap<String, String>,
+    /// The CSRF token of the last page that carried one.
+    csrf: String,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Browser {
+    fn new(console: &Console) -> Browser {
+        Browser {
+            base: console.url.clone(),
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+            csrf: String::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || text.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location = headers
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        if let Some(start) = body.find(r#"name="csrf" value=""#) {
+            let rest = &body[start + 19..];
+            self.csrf = rest[..rest.find('"').unwrap()].to_owned();
+        }
+        Page {
+            status,
+            location,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.finish(response).await
+    }
+
+    /// Posts a form with the current CSRF token added.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        let csrf = self.csrf.clone();
+        form.push(("csrf", &csrf));
+        self.post_raw(path, &form).await
+    }
+
+    async fn post_raw(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.finish(response).await
+    }
+
+    async fn sign_up(&mut self, email: &str) -> Page {
+        self.get("/signup").await;
+        self.post(
+            "/signup",
+            &[
+                ("email", email),
+                ("name", "Test User"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        self.get("/signin").await;
+        self.post("/signin", &[("email", email), ("password", password)])
+            .await
+    }
+
+    fn session(&self) -> Option<&String> {
+        self.cookies.get("airlock_session")
+    }
+}
+
+/// The full key shown once on the "key created" page.
+fn shown_key(page: &Page) -> String {
+    let start = page.body.find(r#"<code id="new-key">"#).unwrap() + 19;
+    let rest = &page.body[start..];
+    rest[..rest.find('<').unwrap()].to_owned()
+}
+
+/// The id of the first key row's revoke form.
+fn key_ids(page: &Page) -> Vec<String> {
+    page.body
+        .match_indices("action=\"keys/")
+        .filter_map(|(i, _)| {
+            let rest = &page.body[i + 13..];
+            let id = &rest[..rest.find('/')?];
+            Some(id.to_owned())
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[actix_web::test]
+async fn sign_up_create_a_tenant_and_sign_out_everywhere() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut browser = Browser::new(&console);
+
+    let page = browser.get("/").await;
+    assert_eq!(page.location.as_deref(), Some("/signin"));
+    let page = browser.sign_up("new.admin@example.com").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some("/tenants"));
+    let page = browser.get("/tenants").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("not a member of any tenant yet"));
+    assert!(page.body.contains("new.admin@example.com"));
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+
+    // Inline validation keeps what was typed.
+    let page = browser
+        .post(
+            "/tenants",
+            &[("name", "Acme <b>Corp</b>"), ("slug", "No Spaces!")],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("lowercase"), "{}", page.body);
+    assert!(
+        page.body.contains("Acme &#60;b&#62;Corp&#60;/b&#62;")
+            || page.body.contains("Acme &lt;b&gt;")
+    );
+    let page = browser
+        .post(
+            "/tenants",
+            &[("name", "Acme <b>Corp</b>"), ("slug", "acme")],
+        )
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/t/acme/keys"));
+    let page = browser.get("/t/acme/keys").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("No dev keys yet"));
+    // Tenant input is escaped, never markup.
+    assert!(!page.body.contains("<b>Corp</b>"));
+
+    // A second browser signed in as the same user.
+    let mut other = Browser::new(&console);
+    other.sign_in("new.admin@example.com", PASSWORD).await;
+    assert_eq!(other.get("/tenants").await.status, 200);
+    let stolen = browser.session().unwrap().clone();
+
+    let page = browser.post("/signout", &[]).await;
+    assert_eq!(page.location.as_deref(), Some("/signin"));
+    assert!(browser.session().is_none());
+    // The copied token and the other browser's session are both dead.
+    browser.cookies.insert("airlock_session".into(), stolen);
+    assert_eq!(
+        browser.get("/tenants").await.location.as_deref(),
+        Some("/signin")
+    );
+    assert_eq!(
+        other.get("/tenants").await.location.as_deref(),
+        Some("/signin")
+    );
+}
+
+#[actix_web::test]
+async fn unknown_emails_and_wrong_passwords_get_the_same_answer_and_attempts_are_throttled() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut browser = Browser::new(&console);
+    browser.sign_up("known@example.com").await;
+    let mut fresh = Browser::new(&console);
+    let wrong = fresh.sign_in("known@example.com", "not the password").await;
+    let unknown = fresh
+        .sign_in("nobody@example.com", "not the password")
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(unknown.status, 401);
+    let message = |page: &Page| {
+        let start = page.body.find("role=\"alert\">").unwrap();
+        page.body[start..page.body[start..].find("</p>").unwrap() + start].to_owned()
+    };
+    assert_eq!(message(&wrong), message(&unknown));
+    // The account allows 5 attempts a minute; the 6th is refused even with the
+    // right password.
+    for _ in 0..4 {
+        fresh.sign_in("known@example.com", "still wrong").await;
+    }
+    let throttled = fresh.sign_in("known@example.com", PASSWORD).await;
+    assert_eq!(throttled.status, 429);
+    assert!(fresh.session().is_none());
+}
+
+#[actix_web::test]
+async fn state_changes_need_the_csrf_token() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut browser = Browser::new(&console);
+    browser.sign_up("csrf@example.com").await;
+    browser.get("/tenants").await;
+    let missing = browser
+        .post_raw("/tenants", &[("name", "X"), ("slug", "xx")])
+        .await;
+    assert_eq!(missing.status, 403);
+    assert_eq!(missing.headers["x-airlock-error-code"], "csrf_failed");
+    let wrong = browser
+        .post_raw(
+            "/tenants",
+            &[("name", "X"), ("slug", "xx"), ("csrf", "00ff")],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    // The header form htmx uses works.
+    let response = browser
+        .client
+        .post(format!("{}/tenants", browser.base))
+        .header("cookie", browser.cookie_header())
+        .header("x-csrf-token", browser.csrf.clone())
+        .form(&[("name", "X"), ("slug", "xx")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    // Sign-in without the pre-session cookie is refused too.
+    let mut stranger = Browser::new(&console);
+    let page = stranger
+        .post_raw(
+            "/signin",
+            &[
+                ("email", "csrf@example.com"),
+                ("password", PASSWORD),
+                ("csrf", "abc"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+}
+
+#[actix_web::test]
+async fn forged_expired_and_other_algorithm_tokens_are_refused() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut browser = Browser::new(&console);
+    browser.sign_up("jwt@example.com").await;
+    let user = ops::find_user(&db.conn, "jwt@example.com").await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = |iat: i64, exp: i64| json!({"sub": user.id, "sv": user.session_version, "jti": "abc", "iat": iat, "exp": exp});
+    let sign = |alg: Algorithm, claims: &Value| {
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            claims,
+            &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let valid = sign(Algorithm::HS256, &claims(now, now + 600));
+    let payload = valid.split('.').nth(1).unwrap().to_owned();
+    let mut tampered_claims = claims(now, now + 600);
+    tampered_claims["sv"] = json!(user.session_version + 7);
+    let tampered = format!(
+        "{}.{}.{}",
+        valid.split('.').next().unwrap(),
+        b64.encode(tampered_claims.to_string()),
+        valid.split('.').nth(2).unwrap()
+    );
+    let cases = [
+        ("valid", valid.clone(), true),
+        (
+            "expired",
+            sign(Algorithm::HS256, &claims(now - 7200, now - 60)),
+            false,
+        ),
+        (
+            "HS512",
+            sign(Algorithm::HS512, &claims(now, now + 600)),
+            false,
+        ),
+        (
+            "alg none",
+            format!("{}.{payload}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#)),
+            false,
+        ),
+        ("tampered", tampered, false),
+        (
+            "other secret",
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims(now, now + 600),
+                &EncodingKey::from_secret(b"some-other-secret-0123456789abcdef"),
+            )
+            .unwrap(),
+            false,
+        ),
+    ];
+    for (what, token, accepted) in cases {
+        let mut visitor = Browser::new(&console);
+        visitor.cookies.insert("airlock_session".into(), token);
+        let page = visitor.get("/tenants").await;
+        if accepted {
+            assert_eq!(page.status, 200, "{what}");
+        } else {
+            assert_eq!(page.location.as_deref(), Some("/signin"), "{what}");
+        }
+    }
+}
+
+/// A tenant `acme` with one member per role; returns their browsers by role.
+async fn team(db: &TestDb, console: &Console) -> HashMap<Role, Browser> {
+    let mut owner = Browser::new(console);
+    owner.sign_up("owner@acme.test").await;
+    owner.get("/tenants").await;
+    owner
+        .post("/tenants", &[("name", "Acme"), ("slug", "acme")])
+        .await;
+    let tenant = ops::find_tenant(&db.conn, "acme").await.unwrap();
+    let mut browsers = HashMap::from([(Role::Owner, owner)]);
+    for role in [Role::Admin, Role::Developer, Role::Finance, Role::Viewer] {
+        let mut browser = Browser::new(console);
+        let email = format!("{role}@acme.test");
+        browser.sign_up(&email).await;
+        let user = ops::find_user(&db.conn, &email).await.unwrap();
+        ops::add_member(&db.conn, tenant.id, user.id, role)
+            .await
+            .unwrap();
+        browsers.insert(role, browser);
+    }
+    browsers
+}
+
+async fn create_key(browser: &mut Browser, slug: &str, env: &str, name: &str) -> Page {
+    browser.get(&format!("/t/{slug}/keys?env={env}")).await;
+    browser
+        .post(&format!("/t/{slug}/keys"), &[("env", env), ("name", name)])
+        .await
+}
+
+#[actix_web::test]
+async fn each_role_can_do_what_the_matrix_says_and_nothing_else() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut team = team(&db, &console).await;
+
+    // Creating keys per environment: (role, env, allowed).
+    for (role, env, allowed) in [
+        (Role::Owner, "prod", true),
+        (Role::Admin, "ci", true),
+        (Role::Developer, "dev", true),
+        (Role::Developer, "stg", true),
+        (Role::Developer, "prod", false),
+        (Role::Developer, "ci", false),
+        (Role::Finance, "dev", false),
+        (Role::Viewer, "dev", false),
+    ] {
+        let browser = team.get_mut(&role).unwrap();
+        let page = create_key(browser, "acme", env, &format!("{role}-{env}")).await;
+        let expected = if allowed { 200 } else { 403 };
+        assert_eq!(page.status, expected, "{role} creating a {env} key");
+        if allowed {
+            assert!(shown_key(&page).starts_with(&format!("{env}_")));
+        }
+    }
+
+    // A developer manages their own dev key but not the owner's.
+    let owner = team.get_mut(&Role::Owner).unwrap();
+    create_key(owner, "acme", "dev", "owner-dev").await;
+    let owner_page = owner.get("/t/acme/keys?env=dev").await;
+    let developer = team.get_mut(&Role::Developer).unwrap();
+    let dev_page = developer.get("/t/acme/keys?env=dev").await;
+    let own = key_ids(&dev_page);
+    assert_eq!(
+        own.len(),
+        1,
+        "a developer sees actions only on their own key"
+    );
+    let owners_key = key_ids(&owner_page)
+        .into_iter()
+        .find(|id| !own.contains(id))
+        .unwrap();
+    let denied = developer
+        .post(&format!("/t/acme/keys/{owners_key}/revoke"), &[])
+        .await;
+    assert_eq!(denied.status, 403);
+    let allowed = developer
+        .post(
+            &format!("/t/acme/keys/{}/rotate", own[0]),
+            &[("grace_hours", "1")],
+        )
+        .await;
+    assert_eq!(allowed.status, 200);
+    assert!(allowed.body.contains("keeps working until"));
+
+    // Reading: every member sees the key list; the audit log is for owners,
+    // admins and viewers.
+    for (role, audit_status) in [
+        (Role::Owner, 200),
+        (Role::Admin, 200),
+        (Role::Developer, 403),
+        (Role::Finance, 403),
+        (Role::Viewer, 200),
+    ] {
+        let browser = team.get_mut(&role).unwrap();
+        assert_eq!(
+            browser.get("/t/acme/keys?env=prod").await.status,
+            200,
+            "{role}"
+        );
+        assert_eq!(browser.get("/t/acme/members").await.status, 200, "{role}");
+        assert_eq!(
+            browser.get("/t/acme/audit").await.status,
+            audit_status,
+            "{role} reading the audit log"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn no_route_reaches_another_tenants_data() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    // Tenant B with a key; a member of tenant A only.
+    let mut b_owner = Browser::new(&console);
+    b_owner.sign_up("owner@b.test").await;
+    b_owner.get("/tenants").await;
+    b_owner
+        .post("/tenants", &[("name", "B"), ("slug", "tenant-b")])
+        .await;
+    create_key(&mut b_owner, "tenant-b", "dev", "b-key").await;
+    let b_key = key_ids(&b_owner.get("/t/tenant-b/keys?env=dev").await)[0].clone();
+    let mut a_admin = Browser::new(&console);
+    a_admin.sign_up("admin@a.test").await;
+    a_admin.get("/tenants").await;
+    a_admin
+        .post("/tenants", &[("name", "A"), ("slug", "tenant-a")])
+        .await;
+    a_admin.get("/t/tenant-a/keys").await;
+
+    // Routes that take no tenant: reachable by design, nothing tenant-specific.
+    let unscoped = ["/", "/signin", "/signup", "/signout", "/tenants"];
+    let mut swept = 0;
+    for (method, route) in airlock_console::web::ROUTES {
+        if !route.contains("{slug}") {
+            assert!(
+                unscoped.contains(route),
+                "{method} {route} takes no tenant and is not in the sweep's unscoped list"
+            );
+            continue;
+        }
+        // B's slug with B's ids, and A's slug with B's ids.
+        for slug in ["tenant-b", "tenant-a"] {
+            let path = route.replace("{slug}", slug).replace("{key_id}", &b_key);
+            if slug == "tenant-a" && !route.contains("{key_id}") {
+                continue; // A's own pages are A's to see.
+            }
+            let page = if *method == "GET" {
+                a_admin.get(&path).await
+            } else {
+                a_admin
+                    .post(
+                        &path,
+                        &[("env", "dev"), ("name", "x"), ("grace_hours", "1")],
+                    )
+                    .await
+            };
+            assert!(
+                page.status == 403 || page.status == 404,
+                "{method} {path} answered {}",
+                page.status
+            );
+            assert!(
+                !page.body.contains("b-key"),
+                "{method} {path} leaked B's key"
+            );
+        }
+        swept += 1;
+    }
+    assert!(swept >= 8, "the sweep covered only {swept} tenant routes");
+    // B's key is untouched.
+    let page = b_owner.get("/t/tenant-b/keys?env=dev").await;
+    assert!(page.body.contains("status active"));
+}
+
+#[actix_web::test]
+async fn keys_made_in_the_console_work_on_the_relay_and_revocation_and_rotation_follow() {
+    let app = TestApp::spawn().await;
+    let console = spawn_console(&app.db.conn).await;
+    let mut browser = Browser::new(&console);
+    browser.sign_up("dev.lead@example.com").await;
+    let user = ops::find_user(&app.db.conn, "dev.lead@example.com")
+        .await
+        .unwrap();
+    ops::add_member(&app.db.conn, app.tenant_id, user.id, Role::Admin)
+        .await
+        .unwrap();
+    let chat = json!({"model": "mock", "messages": [{"role": "user", "content": "hi"}]});
+
+    let page = create_key(&mut browser, "acme", "dev", "from-console").await;
+    let key = shown_key(&page);
+    assert!(page.body.contains("never show it again"));
+    // Shown once: the list has only the prefix.
+    let list = browser.get("/t/acme/keys?env=dev").await;
+    assert!(!list.body.contains(&key));
+    let wait_for = |status: u16, key: String| {
+        let app = &app;
+        let chat = chat.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                let got = app
+                    .post("/v1/chat/completions", &key, chat.clone())
+                    .await
+                    .status();
+                if got == status {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(2),
+                    "still {got}, wanted {status}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for(200, key.clone()).await;
+
+    // Rotate with a grace period: both keys work.
+    let id = key_ids(&list)[0].clone();
+    let rotated = browser
+        .post(
+            &format!("/t/acme/keys/{id}/rotate"),
+            &[("grace_hours", "2")],
+        )
+        .await;
+    assert_eq!(rotated.status, 200);
+    let new_key = shown_key(&rotated);
+    assert_ne!(new_key, key);
+    wait_for(200, new_key.clone()).await;
+    wait_for(200, key.clone()).await;
+    let list = browser.get("/t/acme/keys?env=dev").await;
+    assert!(list.body.contains("status grace") && list.body.contains("status active"));
+
+    // Revoke the new key: the relay refuses it within a second.
+    let new_id = key_ids(&list)
+        .into_iter()
+        .find(|candidate| *candidate != id)
+        .unwrap();
+    let revoked = browser
+        .post(&format!("/t/acme/keys/{new_id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, 303);
+    wait_for(401, new_key).await;
+    wait_for(200, key).await;
+}
+
+#[actix_web::test]
+async fn the_audit_chain_verifies_and_shows_where_it_was_tampered_with() {
+    use sea_orm::ConnectionTrait;
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut browser = Browser::new(&console);
+    browser.sign_up("auditor@example.com").await;
+    browser.get("/tenants").await;
+    browser
+        .post("/tenants", &[("name", "Audited"), ("slug", "audited")])
+        .await;
+    for name in ["one", "two"] {
+        create_key(&mut browser, "audited", "dev", name).await;
+    }
+    let page = browser.get("/t/audited/audit").await;
+    assert!(page.body.contains("tenant.create") && page.body.contains("key.create"));
+    let filtered = browser.get("/t/audited/audit?action=tenant.").await;
+    assert!(!filtered.body.contains("key.create"));
+    let verified = browser.post("/t/audited/audit/verify", &[]).await;
+    assert!(
+        verified.body.contains("The chain is intact: all 3 events"),
+        "{}",
+        verified.body
+    );
+    // Someone with database access rewrites history.
+    db.conn
+        .execute_unprepared("UPDATE audit_events SET actor_label = 'someone-else' WHERE seq = 2")
+        .await
+        .unwrap();
+    let verified = browser.post("/t/audited/audit/verify", &[]).await;
+    assert!(
+        verified.body.contains("The chain breaks at event #2"),
+        "{}",
+        verified.body
+    );
+}
