@@ -23,55 +23,46 @@ async fn not_found() -> Result<HttpResponse, crate::error::ConsoleError> {
     Err(crate::error::ConsoleError::NotFound)
 }
 
-/// Every console route. Tests enumerate this list for the tenant-isolation sweep,
-/// so a route added here without a sweep entry fails them.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/"),
-    ("GET", "/signin"),
-    ("POST", "/signin"),
-    ("GET", "/signup"),
-    ("POST", "/signup"),
-    ("POST", "/signout"),
-    ("GET", "/tenants"),
-    ("POST", "/tenants"),
-    ("GET", "/t/{slug}"),
-    ("GET", "/t/{slug}/keys"),
-    ("POST", "/t/{slug}/keys"),
-    ("POST", "/t/{slug}/keys/{key_id}/revoke"),
-    ("POST", "/t/{slug}/keys/{key_id}/rotate"),
-    ("GET", "/t/{slug}/members"),
-    ("GET", "/t/{slug}/audit"),
-    ("POST", "/t/{slug}/audit/verify"),
-];
+/// Declares the routes once: the registration and the [`ROUTES`] list that the
+/// tenant-isolation sweep enumerates come from the same lines, so a route cannot
+/// be added without the sweep seeing it.
+macro_rules! console_routes {
+    ($($method:ident $path:literal => $handler:path),* $(,)?) => {
+        /// Every console route as (method, path pattern).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn register_routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($handler));)*
+        }
+    };
+}
+
+console_routes! {
+    get "/" => auth::home,
+    get "/signin" => auth::signin_page,
+    post "/signin" => auth::signin,
+    get "/signup" => auth::signup_page,
+    post "/signup" => auth::signup,
+    post "/signout" => auth::signout,
+    get "/tenants" => tenants::list,
+    post "/tenants" => tenants::create,
+    get "/t/{slug}" => tenants::open,
+    get "/t/{slug}/keys" => keys::list,
+    post "/t/{slug}/keys" => keys::create,
+    post "/t/{slug}/keys/{key_id}/revoke" => keys::revoke,
+    post "/t/{slug}/keys/{key_id}/rotate" => keys::rotate,
+    get "/t/{slug}/members" => tenants::members,
+    get "/t/{slug}/audit" => audit::list,
+    post "/t/{slug}/audit/verify" => audit::verify,
+}
 
 /// Registers the console's routes on an actix `App`.
 pub fn configure(state: Arc<ConsoleState>) -> impl Fn(&mut web::ServiceConfig) + Clone {
     let data = web::Data::from(state);
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(data.clone())
-            .route("/", web::get().to(auth::home))
-            .route("/signin", web::get().to(auth::signin_page))
-            .route("/signin", web::post().to(auth::signin))
-            .route("/signup", web::get().to(auth::signup_page))
-            .route("/signup", web::post().to(auth::signup))
-            .route("/signout", web::post().to(auth::signout))
-            .route("/tenants", web::get().to(tenants::list))
-            .route("/tenants", web::post().to(tenants::create))
-            .route("/t/{slug}", web::get().to(tenants::open))
-            .route("/t/{slug}/keys", web::get().to(keys::list))
-            .route("/t/{slug}/keys", web::post().to(keys::create))
-            .route(
-                "/t/{slug}/keys/{key_id}/revoke",
-                web::post().to(keys::revoke),
-            )
-            .route(
-                "/t/{slug}/keys/{key_id}/rotate",
-                web::post().to(keys::rotate),
-            )
-            .route("/t/{slug}/members", web::get().to(tenants::members))
-            .route("/t/{slug}/audit", web::get().to(audit::list))
-            .route("/t/{slug}/audit/verify", web::post().to(audit::verify))
-            .route("/static/airlock.css", web::get().to(stylesheet))
+        cfg.app_data(data.clone());
+        register_routes(cfg);
+        cfg.route("/static/airlock.css", web::get().to(stylesheet))
             .route(
                 "/healthz",
                 web::get()

@@ -404,6 +404,30 @@ async fn anthropic(
         }));
     }
     let (pieces, was_cut) = cut(&x.reply, &x.behaviour);
+    anthropic_stream(
+        &x,
+        &model,
+        json!({"type": "text", "text": ""}),
+        pieces
+            .iter()
+            .map(|p| json!({"type": "text_delta", "text": p}))
+            .collect(),
+        "end_turn",
+        was_cut,
+    )
+}
+
+/// An Anthropic SSE answer with one content block: `message_start`, the block's
+/// start and its deltas, then (unless the stream is cut) its stop, `message_delta`
+/// with `stop_reason`, and `message_stop`.
+fn anthropic_stream(
+    x: &Exchange,
+    model: &str,
+    block: Value,
+    deltas: Vec<Value>,
+    stop_reason: &str,
+    was_cut: bool,
+) -> HttpResponse {
     let mut frames = vec![
         event(
             "message_start",
@@ -413,12 +437,15 @@ async fn anthropic(
         ),
         event(
             "content_block_start",
-            &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            &json!({"type": "content_block_start", "index": 0, "content_block": block}),
         ),
         event("ping", &json!({"type": "ping"})),
     ];
-    frames.extend(pieces.iter().map(|p| {
-        event("content_block_delta", &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}))
+    frames.extend(deltas.into_iter().map(|delta| {
+        event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+        )
     }));
     if !was_cut {
         frames.push(event(
@@ -426,7 +453,7 @@ async fn anthropic(
             &json!({"type": "content_block_stop", "index": 0}),
         ));
         frames.push(event("message_delta", &json!({"type": "message_delta",
-            "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": x.usage.1}})));
+            "delta": {"stop_reason": stop_reason, "stop_sequence": null}, "usage": {"output_tokens": x.usage.1}})));
         frames.push(event("message_stop", &json!({"type": "message_stop"})));
     }
     sse(frames)
@@ -445,36 +472,17 @@ fn anthropic_tool_call(x: &Exchange, name: &str, model: &str) -> HttpResponse {
     }
     let arguments = input.to_string();
     let (pieces, was_cut) = cut(&arguments, &x.behaviour);
-    let mut frames = vec![
-        event(
-            "message_start",
-            &json!({"type": "message_start", "message": {
-            "id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": x.usage.0, "output_tokens": 1}}}),
-        ),
-        event(
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": 0,
-                "content_block": {"type": "tool_use", "id": "toolu_mock_1", "name": name, "input": {}}}),
-        ),
-    ];
-    frames.extend(pieces.iter().map(|p| {
-        event(
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": 0,
-            "delta": {"type": "input_json_delta", "partial_json": p}}),
-        )
-    }));
-    if !was_cut {
-        frames.push(event(
-            "content_block_stop",
-            &json!({"type": "content_block_stop", "index": 0}),
-        ));
-        frames.push(event("message_delta", &json!({"type": "message_delta",
-            "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": x.usage.1}})));
-        frames.push(event("message_stop", &json!({"type": "message_stop"})));
-    }
-    sse(frames)
+    anthropic_stream(
+        x,
+        model,
+        json!({"type": "tool_use", "id": "toolu_mock_1", "name": name, "input": {}}),
+        pieces
+            .iter()
+            .map(|p| json!({"type": "input_json_delta", "partial_json": p}))
+            .collect(),
+        "tool_use",
+        was_cut,
+    )
 }
 
 async fn gemini(

@@ -543,7 +543,7 @@ async fn no_route_reaches_another_tenants_data() {
             if slug == "tenant-a" && !route.contains("{key_id}") {
                 continue; // A's own pages are A's to see.
             }
-            let page = if *method == "GET" {
+            let page = if *method == "get" {
                 a_admin.get(&path).await
             } else {
                 a_admin

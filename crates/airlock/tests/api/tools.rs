@@ -160,6 +160,11 @@ async fn openai_shaped_tool_calls_reach_every_provider_shape_and_come_back_resto
             )
             .await;
         assert_eq!(response.status(), 200, "{model}");
+        assert_eq!(
+            response.headers()["x-airlock-redactions"],
+            "email=3, phone=1, openai_key=1",
+            "{model}"
+        );
         let body: Value = response.json().await.unwrap();
         let choice = &body["choices"][0];
         assert_eq!(choice["finish_reason"], "tool_calls", "{model}: {body}");
