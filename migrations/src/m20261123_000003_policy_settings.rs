@@ -19,62 +19,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let columns: Vec<(DynIden, ColumnDef)> = vec![
-            (
-                Tenants::Table.into_iden(),
-                ColumnDef::new(Tenants::RpmLimit)
-                    .integer()
-                    .null()
-                    .to_owned(),
-            ),
-            (
-                Tenants::Table.into_iden(),
-                ColumnDef::new(Tenants::TpmLimit)
-                    .integer()
-                    .null()
-                    .to_owned(),
-            ),
-            (
-                RelayKeys::Table.into_iden(),
-                ColumnDef::new(RelayKeys::MaxTokensCeiling)
-                    .integer()
-                    .null()
-                    .to_owned(),
-            ),
-            (
-                RelayKeys::Table.into_iden(),
-                ColumnDef::new(RelayKeys::RejectOverCeiling)
-                    .boolean()
-                    .not_null()
-                    .default(false)
-                    .to_owned(),
-            ),
-            (
-                ClassificationPolicies::Table.into_iden(),
-                ColumnDef::new(ClassificationPolicies::BlockCode)
-                    .boolean()
-                    .not_null()
-                    .default(false)
-                    .to_owned(),
-            ),
-            (
-                UsageRecords::Table.into_iden(),
-                ColumnDef::new(UsageRecords::OutputFlags)
-                    .integer()
-                    .not_null()
-                    .default(0)
-                    .to_owned(),
-            ),
-            (
-                UsageRecords::Table.into_iden(),
-                ColumnDef::new(UsageRecords::InputImages)
-                    .integer()
-                    .not_null()
-                    .default(0)
-                    .to_owned(),
-            ),
-        ];
-        for (table, mut column) in columns {
+        for (table, mut column) in new_columns() {
             manager
                 .alter_table(
                     Table::alter()
@@ -105,37 +50,77 @@ impl MigrationTrait for Migration {
                 .drop_index(Index::drop().name(name).table(Alias::new(table)).to_owned())
                 .await?;
         }
-        let columns: Vec<(DynIden, DynIden)> = vec![
-            (
-                UsageRecords::Table.into_iden(),
-                UsageRecords::InputImages.into_iden(),
-            ),
-            (
-                UsageRecords::Table.into_iden(),
-                UsageRecords::OutputFlags.into_iden(),
-            ),
-            (
-                ClassificationPolicies::Table.into_iden(),
-                ClassificationPolicies::BlockCode.into_iden(),
-            ),
-            (
-                RelayKeys::Table.into_iden(),
-                RelayKeys::RejectOverCeiling.into_iden(),
-            ),
-            (
-                RelayKeys::Table.into_iden(),
-                RelayKeys::MaxTokensCeiling.into_iden(),
-            ),
-            (Tenants::Table.into_iden(), Tenants::TpmLimit.into_iden()),
-            (Tenants::Table.into_iden(), Tenants::RpmLimit.into_iden()),
-        ];
-        for (table, column) in columns {
+        for (table, column) in new_columns().into_iter().rev() {
             manager
-                .alter_table(Table::alter().table(table).drop_column(column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .drop_column(Alias::new(column.get_column_name()))
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())
     }
+}
+
+/// The columns this migration adds, in order (`down` drops them in reverse).
+fn new_columns() -> Vec<(DynIden, ColumnDef)> {
+    vec![
+        (
+            Tenants::Table.into_iden(),
+            ColumnDef::new(Tenants::RpmLimit)
+                .integer()
+                .null()
+                .to_owned(),
+        ),
+        (
+            Tenants::Table.into_iden(),
+            ColumnDef::new(Tenants::TpmLimit)
+                .integer()
+                .null()
+                .to_owned(),
+        ),
+        (
+            RelayKeys::Table.into_iden(),
+            ColumnDef::new(RelayKeys::MaxTokensCeiling)
+                .integer()
+                .null()
+                .to_owned(),
+        ),
+        (
+            RelayKeys::Table.into_iden(),
+            ColumnDef::new(RelayKeys::RejectOverCeiling)
+                .boolean()
+                .not_null()
+                .default(false)
+                .to_owned(),
+        ),
+        (
+            ClassificationPolicies::Table.into_iden(),
+            ColumnDef::new(ClassificationPolicies::BlockCode)
+                .boolean()
+                .not_null()
+                .default(false)
+                .to_owned(),
+        ),
+        (
+            UsageRecords::Table.into_iden(),
+            ColumnDef::new(UsageRecords::OutputFlags)
+                .integer()
+                .not_null()
+                .default(0)
+                .to_owned(),
+        ),
+        (
+            UsageRecords::Table.into_iden(),
+            ColumnDef::new(UsageRecords::InputImages)
+                .integer()
+                .not_null()
+                .default(0)
+                .to_owned(),
+        ),
+    ]
 }
 
 const UPDATED_AT_INDEXES: [(&str, &str); 4] = [

@@ -194,11 +194,8 @@ impl Secrets {
             .map_err(|e| anyhow::anyhow!("{MASTER_KEY} is invalid: {e}"))?;
         let hasher = KeyHasher::new(pepper.expose_secret().as_bytes())
             .map_err(|e| anyhow::anyhow!("{KEY_PEPPER} is invalid: {e}"))?;
-        if jwt.expose_secret().len() < 32 {
-            bail!("{JWT_SECRET} must be at least 32 bytes");
-        }
         let sessions = airlock_console::session::SessionKeys::new(&jwt)
-            .map_err(|_| anyhow::anyhow!("{JWT_SECRET} is invalid"))?;
+            .map_err(|_| anyhow::anyhow!("{JWT_SECRET} must be at least 32 bytes"))?;
         Ok(Secrets {
             master_keys,
             hasher,

@@ -9,8 +9,8 @@
 use airlock_schema::entities::audit_event;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -102,34 +102,27 @@ pub fn event_hash(event: &audit_event::Model) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Appends an event to the tenant's chain.
-pub async fn record(
-    db: &DatabaseConnection,
+/// Appends an event to the tenant's chain. Pass the transaction that makes the
+/// change, so the change and its event commit together (the append then runs in
+/// a savepoint, which is what a retry rolls back).
+pub async fn record<C: TransactionTrait>(
+    db: &C,
     scope: &TenantScope,
-    actor: &Actor,
-    change: Change<'_>,
-) -> Result<(), DbErr> {
-    append(db, Some(scope.tenant_id()), actor, change).await
-}
-
-async fn append(
-    db: &DatabaseConnection,
-    tenant_id: Option<Uuid>,
     actor: &Actor,
     change: Change<'_>,
 ) -> Result<(), DbErr> {
     let mut last_error = None;
     for _ in 0..APPEND_ATTEMPTS {
         let txn = db.begin().await?;
-        let mut last = audit_event::Entity::find().order_by_desc(audit_event::Column::Seq);
-        last = match tenant_id {
-            Some(t) => last.filter(audit_event::Column::TenantId.eq(t)),
-            None => last.filter(audit_event::Column::TenantId.is_null()),
-        };
-        let previous = last.limit(1).one(&txn).await?;
+        let previous = audit_event::Entity::find()
+            .filter(audit_event::Column::TenantId.eq(scope.tenant_id()))
+            .order_by_desc(audit_event::Column::Seq)
+            .limit(1)
+            .one(&txn)
+            .await?;
         let mut event = audit_event::Model {
             id: Uuid::now_v7(),
-            tenant_id,
+            tenant_id: Some(scope.tenant_id()),
             seq: previous.as_ref().map_or(1, |p| p.seq + 1),
             actor_user_id: actor.user_id,
             actor_label: actor.label.clone(),

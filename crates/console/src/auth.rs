@@ -120,8 +120,24 @@ fn csrf_field(body: &[u8]) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConsoleError> {
-    serde_urlencoded::from_bytes(body).map_err(|e| {
+/// Reads a urlencoded form, shows `accept` the CSRF token it presents (the
+/// `X-CSRF-Token` header, else the `csrf` field), and parses it if accepted.
+async fn checked_form<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    accept: impl FnOnce(&str) -> bool,
+) -> Result<T, ConsoleError> {
+    let body = read_body(payload).await?;
+    let presented = req
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| csrf_field(&body));
+    if !presented.is_some_and(|token| accept(&token)) {
+        return Err(ConsoleError::Csrf);
+    }
+    serde_urlencoded::from_bytes(&body).map_err(|e| {
         // serde_urlencoded names the field and the expectation, not the value.
         ConsoleError::Invalid(format!("the form is incomplete or malformed: {e}"))
     })
@@ -136,22 +152,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Checked<T> {
         let mut payload = payload.take();
         Box::pin(async move {
             let user = CurrentUser::from_request(req.clone()).await?;
-            let body = read_body(&mut payload).await?;
-            let presented = req
-                .headers()
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .or_else(|| csrf_field(&body));
-            let state = state(&req)?;
-            match presented {
-                Some(token) if state.sessions.csrf_matches(&user.claims, &token) => {}
-                _ => return Err(ConsoleError::Csrf),
-            }
-            Ok(Checked {
-                form: parse_form(&body)?,
-                user,
+            let form = checked_form(&req, &mut payload, |token| {
+                bool::from(user.csrf.as_bytes().ct_eq(token.trim().as_bytes()))
             })
+            .await?;
+            Ok(Checked { user, form })
         })
     }
 }
@@ -171,19 +176,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for PreSessionForm<T> {
         let req = req.clone();
         let mut payload = payload.take();
         Box::pin(async move {
-            let body = read_body(&mut payload).await?;
             let cookie = req
                 .cookie(PRE_SESSION_CSRF_COOKIE)
-                .map(|c| c.value().to_owned());
-            match (cookie, csrf_field(&body)) {
-                (Some(cookie), Some(field))
-                    if !cookie.is_empty()
-                        && bool::from(cookie.as_bytes().ct_eq(field.as_bytes())) => {}
-                _ => return Err(ConsoleError::Csrf),
-            }
-            Ok(PreSessionForm {
-                form: parse_form(&body)?,
+                .map(|c| c.value().to_owned())
+                .unwrap_or_default();
+            let form = checked_form(&req, &mut payload, |token| {
+                !cookie.is_empty() && bool::from(cookie.as_bytes().ct_eq(token.as_bytes()))
             })
+            .await?;
+            Ok(PreSessionForm { form })
         })
     }
 }
@@ -208,12 +209,11 @@ pub fn pre_session_csrf(req: &HttpRequest) -> (String, Option<Cookie<'static>>) 
 }
 
 /// Sends a renewed session cookie when the extractor made one, and marks every
-/// response but static files `Cache-Control: no-store`.
+/// response that did not choose its own caching `Cache-Control: no-store`.
 pub async fn session_middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let is_static = req.path().starts_with("/static/");
     let mut res = next.call(req).await?;
     let renewed = res.request().extensions().get::<RenewedSession>().cloned();
     if let Some(RenewedSession(cookie)) = renewed {
@@ -223,7 +223,12 @@ pub async fn session_middleware(
             let _ = res.response_mut().add_cookie(&cookie);
         }
     }
-    if !is_static {
+    // Pages and errors are never cached; a response that chose its own caching
+    // (the stylesheet) keeps it.
+    if !res
+        .headers()
+        .contains_key(actix_web::http::header::CACHE_CONTROL)
+    {
         res.headers_mut().insert(
             actix_web::http::header::CACHE_CONTROL,
             actix_web::http::header::HeaderValue::from_static("no-store"),

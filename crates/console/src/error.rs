@@ -85,10 +85,7 @@ impl ResponseError for ConsoleError {
         let status = self.status_code();
         if matches!(self, ConsoleError::SignedOut) {
             // A page request without a session goes to the sign-in page.
-            return HttpResponse::SeeOther()
-                .insert_header(("location", "/signin"))
-                .insert_header(("cache-control", "no-store"))
-                .finish();
+            return crate::pages::redirect("/signin");
         }
         let message = self.to_string();
         let page = ErrorPage {
@@ -96,9 +93,7 @@ impl ResponseError for ConsoleError {
             message: &message,
         };
         let mut response = HttpResponse::build(status);
-        response
-            .insert_header(("cache-control", "no-store"))
-            .insert_header(("x-airlock-error-code", self.code()));
+        response.insert_header(("x-airlock-error-code", self.code()));
         match page.render() {
             Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
             Err(_) => response.body(message),

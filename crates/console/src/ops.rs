@@ -239,6 +239,14 @@ pub async fn revoke_key(
         .one(db)
         .await?
         .ok_or_else(|| OpsError::UnknownKey(display_prefix.to_owned()))?;
+    revoke(db, row).await
+}
+
+/// Revokes a key row the caller has already loaded (and checked).
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    row: relay_key::Model,
+) -> Result<relay_key::Model, OpsError> {
     let now = Utc::now();
     let mut active: relay_key::ActiveModel = row.into();
     active.revoked_at = Set(Some(now));

@@ -1,7 +1,7 @@
 //! Tenant scope and the permission matrix.
 //!
-//! [`TenantScope`] can only be made by [`TenantScope::check`], which reads the
-//! caller's membership. Every query of tenant data in [`crate::scoped`] takes one,
+//! [`TenantScope`] can only be made from the caller's membership row
+//! ([`TenantScope::check`] reads it). Every query of tenant data in [`crate::scoped`] takes one,
 //! so a handler that skipped the membership check has nothing to pass and does not
 //! compile. A tenant you are not a member of answers 404, like one that does not
 //! exist, so tenant slugs cannot be probed.
@@ -58,29 +58,36 @@ pub struct TenantScope {
 }
 
 impl TenantScope {
-    /// The only constructor: the caller's membership in the tenant with this slug.
+    /// The caller's membership in the tenant with this slug: the way a request
+    /// gets a scope.
     pub async fn check(
         db: &impl ConnectionTrait,
         user: &CurrentUser,
         slug: &str,
     ) -> Result<TenantScope, ConsoleError> {
-        let Some(tenant) = tenant::Entity::find()
-            .filter(tenant::Column::Slug.eq(slug))
-            .one(db)
-            .await?
-        else {
-            return Err(ConsoleError::NotFound);
-        };
+        let tenant = crate::ops::find_tenant(db, slug).await?;
         let member = membership::Entity::find()
             .filter(membership::Column::TenantId.eq(tenant.id))
             .filter(membership::Column::UserId.eq(user.user.id))
             .one(db)
             .await?
             .ok_or(ConsoleError::NotFound)?;
+        TenantScope::of_member(tenant, &member)
+    }
+
+    /// A scope from a membership row the caller already holds (as `add_member`
+    /// returns it when a tenant is created). The row is the proof.
+    pub fn of_member(
+        tenant: tenant::Model,
+        member: &membership::Model,
+    ) -> Result<TenantScope, ConsoleError> {
+        if member.tenant_id != tenant.id {
+            return Err(ConsoleError::NotFound);
+        }
         let role = member.role.parse().map_err(|_| ConsoleError::Internal)?;
         Ok(TenantScope {
             tenant,
-            user_id: user.user.id,
+            user_id: member.user_id,
             role,
         })
     }

@@ -2,13 +2,14 @@
 //! [`TenantScope`] and filters by its tenant, so ids from another tenant find
 //! nothing; changes check the caller's permission and write an audit event.
 
-use airlock_core::key::{Env, RelayKey};
+use airlock_core::key::{Env, KeyState, RelayKey};
+use airlock_core::money::MicroDollars;
 use airlock_schema::entities::{membership, relay_key, user};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -30,46 +31,18 @@ pub const EXPIRY_WARNING_DAYS: i64 = 14;
 pub struct KeyRow {
     pub key: relay_key::Model,
     pub owner_email: Option<String>,
-    pub status: KeyStatus,
+    pub status: KeyState,
     pub age_days: i64,
     /// Expires within [`EXPIRY_WARNING_DAYS`] (and is still usable).
     pub near_expiry: bool,
     /// The caller may rotate or revoke this key.
     pub can_manage: bool,
+    pub monthly_budget: Option<MicroDollars>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyStatus {
-    Active,
-    /// Rotated out; works until `grace_until`.
-    Grace,
-    Expired,
-    Revoked,
-}
-
-impl KeyStatus {
-    pub fn of(key: &relay_key::Model, now: DateTime<Utc>) -> KeyStatus {
-        if key.revoked_at.is_some() {
-            KeyStatus::Revoked
-        } else if key.expires_at.is_some_and(|t| t <= now)
-            || key.grace_until.is_some_and(|t| t <= now)
-        {
-            KeyStatus::Expired
-        } else if key.grace_until.is_some() {
-            KeyStatus::Grace
-        } else {
-            KeyStatus::Active
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyStatus::Active => "active",
-            KeyStatus::Grace => "grace",
-            KeyStatus::Expired => "expired",
-            KeyStatus::Revoked => "revoked",
-        }
-    }
+/// A key row's state now, by the rule the relay enforces.
+fn state_of(key: &relay_key::Model, now: DateTime<Utc>) -> KeyState {
+    KeyState::at(now, key.revoked_at, key.expires_at, key.grace_until)
 }
 
 /// What the audit log keeps of a key: never the hash.
@@ -120,8 +93,8 @@ pub async fn list_keys(
     let rows = keys
         .into_iter()
         .map(|key| {
-            let status = KeyStatus::of(&key, now);
-            let usable = matches!(status, KeyStatus::Active | KeyStatus::Grace);
+            let status = state_of(&key, now);
+            let usable = status.works();
             KeyRow {
                 owner_email: key
                     .owner_user_id
@@ -134,6 +107,7 @@ pub async fn list_keys(
                         .is_some_and(|t| t - now < Duration::days(EXPIRY_WARNING_DAYS)),
                 status,
                 can_manage: scope.require_key(env, key.owner_user_id).is_ok(),
+                monthly_budget: key.monthly_budget_micros.map(MicroDollars::new),
                 key,
             }
         })
@@ -162,8 +136,9 @@ pub async fn create_key(
     name: &str,
 ) -> Result<(relay_key::Model, RelayKey), ConsoleError> {
     scope.require(Permission::ManageKeys(env))?;
+    let txn = state.db.begin().await?;
     let (row, key) = ops::create_key(
-        &state.db,
+        &txn,
         &state.hasher,
         ops::NewKey {
             tenant_id: scope.tenant_id(),
@@ -176,7 +151,7 @@ pub async fn create_key(
     )
     .await?;
     audit::record(
-        &state.db,
+        &txn,
         scope,
         actor,
         Change {
@@ -188,6 +163,7 @@ pub async fn create_key(
         },
     )
     .await?;
+    txn.commit().await?;
     Ok((row, key))
 }
 
@@ -205,20 +181,22 @@ pub async fn revoke_key(
         return Err(ConsoleError::Invalid("this key is already revoked".into()));
     }
     let before = key_snapshot(&key);
-    let revoked = ops::revoke_key(&state.db, scope.tenant_id(), &key.display_prefix).await?;
+    let txn = state.db.begin().await?;
+    let revoked = ops::revoke(&txn, key).await?;
     audit::record(
-        &state.db,
+        &txn,
         scope,
         actor,
         Change {
             action: "key.revoke",
             target_type: "key",
-            target_id: Some(key.id.to_string()),
+            target_id: Some(revoked.id.to_string()),
             before: Some(before),
             after: Some(key_snapshot(&revoked)),
         },
     )
     .await?;
+    txn.commit().await?;
     Ok(revoked)
 }
 
@@ -240,43 +218,31 @@ pub async fn rotate_key(
     let env: Env = old.env.parse().map_err(|_| ConsoleError::Internal)?;
     scope.require_key(env, old.owner_user_id)?;
     let now = Utc::now();
-    if !matches!(KeyStatus::of(&old, now), KeyStatus::Active) {
+    if state_of(&old, now) != KeyState::Active {
         return Err(ConsoleError::Invalid(
             "only an active key can be rotated".into(),
         ));
     }
     let fresh = RelayKey::generate(env, &mut rand::rngs::OsRng);
     let txn = state.db.begin().await?;
-    let new_row = relay_key::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(old.tenant_id),
-        env: Set(old.env.clone()),
-        name: Set(old.name.clone()),
-        display_prefix: Set(fresh.display_prefix()),
-        key_hash: Set(state.hasher.hash(&fresh).to_hex()),
-        owner_user_id: Set(old.owner_user_id),
-        created_at: Set(now),
-        updated_at: Set(now),
-        // A new key gets a full lifetime.
-        expires_at: Set(old
+    // The successor keeps every setting of the old key; a new key gets a full
+    // lifetime.
+    let new_row = relay_key::Model {
+        id: Uuid::now_v7(),
+        display_prefix: fresh.display_prefix(),
+        key_hash: state.hasher.hash(&fresh).to_hex(),
+        created_at: now,
+        updated_at: now,
+        expires_at: old
             .expires_at
-            .map(|t| now + (t - old.created_at).max(Duration::days(1)))),
-        revoked_at: Set(None),
-        last_used_at: Set(None),
-        rotated_from_id: Set(Some(old.id)),
-        grace_until: Set(None),
-        rpm_limit: Set(old.rpm_limit),
-        tpm_limit: Set(old.tpm_limit),
-        daily_budget_micros: Set(old.daily_budget_micros),
-        monthly_budget_micros: Set(old.monthly_budget_micros),
-        per_request_cap_micros: Set(old.per_request_cap_micros),
-        allowed_models: Set(old.allowed_models.clone()),
-        ip_allowlist: Set(old.ip_allowlist.clone()),
-        max_data_class: Set(old.max_data_class.clone()),
-        default_data_class: Set(old.default_data_class.clone()),
-        max_tokens_ceiling: Set(old.max_tokens_ceiling),
-        reject_over_ceiling: Set(old.reject_over_ceiling),
+            .map(|t| now + (t - old.created_at).max(Duration::days(1))),
+        revoked_at: None,
+        last_used_at: None,
+        rotated_from_id: Some(old.id),
+        grace_until: None,
+        ..old.clone()
     }
+    .into_active_model()
     .insert(&txn)
     .await?;
     let before = key_snapshot(&old);
@@ -286,9 +252,8 @@ pub async fn rotate_key(
     retiring.grace_until = Set(Some(now + Duration::hours(grace_hours)));
     retiring.updated_at = Set(now);
     let retired = retiring.update(&txn).await?;
-    txn.commit().await?;
     audit::record(
-        &state.db,
+        &txn,
         scope,
         actor,
         Change {
@@ -300,6 +265,7 @@ pub async fn rotate_key(
         },
     )
     .await?;
+    txn.commit().await?;
     Ok(Rotated {
         old: retired,
         new: new_row,

@@ -12,6 +12,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 const PER_ACCOUNT_PER_MINUTE: u32 = 5;
 /// Attempts per client address per minute.
 const PER_ADDRESS_PER_MINUTE: u32 = 20;
+/// Beyond this many tracked accounts or addresses, entries whose limit has fully
+/// refilled are dropped, so random emails cannot grow memory without bound.
+const MAX_TRACKED: usize = 10_000;
 
 pub struct SignInThrottle {
     accounts: DefaultKeyedRateLimiter<String>,
@@ -35,6 +38,12 @@ impl SignInThrottle {
     /// True when this attempt may go ahead. Both counters are charged, so a
     /// refused attempt still counts (a client hammering keeps being refused).
     pub fn allow(&self, email: &str, address: Option<IpAddr>) -> bool {
+        if self.accounts.len() > MAX_TRACKED {
+            self.accounts.retain_recent();
+        }
+        if self.addresses.len() > MAX_TRACKED {
+            self.addresses.retain_recent();
+        }
         let account_ok = self.accounts.check_key(&email.to_owned()).is_ok();
         let address_ok = address.is_none_or(|ip| self.addresses.check_key(&ip).is_ok());
         account_ok && address_ok

@@ -249,6 +249,55 @@ fn checksum_chars(crc: u32) -> [u8; CHECKSUM_LEN] {
     out
 }
 
+/// Where a key is in its life at a moment: the one rule the relay enforces and the
+/// console shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// Works, and is not being rotated out.
+    Active,
+    /// Rotated out; works until its grace period ends.
+    Grace,
+    /// Past its expiry, or past the grace period of a rotation.
+    Expired,
+    /// Revoked by an admin; never works again.
+    Revoked,
+}
+
+impl KeyState {
+    /// The state at `now` of a key with these timestamps.
+    pub fn at(
+        now: chrono::DateTime<chrono::Utc>,
+        revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        grace_until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> KeyState {
+        if revoked_at.is_some_and(|t| t <= now) {
+            KeyState::Revoked
+        } else if expires_at.is_some_and(|t| t <= now) || grace_until.is_some_and(|t| t <= now) {
+            KeyState::Expired
+        } else if grace_until.is_some() {
+            KeyState::Grace
+        } else {
+            KeyState::Active
+        }
+    }
+
+    /// Active and grace keys work.
+    pub fn works(self) -> bool {
+        matches!(self, KeyState::Active | KeyState::Grace)
+    }
+
+    /// The lowercase name, as pages show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Grace => "grace",
+            KeyState::Expired => "expired",
+            KeyState::Revoked => "revoked",
+        }
+    }
+}
+
 /// The pepper given to [`KeyHasher::new`] is too short to be a secret worth having.
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
 #[error(

@@ -9,7 +9,7 @@
 //! (now a placeholder) does not count as new.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{DefaultHasher, Hasher};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
@@ -109,7 +109,7 @@ fn for_each_shingle(text: &str, mut f: impl FnMut(u64) -> bool) {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| {
-            let mut h = FixedState.build_hasher();
+            let mut h = DefaultHasher::new();
             for c in w.chars().flat_map(char::to_lowercase) {
                 h.write_u32(c as u32);
             }
@@ -117,23 +117,11 @@ fn for_each_shingle(text: &str, mut f: impl FnMut(u64) -> bool) {
         })
         .collect();
     for window in words.windows(LEAK_RUN_WORDS) {
-        let mut h = FixedState.build_hasher();
+        let mut h = DefaultHasher::new();
         window.iter().for_each(|w| h.write_u64(*w));
         if !f(h.finish()) {
             return;
         }
-    }
-}
-
-/// A hasher with fixed keys: shingles of the system message and of the answer must
-/// hash alike, and nothing here needs flood resistance (both sides are one request).
-#[derive(Clone, Copy, Default)]
-struct FixedState;
-
-impl BuildHasher for FixedState {
-    type Hasher = std::collections::hash_map::DefaultHasher;
-    fn build_hasher(&self) -> Self::Hasher {
-        std::collections::hash_map::DefaultHasher::new()
     }
 }
 

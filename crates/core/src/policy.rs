@@ -37,37 +37,47 @@ pub struct UnknownAction {
 
 impl FromStr for CheckAction {
     type Err = UnknownAction;
+    /// Case-insensitive; `none` and `replace` are accepted as aliases.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "off" | "none" => Ok(CheckAction::Off),
-            "flag" => Ok(CheckAction::Flag),
-            "block" | "replace" => Ok(CheckAction::Block),
-            _ => Err(UnknownAction {
+        let s = s.trim();
+        let alias = if s.eq_ignore_ascii_case("none") {
+            Some(CheckAction::Off)
+        } else if s.eq_ignore_ascii_case("replace") {
+            Some(CheckAction::Block)
+        } else {
+            None
+        };
+        CheckAction::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+            .or(alias)
+            .ok_or_else(|| UnknownAction {
                 what: "check action",
                 value: s.chars().take(32).collect(),
                 expected: "off, flag, block",
-            }),
-        }
+            })
     }
 }
 
 impl FromStr for ContentAction {
     type Err = UnknownAction;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "allow" => Ok(ContentAction::Allow),
-            "redact" => Ok(ContentAction::Redact),
-            "block" => Ok(ContentAction::Block),
-            _ => Err(UnknownAction {
+        let s = s.trim();
+        ContentAction::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownAction {
                 what: "content action",
                 value: s.chars().take(32).collect(),
                 expected: "allow, redact, block",
-            }),
-        }
+            })
     }
 }
 
 impl CheckAction {
+    /// Every action.
+    pub const ALL: [CheckAction; 3] = [CheckAction::Off, CheckAction::Flag, CheckAction::Block];
+
     /// The lowercase name, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,6 +89,13 @@ impl CheckAction {
 }
 
 impl ContentAction {
+    /// Every action.
+    pub const ALL: [ContentAction; 3] = [
+        ContentAction::Allow,
+        ContentAction::Redact,
+        ContentAction::Block,
+    ];
+
     /// The lowercase name, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,8 +117,6 @@ pub struct ClassPolicy {
     pub require_zdr: bool,
     /// The provider needs a BAA (also required for any request flagged as PHI).
     pub require_baa: bool,
-    /// Only self-hosted providers may receive this class (nothing leaves).
-    pub self_hosted_only: bool,
     /// What to do with personal data and with secrets.
     pub redaction: RedactionPolicy,
     /// The injection screen.
@@ -120,7 +135,6 @@ impl ClassPolicy {
             require_dpa: false,
             require_zdr: false,
             require_baa: false,
-            self_hosted_only: false,
             redaction: RedactionPolicy {
                 pii: ContentAction::Redact,
                 secrets: ContentAction::Redact,
@@ -140,10 +154,9 @@ impl ClassPolicy {
                 require_zdr: true,
                 ..base
             },
-            DataClass::Restricted => ClassPolicy {
-                self_hosted_only: true,
-                ..base
-            },
+            // Restricted data goes only to self-hosted providers whatever the
+            // policy says; `check_destination` enforces that by class.
+            DataClass::Restricted => base,
         }
     }
 }
@@ -229,7 +242,7 @@ pub fn check_destination(
     if dest.self_hosted {
         return Ok(());
     }
-    if policy.self_hosted_only {
+    if class == DataClass::Restricted {
         return Err(ClassBlocked::NotSelfHosted {
             class,
             provider: provider(),

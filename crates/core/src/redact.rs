@@ -169,17 +169,6 @@ impl Redaction {
         &self.counts
     }
 
-    /// True when any value was replaced by a placeholder.
-    pub fn redacted_anything(&self) -> bool {
-        !self.placeholders.is_empty()
-    }
-
-    /// The PII values the request held, to tell PII the model made up or leaked
-    /// from PII the user gave it.
-    pub fn prompt_pii(&self) -> &HashSet<String> {
-        &self.seen_pii
-    }
-
     /// A restorer for the answer (PII placeholders only).
     pub fn restorer(&self) -> Restorer {
         Restorer {
@@ -281,20 +270,31 @@ impl Restorer {
     /// Takes the next piece of a streamed answer and returns what can be sent now.
     /// A piece that ends inside what may be a placeholder is held back until the
     /// placeholder is complete (or clearly is not one).
-    pub fn push(&mut self, piece: &str) -> String {
+    /// With nothing to restore the piece passes through borrowed.
+    pub fn push<'p>(&mut self, piece: &'p str) -> Cow<'p, str> {
         if self.map.is_empty() {
-            return piece.to_owned();
+            return Cow::Borrowed(piece);
         }
         self.pending.push_str(piece);
         let hold_from = self.open_placeholder_start();
-        let ready: String = self.pending.drain(..hold_from).collect();
-        self.restore(&ready).into_owned()
+        let held = self.pending.split_off(hold_from);
+        let ready = std::mem::replace(&mut self.pending, held);
+        Cow::Owned(self.restore_owned(ready))
     }
 
     /// Everything still held, at the end of the stream.
     pub fn finish(&mut self) -> String {
         let rest = std::mem::take(&mut self.pending);
-        self.restore(&rest).into_owned()
+        self.restore_owned(rest)
+    }
+
+    /// [`Restorer::restore`] for a text already owned: unchanged text is returned
+    /// as it is, not copied.
+    fn restore_owned(&self, text: String) -> String {
+        match self.restore(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(restored) => restored,
+        }
     }
 
     /// Where the pending text must be cut: at a trailing `[` that may still become a
@@ -375,7 +375,7 @@ mod tests {
         let mut r = Redaction::new(policy, [text]);
         assert_eq!(r.apply(text).unwrap(), None);
         assert_eq!(r.counts()[&Kind::Phone], 1);
-        assert!(r.prompt_pii().contains("+44 20 7946 0958"));
+        assert!(r.into_answer_parts().1.contains("+44 20 7946 0958"));
     }
 
     #[test]
@@ -460,7 +460,7 @@ mod tests {
         let (redacted, r) = redact(text);
         for cut in 0..=redacted.len() {
             let mut restorer = r.restorer();
-            let mut out = restorer.push(&redacted[..cut]);
+            let mut out = restorer.push(&redacted[..cut]).into_owned();
             out.push_str(&restorer.push(&redacted[cut..]));
             out.push_str(&restorer.finish());
             assert_eq!(out, text, "cut at {cut}");

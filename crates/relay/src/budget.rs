@@ -133,7 +133,12 @@ impl LocalLedger {
         for c in counters {
             spent[c.scope as usize] = map.get(&c.name).map_or(0, |(v, _)| *v);
         }
-        check(&target.limits, spent, MicroDollars::new(amount)).map_err(over_budget)?;
+        // The per-request cap was checked before any counter was touched.
+        let scopes_only = Limits {
+            per_request: None,
+            ..target.limits
+        };
+        check(&scopes_only, spent, MicroDollars::new(amount)).map_err(over_budget)?;
         for c in counters {
             if let Some((v, _)) = map.get_mut(&c.name) {
                 *v += amount;

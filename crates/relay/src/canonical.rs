@@ -166,16 +166,6 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
-    /// True when the request uses tools in any way (offers them, or carries calls
-    /// or results of earlier ones).
-    pub fn uses_tools(&self) -> bool {
-        !self.tools.is_empty()
-            || self
-                .messages
-                .iter()
-                .any(|m| m.role == ChatRole::Tool || !m.tool_calls.is_empty())
-    }
-
     pub fn system_text(&self) -> Option<String> {
         let parts: Vec<&str> = self
             .messages
@@ -271,4 +261,47 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, RelayError>
 pub enum ProviderReply {
     Complete(ChatResponse),
     Stream(EventStream),
+}
+
+/// Requests the adapter tests translate into each provider's shape.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A finished tool round: a user turn with an inline image, the assistant's
+    /// `weather` call (`call_1`), its result, and the user's next question.
+    pub fn tool_round() -> ChatRequest {
+        ChatRequest {
+            model: "any".into(),
+            messages: vec![
+                ChatMessage {
+                    images: vec![Image::Inline {
+                        media_type: "image/png".into(),
+                        data: "iVBORw0KGgo=".into(),
+                        detail: None,
+                    }],
+                    ..ChatMessage::new(ChatRole::User, "weather here?")
+                },
+                ChatMessage {
+                    tool_calls: vec![ToolCall {
+                        id: "call_1".into(),
+                        name: "weather".into(),
+                        arguments: r#"{"city":"Oslo"}"#.into(),
+                    }],
+                    ..ChatMessage::new(ChatRole::Assistant, "")
+                },
+                ChatMessage {
+                    tool_call_id: Some("call_1".into()),
+                    ..ChatMessage::new(ChatRole::Tool, "-3C")
+                },
+                ChatMessage::new(ChatRole::User, "and tomorrow?"),
+            ],
+            tools: vec![ToolSpec {
+                name: "weather".into(),
+                description: Some("forecast".into()),
+                parameters: serde_json::json!({"type": "object"}),
+            }],
+            ..Default::default()
+        }
+    }
 }

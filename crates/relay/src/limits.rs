@@ -290,6 +290,7 @@ return out
 ";
 
 /// Limits shared by every relay through Redis.
+#[derive(Clone)]
 pub struct RedisLimiter {
     conn: ConnectionManager,
     script: redis::Script,
@@ -411,17 +412,31 @@ impl Limiter {
     }
 
     /// Corrects an estimate once the real count is known (`delta` = real − estimate).
-    pub async fn correct_tokens(&self, subject: Subject, limits: RateLimits, delta: i64) {
+    /// Corrects a token estimate by `delta`. In process it is applied at once;
+    /// through Redis the returned call is for the caller to run off the response
+    /// path.
+    pub fn correct_tokens(
+        &self,
+        subject: Subject,
+        limits: RateLimits,
+        delta: i64,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
         if delta == 0 {
-            return;
+            return None;
         }
         match self {
-            Limiter::Local(local) => local.correct_tokens(subject, limits, delta),
+            Limiter::Local(local) => {
+                local.correct_tokens(subject, limits, delta);
+                None
+            }
             Limiter::Redis(redis) => {
-                let cells = token_cells(subject, limits);
-                if let Err(e) = redis.run(Unit::Tokens, &cells, delta, "adjust").await {
-                    tracing::warn!(error = %e, "token count correction failed");
-                }
+                let redis = redis.clone();
+                Some(async move {
+                    let cells = token_cells(subject, limits);
+                    if let Err(e) = redis.run(Unit::Tokens, &cells, delta, "adjust").await {
+                        tracing::warn!(error = %e, "token count correction failed");
+                    }
+                })
             }
         }
     }

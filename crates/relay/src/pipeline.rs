@@ -158,11 +158,10 @@ impl Accounting {
             let real = usage.input.saturating_add(usage.output);
             let delta =
                 i64::try_from(real).unwrap_or(i64::MAX) - i64::try_from(estimate).unwrap_or(0);
-            let state = state.clone();
-            // A correction, off the response path.
-            actix_web::rt::spawn(async move {
-                state.limiter.correct_tokens(subject, limits, delta).await;
-            });
+            if let Some(shared) = state.limiter.correct_tokens(subject, limits, delta) {
+                // A Redis round trip, off the response path.
+                actix_web::rt::spawn(shared);
+            }
         }
     }
 }
@@ -325,6 +324,7 @@ async fn handle(
     validate(
         &mut request,
         ticket.record.input_chars,
+        ticket.record.input_images,
         &key,
         &state.settings.limits,
     )?;
@@ -374,9 +374,9 @@ async fn handle(
     let max_output = request
         .max_tokens
         .unwrap_or(state.settings.limits.assumed_output_tokens);
-    let image_tokens = IMAGE_TOKEN_ESTIMATE * request.image_count() as u64;
-    let token_estimate =
-        quick_estimate(input_chars) + image_tokens + u64::from(request.max_tokens.unwrap_or(0));
+    let image_tokens = IMAGE_TOKEN_ESTIMATE * u64::from(ticket.record.input_images);
+    let input_estimate = quick_estimate(input_chars) + image_tokens;
+    let token_estimate = input_estimate + u64::from(request.max_tokens.unwrap_or(0));
     rate_headers.tokens = state
         .limiter
         .take_tokens(subject, rate_limits, token_estimate)
@@ -410,7 +410,15 @@ async fn handle(
     };
     if !target.limits.is_unlimited() {
         accounting.reservation = Some(
-            reserve_budget(state, &target, &route.upstream_model, &request, max_output).await?,
+            reserve_budget(
+                state,
+                &target,
+                &route.upstream_model,
+                &request,
+                image_tokens,
+                max_output,
+            )
+            .await?,
         );
     }
 
@@ -433,11 +441,7 @@ async fn handle(
         .with_label_values(&[route.provider.kind.as_str()])
         .observe(upstream_elapsed.as_secs_f64());
     // Only streams need the estimate (their usage may arrive last, or never).
-    let estimated_input = if request.stream {
-        quick_estimate(input_chars) + image_tokens
-    } else {
-        0
-    };
+    let estimated_input = if request.stream { input_estimate } else { 0 };
     // On failure `accounting` drops here: the reservation is released and the
     // token estimate stays charged (the attempt was made).
     Ok(Answered {
@@ -458,6 +462,7 @@ async fn reserve_budget(
     target: &BudgetTarget,
     model: &str,
     request: &ChatRequest,
+    image_tokens: u64,
     max_output: u32,
 ) -> Result<Reservation, RelayError> {
     let Some(price) = state.prices.lookup(model) else {
@@ -468,7 +473,6 @@ async fn reserve_budget(
             .await;
     };
     let bytes: usize = request.texts().map(str::len).sum();
-    let image_tokens = IMAGE_TOKEN_ESTIMATE * request.image_count() as u64;
     let upper = cost(
         price,
         upper_bound(bytes) + 4 * request.messages.len() as u64 + image_tokens,
@@ -485,11 +489,12 @@ async fn reserve_budget(
 }
 
 /// The request's own bounds, and the key's `max_tokens` ceiling (clamp or refuse).
-/// `chars` is the request's character count (already taken for the usage record).
+/// `chars` and `images` are the request's counts (already taken for the usage record).
 /// An empty `messages` never gets here: both front-ends refuse it.
 fn validate(
     request: &mut ChatRequest,
     chars: u64,
+    images: u32,
     key: &CachedKey,
     limits: &RequestLimits,
 ) -> Result<(), RelayError> {
@@ -500,8 +505,7 @@ fn validate(
             limits.max_messages
         )));
     }
-    let images = request.image_count();
-    if images > limits.max_images {
+    if usize::try_from(images).unwrap_or(usize::MAX) > limits.max_images {
         return Err(RelayError::InvalidRequest(format!(
             "too many images: {images} (the limit is {})",
             limits.max_images

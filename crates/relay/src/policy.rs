@@ -5,6 +5,7 @@
 //! The rules themselves live in `airlock_core`; this module applies them to the
 //! canonical request and keeps what the answer needs (the restorer, the checker).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use airlock_core::injection::{self, Verdict};
@@ -59,13 +60,7 @@ pub fn screen_request(
     }
     // Every text the provider will see: message contents (system, user, assistant
     // and tool results alike) and the arguments of earlier tool calls.
-    let mut redaction = Redaction::new(
-        policy.redaction,
-        request.messages.iter().flat_map(|m| {
-            std::iter::once(m.text.as_str())
-                .chain(m.tool_calls.iter().map(|c| c.arguments.as_str()))
-        }),
-    );
+    let mut redaction = Redaction::new(policy.redaction, request.texts());
     for message in &mut request.messages {
         let texts = std::iter::once(&mut message.text)
             .chain(message.tool_calls.iter_mut().map(|c| &mut c.arguments));
@@ -75,7 +70,7 @@ pub fn screen_request(
                 Ok(None) => {}
                 Err(blocked) => {
                     report.redactions = counts(&redaction);
-                    return Err(RelayError::PiiBlocked(article(blocked.kind.name())));
+                    return Err(RelayError::PiiBlocked(blocked.kind.described()));
                 }
             }
         }
@@ -116,31 +111,6 @@ pub fn screen_request(
             action: policy.output,
         },
     })
-}
-
-/// `an email`, `a card`: the refusal names the kind, never the value.
-fn article(kind: &'static str) -> &'static str {
-    match kind {
-        "email" => "an email address",
-        "phone" => "a phone number",
-        "ssn" => "a social security number",
-        "card" => "a payment card number",
-        "iban" => "an IBAN",
-        "ip_address" => "an IP address",
-        "openai_key" => "an OpenAI API key",
-        "anthropic_key" => "an Anthropic API key",
-        "aws_access_key" => "an AWS access key",
-        "aws_secret_key" => "an AWS secret key",
-        "github_token" => "a GitHub token",
-        "stripe_key" => "a Stripe key",
-        "slack_token" => "a Slack token",
-        "google_api_key" => "a Google API key",
-        "jwt" => "a JSON Web Token",
-        "private_key" => "a private key",
-        "connection_password" => "a password in a connection string",
-        "airlock_key" => "an Airlock relay key",
-        _ => "a secret",
-    }
 }
 
 /// What an answer goes through on its way back: output checks (on the text the
@@ -269,12 +239,12 @@ pub struct StreamGuard {
 
 impl StreamGuard {
     /// Takes a piece of the answer; returns what may be sent now.
-    pub fn piece(&mut self, text: &str) -> String {
+    pub fn piece<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
         if self.guard.checker.is_some() && self.seen.len() < MAX_CHECKED {
             self.seen.push_str(text);
         }
         if self.holds_everything() {
-            return String::new();
+            return Cow::Borrowed("");
         }
         self.guard.restorer.push(text)
     }
@@ -304,7 +274,7 @@ impl StreamGuard {
             return None;
         }
         Some(ToolPiece {
-            arguments: call.restorer.push(&piece.arguments),
+            arguments: call.restorer.push(&piece.arguments).into_owned(),
             ..piece
         })
     }
@@ -466,7 +436,7 @@ mod tests {
             .unwrap()
             .answer
             .into_stream();
-        let mut out = stream.piece("Done: [EMA");
+        let mut out = stream.piece("Done: [EMA").into_owned();
         out.push_str(&stream.piece("IL_1], also eve@example.net"));
         let (end, _) = stream.end();
         out.push_str(&end.text);

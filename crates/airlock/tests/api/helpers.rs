@@ -314,10 +314,13 @@ impl TestApp {
     }
 
     /// Changes a key's limits, as an admin would.
+    /// Sets a key's limits and waits until the relay has polled the change (every
+    /// 100 ms in tests; 400 ms leaves room on a busy machine).
     pub async fn set_key(&self, prefix: &str, limits: policy_ops::KeyLimits) {
         policy_ops::set_key_limits(&self.db.conn, self.tenant_id, prefix, limits)
             .await
             .unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
     }
 
     /// Sets how `mock-upstream` answers from now on.

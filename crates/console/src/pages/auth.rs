@@ -1,6 +1,8 @@
 //! Sign-up, sign-in and sign-out.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use airlock_schema::entities::user;
 use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -33,7 +35,7 @@ struct SignUpPage<'a> {
 /// Renders a pre-session page, setting the CSRF cookie when the browser has none.
 fn pre_session_page(
     req: &HttpRequest,
-    status: actix_web::http::StatusCode,
+    status: StatusCode,
     page: impl FnOnce(&str) -> Result<String, askama::Error>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (csrf, cookie) = pre_session_csrf(req);
@@ -46,7 +48,7 @@ fn pre_session_page(
 }
 
 pub async fn signin_page(req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
-    pre_session_page(&req, actix_web::http::StatusCode::OK, |csrf| {
+    pre_session_page(&req, StatusCode::OK, |csrf| {
         SignInPage {
             csrf,
             email: "",
@@ -65,6 +67,25 @@ pub struct SignInForm {
 /// The same answer, after the same Argon2 work, whether or not the email exists.
 const BAD_CREDENTIALS: &str = "That email and password do not match an account.";
 
+/// A signed-in browser: the session cookie, then on to the tenants page.
+fn start_session(state: &ConsoleState, user: &user::Model) -> Result<HttpResponse, ConsoleError> {
+    let (token, _) = state
+        .sessions
+        .issue(user.id, user.session_version)
+        .map_err(|_| ConsoleError::Internal)?;
+    let mut response = redirect("/tenants");
+    response
+        .add_cookie(&session_cookie(token))
+        .map_err(|_| ConsoleError::Internal)?;
+    Ok(response)
+}
+
+/// Sign-in and sign-up share the throttle: both cost an Argon2 hash, and sign-up
+/// says whether an address has an account.
+fn throttled(req: &HttpRequest, state: &ConsoleState, email: &str) -> bool {
+    !state.throttle.allow(email, req.peer_addr().map(|a| a.ip()))
+}
+
 pub async fn signin(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -72,8 +93,8 @@ pub async fn signin(
 ) -> Result<HttpResponse, ConsoleError> {
     let form = form.form;
     let email = form.email.trim().to_lowercase();
-    let again = |error: &str| {
-        pre_session_page(&req, actix_web::http::StatusCode::UNAUTHORIZED, |csrf| {
+    let again = |status: StatusCode, error: &str| {
+        pre_session_page(&req, status, |csrf| {
             SignInPage {
                 csrf,
                 email: &email,
@@ -82,13 +103,11 @@ pub async fn signin(
             .render()
         })
     };
-    if !state
-        .throttle
-        .allow(&email, req.peer_addr().map(|a| a.ip()))
-    {
-        let mut response = again(&ConsoleError::Throttled.to_string())?;
-        *response.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
-        return Ok(response);
+    if throttled(&req, &state, &email) {
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            &ConsoleError::Throttled.to_string(),
+        );
     }
     let user = ops::find_user(&state.db, &email).await.ok();
     let hash = user
@@ -96,21 +115,14 @@ pub async fn signin(
         .map_or_else(|| state.decoy_hash.clone(), |u| u.password_hash.clone());
     let password_ok = verify_password(SecretString::from(form.password), hash).await;
     let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
-        return again(BAD_CREDENTIALS);
+        return again(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS);
     };
-    let (token, _) = state
-        .sessions
-        .issue(user.id, user.session_version)
-        .map_err(|_| ConsoleError::Internal)?;
     tracing::info!(user_id = %user.id, "signed in");
-    Ok(HttpResponse::SeeOther()
-        .cookie(session_cookie(token))
-        .insert_header(("location", "/tenants"))
-        .finish())
+    start_session(&state, &user)
 }
 
 pub async fn signup_page(req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
-    pre_session_page(&req, actix_web::http::StatusCode::OK, |csrf| {
+    pre_session_page(&req, StatusCode::OK, |csrf| {
         SignUpPage {
             csrf,
             email: "",
@@ -134,8 +146,8 @@ pub async fn signup(
     form: PreSessionForm<SignUpForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = form.form;
-    let again = |error: &str| {
-        pre_session_page(&req, actix_web::http::StatusCode::BAD_REQUEST, |csrf| {
+    let again = |status: StatusCode, error: &str| {
+        pre_session_page(&req, status, |csrf| {
             SignUpPage {
                 csrf,
                 email: form.email.trim(),
@@ -145,13 +157,23 @@ pub async fn signup(
             .render()
         })
     };
+    let bad = StatusCode::BAD_REQUEST;
+    if throttled(&req, &state, &form.email.trim().to_lowercase()) {
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            &ConsoleError::Throttled.to_string(),
+        );
+    }
     if form.name.trim().is_empty() || form.name.len() > 100 {
-        return again("Tell us your name (up to 100 characters).");
+        return again(bad, "Tell us your name (up to 100 characters).");
     }
     if ops::find_user(&state.db, &form.email).await.is_ok() {
         // Saying so leaks that the address has an account; sign-up has to, and
         // sign-in does not.
-        return again("An account with this email already exists; sign in instead.");
+        return again(
+            bad,
+            "An account with this email already exists; sign in instead.",
+        );
     }
     let user = match ops::create_user(
         &state.db,
@@ -162,18 +184,11 @@ pub async fn signup(
     .await
     {
         Ok(user) => user,
-        Err(ops::OpsError::Invalid(message)) => return again(&message),
-        Err(ops::OpsError::Password(e)) => return again(&e.to_string()),
+        Err(ops::OpsError::Invalid(message)) => return again(bad, &message),
+        Err(ops::OpsError::Password(e)) => return again(bad, &e.to_string()),
         Err(e) => return Err(e.into()),
     };
-    let (token, _) = state
-        .sessions
-        .issue(user.id, user.session_version)
-        .map_err(|_| ConsoleError::Internal)?;
-    Ok(HttpResponse::SeeOther()
-        .cookie(session_cookie(token))
-        .insert_header(("location", "/tenants"))
-        .finish())
+    start_session(&state, &user)
 }
 
 /// Ends every session of the user: the session version moves on, so tokens issued
@@ -190,10 +205,11 @@ pub async fn signout(
     active.session_version = Set(next);
     active.updated_at = Set(chrono::Utc::now());
     active.update(&state.db).await?;
-    Ok(HttpResponse::SeeOther()
-        .cookie(cleared_session_cookie())
-        .insert_header(("location", "/signin"))
-        .finish())
+    let mut response = redirect("/signin");
+    response
+        .add_cookie(&cleared_session_cookie())
+        .map_err(|_| ConsoleError::Internal)?;
+    Ok(response)
 }
 
 pub async fn home(user: Result<CurrentUser, ConsoleError>) -> HttpResponse {

@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::role::Role;
 use askama::Template;
+use sea_orm::TransactionTrait;
 use serde::Deserialize;
 
 use super::{Layout, actor, redirect, render};
@@ -40,7 +41,8 @@ pub struct NewTenantForm {
     name: String,
 }
 
-/// Creates a tenant; its creator is its owner.
+/// Creates a tenant; its creator is its owner. The tenant, the membership and the
+/// audit event commit together.
 pub async fn create(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -49,50 +51,47 @@ pub async fn create(
     let Checked { user, form } = checked;
     let slug = form.slug.trim().to_lowercase();
     let name = form.name.trim();
-    let problem = if name.is_empty() || name.len() > 100 {
-        Some("A tenant needs a name of 1–100 characters.".to_owned())
-    } else if ops::find_tenant(&state.db, &slug).await.is_ok() {
-        Some(format!("The address `{slug}` is taken; pick another."))
-    } else {
-        None
+    let (db, shown_user, shown_slug) = (&state.db, &user, &slug);
+    let again = move |message: String| async move {
+        let mut response = render(&TenantsPage {
+            layout: Layout::new(db, shown_user, None).await?,
+            error: Some(&message),
+            slug: shown_slug,
+            name,
+        })?;
+        *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+        Ok(response)
     };
-    let created = match problem {
-        Some(message) => Err(message),
-        None => match ops::create_tenant(&state.db, &slug, name).await {
-            Ok(tenant) => Ok(tenant),
-            Err(ops::OpsError::Invalid(message)) => Err(message),
-            Err(e) => return Err(e.into()),
-        },
-    };
-    let tenant = match created {
+    if name.is_empty() || name.len() > 100 {
+        return again("A tenant needs a name of 1–100 characters.".into()).await;
+    }
+    if ops::find_tenant(&state.db, &slug).await.is_ok() {
+        return again(format!("The address `{slug}` is taken; pick another.")).await;
+    }
+    let txn = state.db.begin().await?;
+    let tenant = match ops::create_tenant(&txn, &slug, name).await {
         Ok(tenant) => tenant,
-        Err(message) => {
-            let mut response = render(&TenantsPage {
-                layout: Layout::new(&state.db, &user, None).await?,
-                error: Some(&message),
-                slug: &slug,
-                name,
-            })?;
-            *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
-            return Ok(response);
-        }
+        Err(ops::OpsError::Invalid(message)) => return again(message).await,
+        Err(e) => return Err(e.into()),
     };
-    ops::add_member(&state.db, tenant.id, user.user.id, Role::Owner).await?;
-    let scope = TenantScope::check(&state.db, &user, &tenant.slug).await?;
+    let member = ops::add_member(&txn, tenant.id, user.user.id, Role::Owner).await?;
+    let after = serde_json::json!({"slug": tenant.slug, "name": tenant.name});
+    let scope = TenantScope::of_member(tenant, &member)?;
     audit::record(
-        &state.db,
+        &txn,
         &scope,
         &actor(&req, &user),
         Change {
             action: "tenant.create",
             target_type: "tenant",
-            target_id: Some(tenant.id.to_string()),
+            target_id: Some(scope.tenant_id().to_string()),
             before: None,
-            after: Some(serde_json::json!({"slug": tenant.slug, "name": tenant.name})),
+            after: Some(after),
         },
     )
     .await?;
-    Ok(redirect(&format!("/t/{}/keys", tenant.slug)))
+    txn.commit().await?;
+    Ok(redirect(&format!("/t/{}/keys", scope.tenant().slug)))
 }
 
 /// `/t/{slug}`: the tenant's first page.

@@ -14,24 +14,15 @@
 pub fn skeleton_into(text: &str, out: &mut Vec<u8>) {
     out.clear();
     out.reserve(text.len());
-    for &byte in text.as_bytes() {
-        if byte < 0x80 {
-            let mapped = ASCII[usize::from(byte)];
-            if mapped != 0 {
-                out.push(mapped);
-            }
-        } else {
-            // Non-ASCII: decode below (rare in most prompts).
-            out.push(0xFF);
-        }
-    }
-    if out.contains(&0xFF) {
-        out.clear();
-        for c in text.chars() {
-            if let Some(mapped) = fold_char(c) {
-                out.push(mapped);
-            }
-        }
+    if text.is_ascii() {
+        // The common case: one table lookup per byte.
+        out.extend(
+            text.bytes()
+                .map(|byte| ASCII[usize::from(byte)])
+                .filter(|&mapped| mapped != 0),
+        );
+    } else {
+        out.extend(text.chars().filter_map(fold_char));
     }
 }
 

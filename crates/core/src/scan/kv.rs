@@ -103,8 +103,11 @@ fn ipv6(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
 /// credential and the value looks like one.
 pub(super) fn assignment(b: &[u8], op: usize, floor: usize) -> Option<Finding> {
     let name = name_before(b, op, floor)?;
-    let lower: Vec<u8> = name.iter().map(u8::to_ascii_lowercase).collect();
-    let contains = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
+    // The needles are lowercase; compare in place rather than copy the name.
+    let contains = |needle: &[u8]| {
+        name.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
     let is_password = PASSWORD_NAMES.iter().any(|n| contains(n));
     if !is_password && !SECRET_NAMES.iter().any(|n| contains(n)) {
         return None;

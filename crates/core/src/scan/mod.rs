@@ -150,6 +150,32 @@ impl Kind {
             Kind::Secret => "SECRET",
         }
     }
+
+    /// The kind in a sentence (`an email address`): refusals name the kind, never
+    /// the value.
+    pub fn described(self) -> &'static str {
+        match self {
+            Kind::Email => "an email address",
+            Kind::Phone => "a phone number",
+            Kind::Ssn => "a social security number",
+            Kind::Card => "a payment card number",
+            Kind::Iban => "an IBAN",
+            Kind::IpAddress => "an IP address",
+            Kind::OpenAiKey => "an OpenAI API key",
+            Kind::AnthropicKey => "an Anthropic API key",
+            Kind::AwsAccessKey => "an AWS access key",
+            Kind::AwsSecretKey => "an AWS secret key",
+            Kind::GithubToken => "a GitHub token",
+            Kind::StripeKey => "a Stripe key",
+            Kind::SlackToken => "a Slack token",
+            Kind::GoogleApiKey => "a Google API key",
+            Kind::Jwt => "a JSON Web Token",
+            Kind::PrivateKey => "a private key",
+            Kind::ConnectionPassword => "a password in a connection string",
+            Kind::AirlockKey => "an Airlock relay key",
+            Kind::Secret => "a secret",
+        }
+    }
 }
 
 impl fmt::Display for Kind {
@@ -194,7 +220,7 @@ pub fn scan_into(text: &str, findings: &mut Vec<Finding>) {
         let c = b[i];
         if is_word_byte(c) {
             let word_start = i == 0 || !is_word_byte(b[i - 1]);
-            if word_start && let Some(found) = at_word_start(b, i, &cursor) {
+            if word_start && let Some(found) = at_word_start(b, i) {
                 i = cursor.push(findings, found);
                 continue;
             }
@@ -234,8 +260,7 @@ impl Cursor {
     }
 }
 
-fn at_word_start(b: &[u8], i: usize, cursor: &Cursor) -> Option<Finding> {
-    let _ = cursor;
+fn at_word_start(b: &[u8], i: usize) -> Option<Finding> {
     match b[i] {
         b'0'..=b'9' => numbers::starting_with_digit(b, i),
         b'A'..=b'Z' => prefixed::upper(b, i),

@@ -2,13 +2,9 @@
 //! blocks, and e-mail addresses (recognised by their `@`).
 
 use super::{Finding, Kind, ends_token, is_word_byte, run_end};
-use crate::key::RelayKey;
+use crate::key::{Env, RelayKey};
 
 fn is_key_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
-}
-
-fn is_base64url_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
 }
 
@@ -127,13 +123,10 @@ pub(crate) fn iban_checksum_ok(chars: &[u8]) -> bool {
 /// Stripe, GitHub and Slack keys, and JWTs.
 pub(super) fn lower(b: &[u8], i: usize) -> Option<Finding> {
     let rest = &b[i..];
-    match b[i] {
-        b'c' | b'd' | b'p' | b's' if airlock_prefix(rest) => {
-            if let Some(found) = airlock_key(b, i) {
-                return Some(found);
-            }
-        }
-        _ => {}
+    if airlock_prefix(rest)
+        && let Some(found) = airlock_key(b, i)
+    {
+        return Some(found);
     }
     match b[i] {
         b's' => token(b, i, b"sk-ant-", 20, 200, is_key_byte, Kind::AnthropicKey)
@@ -162,11 +155,14 @@ pub(super) fn lower(b: &[u8], i: usize) -> Option<Finding> {
     }
 }
 
+/// `<env>_` for any environment. [`super::at_word_start`] routes words to
+/// [`lower`] by their first letter, so each environment's first letter must be
+/// one of its letters (a test checks a key of every environment is found).
 fn airlock_prefix(rest: &[u8]) -> bool {
-    rest.starts_with(b"dev_")
-        || rest.starts_with(b"stg_")
-        || rest.starts_with(b"prod_")
-        || rest.starts_with(b"ci_")
+    Env::ALL.iter().any(|env| {
+        let name = env.as_str().as_bytes();
+        rest.starts_with(name) && rest.get(name.len()) == Some(&b'_')
+    })
 }
 
 /// An Airlock key whose checksum is right: that cannot be an accident.
@@ -209,7 +205,7 @@ fn jwt(b: &[u8], i: usize) -> Option<Finding> {
     }
     let mut j = i;
     for segment in 0..3 {
-        let end = run_end(b, j, 8192, is_base64url_byte);
+        let end = run_end(b, j, 8192, is_key_byte);
         let min = if segment == 2 { 0 } else { 10 };
         if end - j < min {
             return None;

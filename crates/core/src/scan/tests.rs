@@ -199,9 +199,16 @@ fn finds_connection_string_passwords_only() {
 
 #[test]
 fn finds_airlock_keys_by_checksum() {
+    for env in crate::key::Env::ALL {
+        let key = crate::key::RelayKey::generate(env, &mut rand::rngs::OsRng);
+        let text = format!("my key is {} ok", key.expose());
+        assert_eq!(
+            only(&text),
+            (Kind::AirlockKey, key.expose().to_owned()),
+            "{env}"
+        );
+    }
     let key = crate::key::RelayKey::generate(crate::key::Env::Prod, &mut rand::rngs::OsRng);
-    let text = format!("my key is {} ok", key.expose());
-    assert_eq!(only(&text), (Kind::AirlockKey, key.expose().to_owned()));
     // Same shape, broken checksum: not a key (and no other finding).
     let mut broken = key.expose().to_owned();
     let last = broken.pop().unwrap();

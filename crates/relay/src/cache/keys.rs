@@ -8,9 +8,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use airlock_core::class::DataClass;
-use airlock_core::key::{Env, KeyHash};
+use airlock_core::key::{Env, KeyHash, KeyState};
 use airlock_core::money::MicroDollars;
-use airlock_core::netaddr::{IpNet, parse_cidr};
+use airlock_core::netaddr::{IpNet, parse_cidrs};
 use airlock_schema::entities::relay_key;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -57,11 +57,7 @@ impl IpAllowlist {
         if entries.is_empty() {
             return IpAllowlist::Any;
         }
-        match entries
-            .iter()
-            .map(|e| parse_cidr(e))
-            .collect::<Result<Vec<_>, _>>()
-        {
+        match parse_cidrs(entries.iter().map(String::as_str)) {
             Ok(nets) => IpAllowlist::Only(nets),
             Err(_) => IpAllowlist::Unreadable,
         }
@@ -109,13 +105,11 @@ impl CachedKey {
 
     /// Revoked, expired, or a rotated-out key past its grace period.
     pub fn check_state(&self, now: DateTime<Utc>) -> Result<(), RelayError> {
-        if self.revoked_at.is_some_and(|t| t <= now) {
-            return Err(RelayError::KeyRevoked);
+        match KeyState::at(now, self.revoked_at, self.expires_at, self.grace_until) {
+            KeyState::Revoked => Err(RelayError::KeyRevoked),
+            KeyState::Expired => Err(RelayError::KeyExpired),
+            KeyState::Active | KeyState::Grace => Ok(()),
         }
-        if self.expires_at.is_some_and(|t| t <= now) || self.grace_until.is_some_and(|t| t <= now) {
-            return Err(RelayError::KeyExpired);
-        }
-        Ok(())
     }
 
     pub fn allows_model(&self, model: &str) -> bool {

@@ -248,14 +248,11 @@ fn agreement_from_row(row: &provider_agreement::Model) -> Agreement {
 fn policy_from_row(row: &classification_policy::Model) -> ClassPolicy {
     let content = |s: &str| s.parse().unwrap_or(ContentAction::Block);
     let check = |s: &str| s.parse().unwrap_or(CheckAction::Block);
-    let class: Option<DataClass> = row.data_class.parse().ok();
     ClassPolicy {
         allowed_providers: airlock_schema::json_strings(&row.allowed_providers),
         require_dpa: row.require_dpa,
         require_zdr: row.require_zdr,
         require_baa: row.require_baa,
-        // Restricted data never leaves, whatever the row says.
-        self_hosted_only: class == Some(DataClass::Restricted),
         redaction: RedactionPolicy {
             pii: content(&row.pii_action),
             secrets: content(&row.secret_action),

@@ -255,24 +255,7 @@ fn parse_tools(tools: Vec<Tool>) -> Result<Vec<ToolSpec>, RelayError> {
                     "tools[{index}]: Anthropic server tools are not supported; define your own tools with input_schema"
                 )));
             }
-            let valid = !tool.name.is_empty()
-                && tool.name.len() <= 64
-                && tool
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
-                return Err(RelayError::InvalidRequest(format!(
-                    "tools[{index}]: a tool name is 1-64 characters of a-z, A-Z, 0-9, _ and -"
-                )));
-            }
-            Ok(ToolSpec {
-                name: tool.name,
-                description: tool.description,
-                parameters: tool
-                    .input_schema
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-            })
+            super::tool_spec(index, tool.name, tool.description, tool.input_schema)
         })
         .collect()
 }

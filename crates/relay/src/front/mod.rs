@@ -71,6 +71,33 @@ impl Front {
     }
 }
 
+/// A tool the app offers, checked alike on both fronts: a name of 1-64 characters
+/// of a-z, A-Z, 0-9, `_` and `-` (what every provider accepts), and an empty object
+/// schema when none is given.
+pub(crate) fn tool_spec(
+    index: usize,
+    name: String,
+    description: Option<String>,
+    parameters: Option<serde_json::Value>,
+) -> Result<crate::canonical::ToolSpec, RelayError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(RelayError::InvalidRequest(format!(
+            "tools[{index}]: a tool name is 1-64 characters of a-z, A-Z, 0-9, _ and -"
+        )));
+    }
+    Ok(crate::canonical::ToolSpec {
+        name,
+        description,
+        parameters: parameters
+            .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+    })
+}
+
 /// A piece of a streamed tool call, as a writer renders it.
 pub struct ToolCallPiece<'a> {
     pub index: u32,

@@ -306,25 +306,12 @@ fn parse_tools(tools: Vec<Tool>) -> Result<Vec<ToolSpec>, RelayError> {
                     "tools[{index}]: only tools of type `function` are supported"
                 )));
             }
-            let name = tool.function.name;
-            let valid = !name.is_empty()
-                && name.len() <= 64
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
-                return Err(RelayError::InvalidRequest(format!(
-                    "tools[{index}]: a function name is 1-64 characters of a-z, A-Z, 0-9, _ and -"
-                )));
-            }
-            Ok(ToolSpec {
-                name,
-                description: tool.function.description,
-                parameters: tool
-                    .function
-                    .parameters
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-            })
+            super::tool_spec(
+                index,
+                tool.function.name,
+                tool.function.description,
+                tool.function.parameters,
+            )
         })
         .collect()
 }
@@ -563,7 +550,6 @@ mod tests {
         assert_eq!(request.messages[1].tool_calls[0].id, "c1");
         assert_eq!(request.messages[2].role, ChatRole::Tool);
         assert_eq!(request.messages[2].tool_call_id.as_deref(), Some("c1"));
-        assert!(request.uses_tools());
     }
 
     #[test]
@@ -571,7 +557,7 @@ mod tests {
         let cases: [(&[u8], &str); 5] = [
             (br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#, "needs `tool_call_id`"),
             (br#"{"model":"m","messages":[{"role":"user","content":"x","tool_calls":[{"id":"a","function":{"name":"f"}}]}]}"#, "only assistant"),
-            (br#"{"model":"m","tools":[{"type":"function","function":{"name":"bad name!"}}],"messages":[{"role":"user","content":"x"}]}"#, "function name"),
+            (br#"{"model":"m","tools":[{"type":"function","function":{"name":"bad name!"}}],"messages":[{"role":"user","content":"x"}]}"#, "tool name is 1-64"),
             (br#"{"model":"m","tools":[{"type":"retrieval","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"}]}"#, "type `function`"),
             (br#"{"model":"m","tool_choice":"sometimes","messages":[{"role":"user","content":"x"}]}"#, "tool_choice"),
         ];

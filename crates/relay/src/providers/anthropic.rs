@@ -7,7 +7,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Provider, Upstream, UpstreamCall, arguments_object};
+use super::{Provider, Upstream, UpstreamCall, arguments_object, push_turn};
 use crate::canonical::{
     ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, Image, ProviderReply,
     StreamEvent, TokenUsage, ToolCall,
@@ -91,10 +91,7 @@ fn messages_json(request: &ChatRequest) -> Vec<Value> {
             }
             ChatRole::User | ChatRole::System => ("user", user_blocks(m)),
         };
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
+        push_turn(&mut turns, role, blocks);
     }
     turns
         .into_iter()
@@ -396,37 +393,8 @@ mod tests {
     #[test]
     fn tool_turns_and_images_translate_to_anthropic_blocks() {
         let request = ChatRequest {
-            model: "claude-sonnet-4-5".into(),
-            messages: vec![
-                ChatMessage {
-                    images: vec![Image::Inline {
-                        media_type: "image/png".into(),
-                        data: "iVBORw0KGgo=".into(),
-                        detail: None,
-                    }],
-                    ..ChatMessage::new(ChatRole::User, "weather here?")
-                },
-                ChatMessage {
-                    tool_calls: vec![ToolCall {
-                        id: "call_1".into(),
-                        name: "weather".into(),
-                        arguments: r#"{"city":"Oslo"}"#.into(),
-                    }],
-                    ..ChatMessage::new(ChatRole::Assistant, "")
-                },
-                ChatMessage {
-                    tool_call_id: Some("call_1".into()),
-                    ..ChatMessage::new(ChatRole::Tool, "-3C")
-                },
-                ChatMessage::new(ChatRole::User, "and tomorrow?"),
-            ],
-            tools: vec![crate::canonical::ToolSpec {
-                name: "weather".into(),
-                description: Some("forecast".into()),
-                parameters: json!({"type": "object"}),
-            }],
             tool_choice: Some(json!("required")),
-            ..Default::default()
+            ..crate::canonical::fixtures::tool_round()
         };
         let body = request_body("claude-sonnet-4-5", &request);
         let messages = body["messages"].as_array().unwrap();

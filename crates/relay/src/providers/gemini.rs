@@ -8,7 +8,7 @@ use reqwest::header::HeaderName;
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Provider, Upstream, UpstreamCall, arguments_object};
+use super::{Provider, Upstream, UpstreamCall, arguments_object, push_turn};
 use crate::canonical::{
     ChatRequest, ChatResponse, ChatRole, FinishReason, Image, ProviderReply, StreamEvent,
     TokenUsage, ToolCall,
@@ -125,10 +125,7 @@ fn contents_json(request: &ChatRequest) -> Result<Vec<Value>, RelayError> {
                 ("user", parts)
             }
         };
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(parts),
-            _ => turns.push((role, parts)),
-        }
+        push_turn(&mut turns, role, parts);
     }
     Ok(turns
         .into_iter()
@@ -333,38 +330,22 @@ mod tests {
     #[test]
     fn tool_turns_become_function_calls_and_responses_by_name() {
         let request = ChatRequest {
-            model: "gemini-2.5-flash".into(),
-            messages: vec![
-                ChatMessage::new(ChatRole::User, "weather?"),
-                ChatMessage {
-                    tool_calls: vec![ToolCall {
-                        id: "call_0".into(),
-                        name: "weather".into(),
-                        arguments: r#"{"city":"Oslo"}"#.into(),
-                    }],
-                    ..ChatMessage::new(ChatRole::Assistant, "")
-                },
-                ChatMessage {
-                    tool_call_id: Some("call_0".into()),
-                    ..ChatMessage::new(ChatRole::Tool, "-3C")
-                },
-            ],
-            tools: vec![crate::canonical::ToolSpec {
-                name: "weather".into(),
-                description: None,
-                parameters: json!({"type": "object"}),
-            }],
             tool_choice: Some(json!({"type": "function", "function": {"name": "weather"}})),
-            ..Default::default()
+            ..crate::canonical::fixtures::tool_round()
         };
         let body = request_body(&request).unwrap();
         assert_eq!(
             body["contents"][1]["parts"][0]["functionCall"]["args"]["city"],
             "Oslo"
         );
+        assert_eq!(
+            body["contents"][0]["parts"][1]["inlineData"]["mimeType"],
+            "image/png"
+        );
         let response = &body["contents"][2]["parts"][0]["functionResponse"];
         assert_eq!(response["name"], "weather");
         assert_eq!(response["response"]["result"], "-3C");
+        assert_eq!(body["contents"][2]["parts"][1]["text"], "and tomorrow?");
         assert_eq!(
             body["tools"][0]["functionDeclarations"][0]["name"],
             "weather"

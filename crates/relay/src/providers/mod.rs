@@ -72,6 +72,19 @@ pub(crate) fn arguments_object(arguments: &str) -> serde_json::Value {
     }
 }
 
+/// Adds a turn's parts, joined to the previous turn when it has the same role:
+/// Anthropic and Gemini alternate roles, and tool results travel in the user's turn.
+pub(crate) fn push_turn<'a>(
+    turns: &mut Vec<(&'a str, Vec<serde_json::Value>)>,
+    role: &'a str,
+    parts: Vec<serde_json::Value>,
+) {
+    match turns.last_mut() {
+        Some((last, existing)) if *last == role => existing.extend(parts),
+        _ => turns.push((role, parts)),
+    }
+}
+
 /// One call to a provider: everything an adapter needs, borrowed.
 pub struct UpstreamCall<'a> {
     pub endpoint: &'a ProviderEndpoint,
