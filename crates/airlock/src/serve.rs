@@ -124,8 +124,13 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .console_addr
         .clone()
         .unwrap_or(config.console_addr.clone());
-    let console_state =
-        ConsoleState::new(db.clone(), secrets.hasher.clone(), secrets.sessions.clone()).await?;
+    let console_state = ConsoleState::new(
+        db.clone(),
+        secrets.hasher.clone(),
+        secrets.sessions.clone(),
+        secrets.master_keys.clone(),
+    )
+    .await?;
     let runtime = RelayRuntime::start(
         db,
         secrets.hasher,
@@ -275,8 +280,13 @@ pub async fn run_planes(
     let mut servers = Vec::new();
     let mut runtime = None;
     if console {
-        let state =
-            ConsoleState::new(db.clone(), secrets.hasher.clone(), secrets.sessions.clone()).await?;
+        let state = ConsoleState::new(
+            db.clone(),
+            secrets.hasher.clone(),
+            secrets.sessions.clone(),
+            secrets.master_keys.clone(),
+        )
+        .await?;
         let addr = args
             .console_addr
             .clone()

@@ -13,6 +13,7 @@ pub mod scope;
 pub mod scoped;
 pub mod session;
 pub mod state;
+pub mod tenant_config;
 pub mod throttle;
 pub mod web;
 

@@ -23,6 +23,10 @@ pub enum Permission {
     /// Create, rotate and revoke keys of an environment (developers: their own
     /// `dev_`/`stg_` keys only, checked with the key's owner).
     ManageKeys(Env),
+    /// See providers (names, kinds, last 4 characters of a credential), agreements,
+    /// policies, limits and environment defaults. Nothing on those pages is secret;
+    /// finance has no use for them.
+    ReadSettings,
     /// Budgets, limits and environment defaults.
     ManageBudgets,
     /// Provider credentials, agreements and data-classification policies.
@@ -42,10 +46,10 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         Role::Owner | Role::Admin => true,
         Role::Developer => matches!(
             permission,
-            ReadKeys | ManageKeys(Env::Dev | Env::Stg) | ReadUsage
+            ReadKeys | ManageKeys(Env::Dev | Env::Stg) | ReadSettings | ReadUsage
         ),
         Role::Finance => matches!(permission, ReadKeys | ReadUsage),
-        Role::Viewer => matches!(permission, ReadKeys | ReadUsage | ReadAudit),
+        Role::Viewer => matches!(permission, ReadKeys | ReadSettings | ReadUsage | ReadAudit),
     }
 }
 
@@ -144,6 +148,7 @@ mod tests {
             (ManageKeys(Env::Stg), [true, true, true, false, false]),
             (ManageKeys(Env::Prod), [true, true, false, false, false]),
             (ManageKeys(Env::Ci), [true, true, false, false, false]),
+            (ReadSettings, [true, true, true, false, true]),
             (ManageBudgets, [true, true, false, false, false]),
             (ManageProviders, [true, true, false, false, false]),
             (ManageMembers, [true, true, false, false, false]),

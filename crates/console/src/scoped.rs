@@ -46,7 +46,7 @@ fn state_of(key: &relay_key::Model, now: DateTime<Utc>) -> KeyState {
 }
 
 /// What the audit log keeps of a key: never the hash.
-fn key_snapshot(key: &relay_key::Model) -> Value {
+pub(crate) fn key_snapshot(key: &relay_key::Model) -> Value {
     json!({
         "display_prefix": key.display_prefix,
         "env": key.env,
@@ -57,7 +57,15 @@ fn key_snapshot(key: &relay_key::Model) -> Value {
         "grace_until": key.grace_until,
         "rotated_from_id": key.rotated_from_id,
         "rpm_limit": key.rpm_limit,
+        "tpm_limit": key.tpm_limit,
+        "daily_budget_micros": key.daily_budget_micros,
         "monthly_budget_micros": key.monthly_budget_micros,
+        "per_request_cap_micros": key.per_request_cap_micros,
+        "allowed_models": key.allowed_models,
+        "ip_allowlist": key.ip_allowlist,
+        "max_data_class": key.max_data_class,
+        "default_data_class": key.default_data_class,
+        "max_tokens_ceiling": key.max_tokens_ceiling,
     })
 }
 
@@ -115,8 +123,8 @@ pub async fn list_keys(
     Ok((rows, total))
 }
 
-async fn find_key(
-    db: &DatabaseConnection,
+pub(crate) async fn find_key(
+    db: &impl sea_orm::ConnectionTrait,
     scope: &TenantScope,
     key_id: Uuid,
 ) -> Result<relay_key::Model, ConsoleError> {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use airlock_core::envelope::MasterKeys;
 use airlock_core::key::KeyHasher;
 use sea_orm::DatabaseConnection;
 
@@ -13,6 +14,8 @@ pub struct ConsoleState {
     /// Hashes new relay keys (the same pepper the relays use to look them up).
     pub hasher: KeyHasher,
     pub sessions: SessionKeys,
+    /// Seals provider credentials (the relays open them with the same keys).
+    pub master_keys: MasterKeys,
     pub throttle: SignInThrottle,
     /// A real Argon2id hash of a random password: checked when an email is unknown,
     /// so a sign-in takes as long for an unknown address as for a known one.
@@ -24,6 +27,7 @@ impl ConsoleState {
         db: DatabaseConnection,
         hasher: KeyHasher,
         sessions: SessionKeys,
+        master_keys: MasterKeys,
     ) -> Result<Arc<Self>, crate::password::PasswordError> {
         let decoy_hash =
             crate::password::hash_password(crate::password::generate_password()).await?;
@@ -31,6 +35,7 @@ impl ConsoleState {
             db,
             hasher,
             sessions,
+            master_keys,
             throttle: SignInThrottle::default(),
             decoy_hash,
         }))

@@ -9,7 +9,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpResponse, web};
 
 use crate::auth::session_middleware;
-use crate::pages::{audit, auth, keys, tenants};
+use crate::pages::{agreements, audit, auth, keys, limits, policies, providers, tenants};
 use crate::state::ConsoleState;
 
 async fn stylesheet() -> HttpResponse {
@@ -17,6 +17,13 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("cache-control", "public, max-age=3600"))
         .body(include_str!("../../../static/airlock.css"))
+}
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(include_str!("../../../static/airlock.js"))
 }
 
 async fn not_found() -> Result<HttpResponse, crate::error::ConsoleError> {
@@ -51,6 +58,20 @@ console_routes! {
     post "/t/{slug}/keys" => keys::create,
     post "/t/{slug}/keys/{key_id}/revoke" => keys::revoke,
     post "/t/{slug}/keys/{key_id}/rotate" => keys::rotate,
+    get "/t/{slug}/keys/{key_id}" => limits::key_page,
+    post "/t/{slug}/keys/{key_id}/limits" => limits::save_key,
+    get "/t/{slug}/limits" => limits::page,
+    post "/t/{slug}/limits/env/{env}" => limits::save_env,
+    post "/t/{slug}/limits/tenant" => limits::save_tenant,
+    get "/t/{slug}/providers" => providers::list,
+    post "/t/{slug}/providers" => providers::save,
+    post "/t/{slug}/providers/default" => providers::set_default,
+    post "/t/{slug}/routes" => providers::save_route,
+    post "/t/{slug}/routes/{route_id}/remove" => providers::remove_route,
+    get "/t/{slug}/agreements" => agreements::list,
+    post "/t/{slug}/agreements" => agreements::save,
+    get "/t/{slug}/policies" => policies::list,
+    post "/t/{slug}/policies/{class}" => policies::save,
     get "/t/{slug}/members" => tenants::members,
     get "/t/{slug}/audit" => audit::list,
     post "/t/{slug}/audit/verify" => audit::verify,
@@ -63,6 +84,7 @@ pub fn configure(state: Arc<ConsoleState>) -> impl Fn(&mut web::ServiceConfig) +
         cfg.app_data(data.clone());
         register_routes(cfg);
         cfg.route("/static/airlock.css", web::get().to(stylesheet))
+            .route("/static/airlock.js", web::get().to(script))
             .route(
                 "/healthz",
                 web::get()
@@ -72,7 +94,8 @@ pub fn configure(state: Arc<ConsoleState>) -> impl Fn(&mut web::ServiceConfig) +
     }
 }
 
-/// Headers every console response carries: no inline script or style, no framing,
+/// Headers every console response carries: scripts only from the console's own
+/// files (no inline script or style), no framing,
 /// no MIME sniffing, no referrer leaking paths with ids; HSTS when the request
 /// came over TLS (directly or as a proxy reports it).
 pub async fn security_headers(
@@ -86,7 +109,7 @@ pub async fn security_headers(
     for (name, value) in [
         (
             "content-security-policy",
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),

@@ -172,6 +172,35 @@ pub struct AgreementStatus {
     pub baa: bool,
 }
 
+/// The terms on file with a provider, with their dates, so "expired" is decided
+/// on the day a request (or a page) asks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgreementTerms {
+    /// When the DPA was signed; none on file without it.
+    pub dpa_signed_on: Option<chrono::NaiveDate>,
+    /// A BAA is signed.
+    pub baa: bool,
+    /// The provider keeps no request data.
+    pub zero_data_retention: bool,
+    /// The last day the agreement holds.
+    pub expires_on: Option<chrono::NaiveDate>,
+}
+
+impl AgreementTerms {
+    /// What the agreement gives on `today`: nothing once it has expired, and no
+    /// DPA before the day it was signed.
+    pub fn status_on(&self, today: chrono::NaiveDate) -> AgreementStatus {
+        if self.expires_on.is_some_and(|end| end < today) {
+            return AgreementStatus::default();
+        }
+        AgreementStatus {
+            dpa: self.dpa_signed_on.is_some_and(|signed| signed <= today),
+            zero_retention: self.zero_data_retention,
+            baa: self.baa,
+        }
+    }
+}
+
 /// The provider a request would go to.
 #[derive(Clone, Copy, Debug)]
 pub struct Destination<'a> {

@@ -24,15 +24,16 @@ const JWT_SECRET: &str = "console-test-jwt-secret-0123456789abcdef";
 const PASSWORD: &str = "correct horse battery staple";
 
 /// A console server on a random port.
-struct Console {
-    url: String,
+pub(super) struct Console {
+    pub(super) url: String,
 }
 
-async fn spawn_console(db: &DatabaseConnection) -> Console {
+pub(super) async fn spawn_console(db: &DatabaseConnection) -> Console {
     let sessions = SessionKeys::new(&SecretString::from(JWT_SECRET.to_owned())).unwrap();
-    let state: Arc<ConsoleState> = ConsoleState::new(db.clone(), secrets().0, sessions)
-        .await
-        .unwrap();
+    let state: Arc<ConsoleState> =
+        ConsoleState::new(db.clone(), secrets().0, sessions, secrets().1)
+            .await
+            .unwrap();
     let server = HttpServer::new(move || airlock_console::web::app(state.clone()))
         .workers(1)
         .bind("127.0.0.1:0")
@@ -43,7 +44,7 @@ async fn spawn_console(db: &DatabaseConnection) -> Console {
 }
 
 /// A browser: keeps cookies, does not follow redirects, reads CSRF tokens from pages.
-struct Browser {
+pub(super) struct Browser {
     base: String,
     client: reqwest::Client,
     cookies: HashMap<String, String>,
@@ -51,15 +52,15 @@ struct Browser {
     csrf: String,
 }
 
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub(super) struct Page {
+    pub(super) status: StatusCode,
+    pub(super) location: Option<String>,
+    pub(super) headers: reqwest::header::HeaderMap,
+    pub(super) body: String,
 }
 
 impl Browser {
-    fn new(console: &Console) -> Browser {
+    pub(super) fn new(console: &Console) -> Browser {
         Browser {
             base: console.url.clone(),
             client: reqwest::Client::builder()
@@ -108,7 +109,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(super) async fn get(&mut self, path: &str) -> Page {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -120,7 +121,7 @@ impl Browser {
     }
 
     /// Posts a form with the current CSRF token added.
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(super) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         let csrf = self.csrf.clone();
         form.push(("csrf", &csrf));
@@ -139,7 +140,7 @@ impl Browser {
         self.finish(response).await
     }
 
-    async fn sign_up(&mut self, email: &str) -> Page {
+    pub(super) async fn sign_up(&mut self, email: &str) -> Page {
         self.get("/signup").await;
         self.post(
             "/signup",
@@ -164,14 +165,14 @@ impl Browser {
 }
 
 /// The full key shown once on the "key created" page.
-fn shown_key(page: &Page) -> String {
+pub(super) fn shown_key(page: &Page) -> String {
     let start = page.body.find(r#"<code id="new-key">"#).unwrap() + 19;
     let rest = &page.body[start..];
     rest[..rest.find('<').unwrap()].to_owned()
 }
 
 /// The id of the first key row's revoke form.
-fn key_ids(page: &Page) -> Vec<String> {
+pub(super) fn key_ids(page: &Page) -> Vec<String> {
     page.body
         .match_indices("action=\"keys/")
         .filter_map(|(i, _)| {
@@ -397,7 +398,7 @@ async fn forged_expired_and_other_algorithm_tokens_are_refused() {
 }
 
 /// A tenant `acme` with one member per role; returns their browsers by role.
-async fn team(db: &TestDb, console: &Console) -> HashMap<Role, Browser> {
+pub(super) async fn team(db: &TestDb, console: &Console) -> HashMap<Role, Browser> {
     let mut owner = Browser::new(console);
     owner.sign_up("owner@acme.test").await;
     owner.get("/tenants").await;
@@ -419,7 +420,7 @@ async fn team(db: &TestDb, console: &Console) -> HashMap<Role, Browser> {
     browsers
 }
 
-async fn create_key(browser: &mut Browser, slug: &str, env: &str, name: &str) -> Page {
+pub(super) async fn create_key(browser: &mut Browser, slug: &str, env: &str, name: &str) -> Page {
     browser.get(&format!("/t/{slug}/keys?env={env}")).await;
     browser
         .post(&format!("/t/{slug}/keys"), &[("env", env), ("name", name)])
@@ -518,6 +519,28 @@ async fn no_route_reaches_another_tenants_data() {
         .await;
     create_key(&mut b_owner, "tenant-b", "dev", "b-key").await;
     let b_key = key_ids(&b_owner.get("/t/tenant-b/keys?env=dev").await)[0].clone();
+    b_owner.get("/t/tenant-b/providers").await;
+    b_owner
+        .post(
+            "/t/tenant-b/providers",
+            &[("name", "b-provider"), ("kind", "mock")],
+        )
+        .await;
+    b_owner
+        .post(
+            "/t/tenant-b/routes",
+            &[("model", "b-model"), ("provider", "b-provider")],
+        )
+        .await;
+    let b_route = {
+        use sea_orm::EntityTrait;
+        airlock_schema::entities::model_route::Entity::find()
+            .all(&db.conn)
+            .await
+            .unwrap()[0]
+            .id
+            .to_string()
+    };
     let mut a_admin = Browser::new(&console);
     a_admin.sign_up("admin@a.test").await;
     a_admin.get("/tenants").await;
@@ -539,8 +562,14 @@ async fn no_route_reaches_another_tenants_data() {
         }
         // B's slug with B's ids, and A's slug with B's ids.
         for slug in ["tenant-b", "tenant-a"] {
-            let path = route.replace("{slug}", slug).replace("{key_id}", &b_key);
-            if slug == "tenant-a" && !route.contains("{key_id}") {
+            let path = route
+                .replace("{slug}", slug)
+                .replace("{key_id}", &b_key)
+                .replace("{route_id}", &b_route)
+                .replace("{env}", "dev")
+                .replace("{class}", "internal");
+            let names_b_row = route.contains("{key_id}") || route.contains("{route_id}");
+            if slug == "tenant-a" && !names_b_row {
                 continue; // A's own pages are A's to see.
             }
             let page = if *method == "get" {
@@ -549,7 +578,16 @@ async fn no_route_reaches_another_tenants_data() {
                 a_admin
                     .post(
                         &path,
-                        &[("env", "dev"), ("name", "x"), ("grace_hours", "1")],
+                        &[
+                            ("env", "dev"),
+                            ("name", "x"),
+                            ("grace_hours", "1"),
+                            ("kind", "mock"),
+                            ("provider", "b-provider"),
+                            ("rpm", "1"),
+                            ("max_data_class", "internal"),
+                            ("default_data_class", "internal"),
+                        ],
                     )
                     .await
             };
@@ -558,17 +596,21 @@ async fn no_route_reaches_another_tenants_data() {
                 "{method} {path} answered {}",
                 page.status
             );
-            assert!(
-                !page.body.contains("b-key"),
-                "{method} {path} leaked B's key"
-            );
+            for secret in ["b-key", "b-provider", "b-model"] {
+                assert!(
+                    !page.body.contains(secret),
+                    "{method} {path} leaked B's {secret}"
+                );
+            }
         }
         swept += 1;
     }
-    assert!(swept >= 8, "the sweep covered only {swept} tenant routes");
+    assert!(swept >= 20, "the sweep covered only {swept} tenant routes");
     // B's key is untouched.
     let page = b_owner.get("/t/tenant-b/keys?env=dev").await;
     assert!(page.body.contains("status active"));
+    let page = b_owner.get("/t/tenant-b/providers").await;
+    assert!(page.body.contains("b-model") && !page.body.contains("data-provider=\"x\""));
 }
 
 #[actix_web::test]

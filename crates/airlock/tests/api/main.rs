@@ -12,6 +12,7 @@
 
 mod binary;
 mod console;
+mod console_settings;
 mod helpers;
 mod leak;
 mod policy;

@@ -1,9 +1,14 @@
 //! Server-rendered pages. Each handler checks the session (extractor), the tenant
 //! scope and the permission, then renders an askama template (auto-escaped).
 
+pub mod agreements;
 pub mod audit;
 pub mod auth;
+pub mod form;
 pub mod keys;
+pub mod limits;
+pub mod policies;
+pub mod providers;
 pub mod tenants;
 
 use actix_web::{HttpRequest, HttpResponse};
@@ -37,6 +42,7 @@ pub struct TenantNav {
     pub name: String,
     pub role: String,
     pub can_audit: bool,
+    pub can_settings: bool,
 }
 
 impl Layout {
@@ -70,8 +76,16 @@ impl Layout {
                 name: s.tenant().name.clone(),
                 role: s.role().to_string(),
                 can_audit: s.can(Permission::ReadAudit),
+                can_settings: s.can(Permission::ReadSettings),
             }),
         })
+    }
+}
+
+impl Layout {
+    /// The current tenant's address, for links back into it.
+    pub fn current_slug(&self) -> &str {
+        self.current.as_ref().map_or("", |c| c.slug.as_str())
     }
 }
 
@@ -83,6 +97,61 @@ pub fn render(page: &impl Template) -> Result<HttpResponse, ConsoleError> {
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(html))
+}
+
+/// The validation message of one of a page's forms, if any.
+#[derive(Default)]
+pub struct FormError(Option<(&'static str, String)>);
+
+impl FormError {
+    pub fn none() -> FormError {
+        FormError(None)
+    }
+
+    pub fn on_form(form: &'static str, message: String) -> FormError {
+        FormError(Some((form, message)))
+    }
+
+    /// The message, when it belongs to `form`.
+    pub fn on(&self, form: &str) -> Option<&str> {
+        match &self.0 {
+            Some((f, message)) if *f == form => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// When a form's input was invalid, shows its page again (with what was typed
+/// and the message next to the form) as a 400; other outcomes pass through.
+pub async fn or_show_error<F, Fut>(
+    result: Result<HttpResponse, ConsoleError>,
+    show: F,
+) -> Result<HttpResponse, ConsoleError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<HttpResponse, ConsoleError>>,
+{
+    match result {
+        Err(ConsoleError::Invalid(message)) => {
+            let mut response = show(message).await?;
+            *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("x-airlock-error-code"),
+                actix_web::http::header::HeaderValue::from_static("invalid_request"),
+            );
+            Ok(response)
+        }
+        other => other,
+    }
+}
+
+/// A message for the top of a page after a change. Only these fixed texts are
+/// shown, so a link cannot make the console say something it did not.
+pub fn saved_notice(query: &std::collections::HashMap<String, String>) -> Option<&'static str> {
+    match query.get("saved").map(String::as_str) {
+        Some("1") => Some("Saved. Relays apply the change within a second."),
+        _ => None,
+    }
 }
 
 pub fn redirect(location: &str) -> HttpResponse {

@@ -9,10 +9,9 @@ use airlock_core::class::DataClass;
 use airlock_core::envelope::{MasterKeys, Sealed};
 use airlock_core::key::Env;
 use airlock_core::money::MicroDollars;
-use airlock_core::policy::{AgreementStatus, CheckAction, ClassPolicy};
-use airlock_core::redact::{ContentAction, RedactionPolicy};
-use airlock_schema::entities::{classification_policy, provider_agreement, provider_credential};
-use airlock_schema::queries;
+use airlock_core::policy::{AgreementStatus, AgreementTerms, ClassPolicy};
+use airlock_schema::entities::provider_credential;
+use airlock_schema::{queries, settings};
 use chrono::NaiveDate;
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
@@ -36,29 +35,6 @@ pub struct EnvDefaults {
     pub monthly_budget: Option<MicroDollars>,
 }
 
-/// An agreement row, kept with its dates so "expired" is decided per request.
-#[derive(Clone, Debug)]
-pub struct Agreement {
-    pub dpa_signed_on: Option<NaiveDate>,
-    pub baa: bool,
-    pub zero_data_retention: bool,
-    pub expires_on: Option<NaiveDate>,
-}
-
-impl Agreement {
-    /// What the agreement gives on `today`: nothing once it has expired.
-    pub fn status_on(&self, today: NaiveDate) -> AgreementStatus {
-        if self.expires_on.is_some_and(|end| end < today) {
-            return AgreementStatus::default();
-        }
-        AgreementStatus {
-            dpa: self.dpa_signed_on.is_some_and(|signed| signed <= today),
-            zero_retention: self.zero_data_retention,
-            baa: self.baa,
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct TenantRuntime {
     pub tenant_id: Uuid,
@@ -68,7 +44,7 @@ pub struct TenantRuntime {
     /// Providers marked self-hosted (plus every `mock` provider: nothing leaves).
     pub self_hosted: HashSet<String>,
     /// Per provider name, lower-cased.
-    pub agreements: HashMap<String, Agreement>,
+    pub agreements: HashMap<String, AgreementTerms>,
     pub policies: HashMap<DataClass, ClassPolicy>,
     pub env_defaults: HashMap<Env, EnvDefaults>,
     pub rpm_limit: Option<u32>,
@@ -181,7 +157,7 @@ impl TenantCache {
         let self_hosted = config
             .credentials
             .iter()
-            .filter(|row| row.self_hosted || row.kind == "mock")
+            .filter(|row| settings::is_self_hosted(row))
             .map(|row| row.name.clone())
             .collect();
         let agreements = config
@@ -190,14 +166,14 @@ impl TenantCache {
             .map(|row| {
                 (
                     row.provider_name.to_ascii_lowercase(),
-                    agreement_from_row(row),
+                    settings::agreement_terms(row),
                 )
             })
             .collect();
         let policies = config
             .policies
             .iter()
-            .filter_map(|row| Some((row.data_class.parse().ok()?, policy_from_row(row))))
+            .filter_map(|row| Some((row.data_class.parse().ok()?, settings::class_policy(row))))
             .collect();
         let env_defaults = config
             .env_defaults
@@ -231,35 +207,6 @@ impl TenantCache {
             map.insert(tenant_id, runtime.clone());
         }
         Ok(runtime)
-    }
-}
-
-fn agreement_from_row(row: &provider_agreement::Model) -> Agreement {
-    Agreement {
-        dpa_signed_on: row.dpa_signed_on,
-        baa: row.baa,
-        zero_data_retention: row.zero_data_retention,
-        expires_on: row.expires_on,
-    }
-}
-
-/// A policy row as the relay applies it. A word the relay does not know (only a
-/// hand-edited row has one) is read as the strictest choice: block.
-fn policy_from_row(row: &classification_policy::Model) -> ClassPolicy {
-    let content = |s: &str| s.parse().unwrap_or(ContentAction::Block);
-    let check = |s: &str| s.parse().unwrap_or(CheckAction::Block);
-    ClassPolicy {
-        allowed_providers: airlock_schema::json_strings(&row.allowed_providers),
-        require_dpa: row.require_dpa,
-        require_zdr: row.require_zdr,
-        require_baa: row.require_baa,
-        redaction: RedactionPolicy {
-            pii: content(&row.pii_action),
-            secrets: content(&row.secret_action),
-        },
-        injection: check(&row.injection_action),
-        output: check(&row.output_action),
-        block_code: row.block_code,
     }
 }
 

@@ -1,0 +1,571 @@
+//! The console's configuration pages on a real server and database: providers,
+//! routes, agreements, policies with their preview, budgets and key limits; who
+//! may change them; what is never shown; and the relay obeying each change.
+
+use std::time::{Duration, Instant};
+
+use airlock_console::ops;
+use airlock_core::role::Role;
+use airlock_schema::entities::{audit_event, provider_credential};
+use chrono::Utc;
+use sea_orm::EntityTrait;
+use serde_json::json;
+
+use crate::console::{Browser, Page, create_key, key_ids, shown_key, spawn_console, team};
+use crate::helpers::{TestApp, TestDb};
+
+/// The text of the preview cell of `provider` × `class`.
+fn preview_cell(page: &Page, provider: &str, class: &str) -> String {
+    let row_start = page
+        .body
+        .find(&format!(r#"<tr data-provider="{provider}">"#))
+        .unwrap_or_else(|| panic!("no preview row for {provider}"));
+    let row = &page.body[row_start..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let cell = &row[row.find(&format!(r#"data-class="{class}">"#)).unwrap()..];
+    cell[cell.find('>').unwrap() + 1..cell.find("</td>").unwrap()].to_owned()
+}
+
+async fn owner_of_new_tenant(console: &crate::console::Console, slug: &str) -> Browser {
+    let mut owner = Browser::new(console);
+    owner.sign_up(&format!("owner@{slug}.test")).await;
+    owner.get("/tenants").await;
+    owner
+        .post("/tenants", &[("name", slug), ("slug", slug)])
+        .await;
+    owner
+}
+
+#[actix_web::test]
+async fn credentials_show_only_their_last_four_characters_anywhere() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut owner = owner_of_new_tenant(&console, "creds").await;
+    let secret = "sk-live-THIS-MUST-NOT-LEAK-9f3a";
+
+    let page = owner.get("/t/creds/providers").await;
+    assert!(page.body.contains("No provider yet"), "empty state");
+    let saved = owner
+        .post(
+            "/t/creds/providers",
+            &[
+                ("name", "deepseek"),
+                ("kind", "openai"),
+                ("base_url", "https://api.deepseek.com/v1"),
+                ("api_key", secret),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let page = owner.get("/t/creds/providers?saved=1").await;
+    assert!(page.body.contains("••••9f3a"), "{}", page.body);
+    assert!(page.body.contains("https://api.deepseek.com/v1"));
+    assert!(
+        page.body.contains("default"),
+        "the first provider is the default"
+    );
+    assert!(!page.body.contains(secret) && !page.body.contains("THIS-MUST"));
+
+    // Replacing the key (rotation) keeps one row and shows the new last 4.
+    owner
+        .post(
+            "/t/creds/providers",
+            &[
+                ("name", "deepseek"),
+                ("kind", "openai"),
+                ("base_url", "https://api.deepseek.com/v1"),
+                ("api_key", "sk-rotated-7777"),
+            ],
+        )
+        .await;
+    let page = owner.get("/t/creds/providers").await;
+    assert!(page.body.contains("••••7777") && !page.body.contains("••••9f3a"));
+
+    // Neither the stored row nor the audit log holds the key in clear.
+    let rows = provider_credential::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let sealed = rows[0].ciphertext.clone().unwrap();
+    assert!(!sealed.windows(4).any(|w| w == b"7777"));
+    let events = audit_event::Entity::find().all(&db.conn).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"provider.create") && actions.contains(&"provider.replace"));
+    for event in &events {
+        let text = format!("{:?} {:?}", event.before, event.after);
+        assert!(!text.contains("THIS-MUST") && !text.contains("sk-rotated"));
+    }
+
+    // Bad input: a clear message next to the form, what was typed kept, no key echoed.
+    let bad = owner
+        .post(
+            "/t/creds/providers",
+            &[
+                ("name", "Bad Name!"),
+                ("kind", "openai"),
+                ("api_key", secret),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("a provider name is 2–40 characters"));
+    assert!(!bad.body.contains(secret));
+    let bad = owner
+        .post(
+            "/t/creds/providers",
+            &[("name", "claude"), ("kind", "anthropic")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("needs an API key"));
+    assert!(bad.body.contains(r#"value="claude""#), "the name is kept");
+    let bad = owner
+        .post("/t/creds/providers", &[("name", "x1"), ("kind", "azure")])
+        .await;
+    assert_eq!(bad.status, 400);
+
+    // Routes name a provider of the tenant.
+    let route = owner
+        .post(
+            "/t/creds/routes",
+            &[("model", "gpt-4o"), ("provider", "nope")],
+        )
+        .await;
+    assert_eq!(route.status, 400);
+    assert!(route.body.contains("the tenant has no provider `nope`"));
+    let route = owner
+        .post(
+            "/t/creds/routes",
+            &[
+                ("model", "gpt-4o"),
+                ("provider", "deepseek"),
+                ("upstream_model", "deepseek-chat"),
+            ],
+        )
+        .await;
+    assert_eq!(route.status, 303);
+    let page = owner.get("/t/creds/providers").await;
+    assert!(page.body.contains(r#"data-route="gpt-4o""#) && page.body.contains("deepseek-chat"));
+}
+
+#[actix_web::test]
+async fn the_preview_follows_agreements_and_policies() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut owner = owner_of_new_tenant(&console, "prev").await;
+    owner.get("/t/prev/providers").await;
+    owner
+        .post(
+            "/t/prev/providers",
+            &[
+                ("name", "openai"),
+                ("kind", "openai"),
+                ("api_key", "sk-1234"),
+            ],
+        )
+        .await;
+    owner
+        .post("/t/prev/providers", &[("name", "local"), ("kind", "mock")])
+        .await;
+
+    // Default policies: internal needs a DPA; the mock runs in-process (self-hosted).
+    let page = owner.get("/t/prev/policies").await;
+    assert_eq!(
+        preview_cell(&page, "openai", "public").contains("allowed"),
+        true
+    );
+    assert!(preview_cell(&page, "openai", "internal").contains("missing DPA"));
+    assert!(preview_cell(&page, "openai", "restricted").contains("not self-hosted"));
+    assert!(preview_cell(&page, "local", "restricted").contains("allowed"));
+
+    // A DPA signed yesterday: internal may go; confidential still needs ZDR.
+    let yesterday = (Utc::now().date_naive() - chrono::Days::new(1)).to_string();
+    let saved = owner
+        .post(
+            "/t/prev/agreements",
+            &[
+                ("provider", "openai"),
+                ("dpa_signed_on", &yesterday),
+                ("dpa_reference", "MSA-2026-17"),
+                ("region", "eu"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let page = owner.get("/t/prev/policies").await;
+    assert!(preview_cell(&page, "openai", "internal").contains("allowed"));
+    assert!(preview_cell(&page, "openai", "confidential").contains("missing zero data retention"));
+    let agreements = owner.get("/t/prev/agreements").await;
+    assert!(agreements.body.contains("MSA-2026-17"));
+
+    // Soon-expiring and expired agreements are flagged; an expired one counts as none.
+    let soon = (Utc::now().date_naive() + chrono::Days::new(10)).to_string();
+    owner
+        .post(
+            "/t/prev/agreements",
+            &[
+                ("provider", "openai"),
+                ("dpa_signed_on", &yesterday),
+                ("expires_on", &soon),
+                ("zero_data_retention", "on"),
+            ],
+        )
+        .await;
+    let agreements = owner.get("/t/prev/agreements").await;
+    assert!(agreements.body.contains("expires soon"));
+    let page = owner.get("/t/prev/policies").await;
+    assert!(preview_cell(&page, "openai", "confidential").contains("allowed"));
+    let bad = owner
+        .post(
+            "/t/prev/agreements",
+            &[
+                ("provider", "openai"),
+                ("dpa_signed_on", &yesterday),
+                ("expires_on", "2020-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "expiring before signing is refused");
+    assert!(bad.body.contains("expires before it was signed"));
+    let bad = owner
+        .post(
+            "/t/prev/agreements",
+            &[("provider", "openai"), ("dpa_signed_on", "2026-02-30")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("The DPA signing date is a date like"));
+
+    // A policy that lists only the mock: openai drops off the list for internal.
+    let saved = owner
+        .post(
+            "/t/prev/policies/internal",
+            &[
+                ("allowed_providers", "local"),
+                ("require_dpa", "on"),
+                ("pii", "redact"),
+                ("secrets", "block"),
+                ("injection", "block"),
+                ("output", "flag"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let page = owner.get("/t/prev/policies").await;
+    assert!(preview_cell(&page, "openai", "internal").contains("not on the allowed list"));
+    assert!(preview_cell(&page, "local", "internal").contains("allowed"));
+    assert!(
+        page.body.contains(r#"value="local""#),
+        "the form shows the saved list"
+    );
+    let bad = owner
+        .post(
+            "/t/prev/policies/internal",
+            &[
+                ("pii", "shred"),
+                ("secrets", "block"),
+                ("injection", "off"),
+                ("output", "off"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("The action on personal data is one of allow, redact or block")
+    );
+    assert_eq!(owner.post("/t/prev/policies/secret", &[]).await.status, 404);
+}
+
+#[actix_web::test]
+async fn budgets_and_key_limits_validate_and_are_audited() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut owner = owner_of_new_tenant(&console, "limits").await;
+
+    // The defaults a new tenant starts with, pre-filled.
+    let page = owner.get("/t/limits/limits").await;
+    for (env, rpm, budget) in [
+        ("dev", "10", "5.00"),
+        ("stg", "100", "50.00"),
+        ("prod", "600", "500.00"),
+        ("ci", "50", "20.00"),
+    ] {
+        let form = &page.body[page.body.find(&format!(r#"id="env-{env}""#)).unwrap()..];
+        let form = &form[..form.find("</form>").unwrap()];
+        assert!(
+            form.contains(&format!(r#"name="rpm" inputmode="numeric" value="{rpm}""#)),
+            "{env}: {form}"
+        );
+        assert!(form.contains(&format!(r#"value="{budget}""#)), "{env}");
+    }
+    let saved = owner
+        .post(
+            "/t/limits/limits/env/dev",
+            &[
+                ("rpm", "20"),
+                ("tpm", ""),
+                ("monthly_budget", "7.5"),
+                ("max_key_age_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let page = owner.get("/t/limits/limits").await;
+    assert!(page.body.contains(r#"value="7.50""#));
+    let bad = owner
+        .post(
+            "/t/limits/limits/env/dev",
+            &[
+                ("rpm", "0"),
+                ("monthly_budget", "5"),
+                ("max_key_age_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("rpm must be between 1 and"));
+    let bad = owner
+        .post(
+            "/t/limits/limits/tenant",
+            &[("rpm", ""), ("tpm", ""), ("monthly_budget", "-3")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("must not be negative"));
+    assert_eq!(
+        owner
+            .post("/t/limits/limits/tenant", &[("monthly_budget", "1000")])
+            .await
+            .status,
+        303
+    );
+
+    // One key's settings.
+    let created = create_key(&mut owner, "limits", "dev", "tuned").await;
+    assert!(shown_key(&created).starts_with("dev_"));
+    let id = key_ids(&owner.get("/t/limits/keys?env=dev").await)[0].clone();
+    let page = owner.get(&format!("/t/limits/keys/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Save key settings"));
+    let next_year = (Utc::now().date_naive() + chrono::Days::new(365)).to_string();
+    let fields = [
+        ("rpm", "30"),
+        ("tpm", "5000"),
+        ("daily_budget", "1"),
+        ("monthly_budget", "12.25"),
+        ("per_request_cap", "0.10"),
+        ("allowed_models", "gpt-4o-mini, mock"),
+        ("ip_allowlist", "203.0.113.0/24, 2001:db8::1"),
+        ("max_data_class", "confidential"),
+        ("default_data_class", "internal"),
+        ("max_tokens_ceiling", "2048"),
+        ("expires_on", next_year.as_str()),
+    ];
+    let saved = owner
+        .post(&format!("/t/limits/keys/{id}/limits"), &fields)
+        .await;
+    assert_eq!(saved.status, 303);
+    let page = owner.get(&format!("/t/limits/keys/{id}")).await;
+    for shown in [
+        "12.25",
+        "0.10",
+        "gpt-4o-mini, mock",
+        "203.0.113.0/24, 2001:db8::1",
+        &next_year,
+    ] {
+        assert!(page.body.contains(shown), "{shown} not shown again");
+    }
+    for (field, value, message) in [
+        ("ip_allowlist", "300.1.1.1", "300.1.1.1"),
+        (
+            "default_data_class",
+            "restricted",
+            "must not be above the highest allowed",
+        ),
+        ("expires_on", "2001-01-01", "the expiry date is in the past"),
+        ("monthly_budget", "1.0000001", "more than 6 decimal places"),
+    ] {
+        let mut bad = fields.to_vec();
+        bad.retain(|(f, _)| *f != field);
+        bad.push((field, value));
+        let page = owner
+            .post(&format!("/t/limits/keys/{id}/limits"), &bad)
+            .await;
+        assert_eq!(page.status, 400, "{field}={value}");
+        assert!(
+            page.body.contains(message),
+            "{field}={value}: {}",
+            page.body
+        );
+    }
+    let actions: Vec<String> = audit_event::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for action in ["budget.env_defaults", "budget.tenant_limits", "key.limits"] {
+        assert!(actions.iter().any(|a| a == action), "{action} not audited");
+    }
+}
+
+#[actix_web::test]
+async fn only_owners_and_admins_change_configuration_and_finance_does_not_see_it() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut team = team(&db, &console).await;
+    let owner = team.get_mut(&Role::Owner).unwrap();
+    owner
+        .post("/t/acme/providers", &[("name", "mock"), ("kind", "mock")])
+        .await;
+    create_key(owner, "acme", "dev", "k").await;
+    let key = key_ids(&owner.get("/t/acme/keys?env=dev").await)[0].clone();
+
+    let changes: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            "/t/acme/providers".into(),
+            vec![("name", "p2"), ("kind", "mock")],
+        ),
+        (
+            "/t/acme/routes".into(),
+            vec![("model", "m"), ("provider", "mock")],
+        ),
+        (
+            "/t/acme/providers/default".into(),
+            vec![("provider", "mock")],
+        ),
+        (
+            "/t/acme/agreements".into(),
+            vec![("provider", "mock"), ("baa", "on")],
+        ),
+        (
+            "/t/acme/policies/public".into(),
+            vec![
+                ("pii", "allow"),
+                ("secrets", "block"),
+                ("injection", "off"),
+                ("output", "off"),
+            ],
+        ),
+        (
+            "/t/acme/limits/env/dev".into(),
+            vec![
+                ("rpm", "11"),
+                ("monthly_budget", "5"),
+                ("max_key_age_days", "90"),
+            ],
+        ),
+        ("/t/acme/limits/tenant".into(), vec![("rpm", "100")]),
+        (
+            format!("/t/acme/keys/{key}/limits"),
+            vec![
+                ("max_data_class", "internal"),
+                ("default_data_class", "internal"),
+            ],
+        ),
+    ];
+    for role in Role::ALL {
+        let browser = team.get_mut(&role).unwrap();
+        let manages = matches!(role, Role::Owner | Role::Admin);
+        browser.get("/t/acme/keys").await; // a page with this session's CSRF token
+        for (path, fields) in &changes {
+            let page = browser.post(path, fields).await;
+            let expected = if manages { 303 } else { 403 };
+            assert_eq!(page.status, expected, "{role} POST {path}: {}", page.body);
+        }
+        let reads = !matches!(role, Role::Finance);
+        for page in ["providers", "agreements", "policies", "limits"] {
+            let got = browser.get(&format!("/t/acme/{page}")).await;
+            assert_eq!(
+                got.status,
+                if reads { 200 } else { 403 },
+                "{role} GET {page}"
+            );
+            if reads && !manages {
+                assert!(
+                    !got.body.contains("type=\"submit\">Save"),
+                    "{role} sees a save button on {page}"
+                );
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_relay_obeys_what_the_console_sets() {
+    let app = TestApp::spawn().await;
+    let console = spawn_console(&app.db.conn).await;
+    let mut admin = Browser::new(&console);
+    admin.sign_up("admin@example.com").await;
+    let user = ops::find_user(&app.db.conn, "admin@example.com")
+        .await
+        .unwrap();
+    ops::add_member(&app.db.conn, app.tenant_id, user.id, Role::Admin)
+        .await
+        .unwrap();
+    let key = shown_key(&create_key(&mut admin, "acme", "dev", "obeyed").await);
+    let id = key_ids(&admin.get("/t/acme/keys?env=dev").await)[0].clone();
+    let chat = json!({"model": "mock", "messages": [{"role": "user", "content": "hi"}]});
+    let wait_for = |code: &'static str| {
+        let (app, key, chat) = (&app, key.clone(), chat.clone());
+        async move {
+            let started = Instant::now();
+            loop {
+                let response = app.post("/v1/chat/completions", &key, chat.clone()).await;
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                let got = if status == 200 {
+                    "ok".to_owned()
+                } else {
+                    body["error"]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                if got == code {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(2),
+                    "still {got}, wanted {code}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for("ok").await;
+
+    // The IP allowlist: the relay sees 127.0.0.1, which is not in it.
+    let limits = |allowlist: &'static str| {
+        vec![
+            ("ip_allowlist", allowlist),
+            ("max_data_class", "internal"),
+            ("default_data_class", "internal"),
+        ]
+    };
+    let path = format!("/t/acme/keys/{id}/limits");
+    assert_eq!(admin.post(&path, &limits("10.0.0.0/8")).await.status, 303);
+    wait_for("ip_not_allowed").await;
+    assert_eq!(admin.post(&path, &limits("127.0.0.0/8")).await.status, 303);
+    wait_for("ok").await;
+
+    // A policy that keeps internal data away from the mock provider.
+    let policy = [
+        ("allowed_providers", "openai"),
+        ("pii", "redact"),
+        ("secrets", "redact"),
+        ("injection", "flag"),
+        ("output", "flag"),
+    ];
+    assert_eq!(
+        admin
+            .post("/t/acme/policies/internal", &policy)
+            .await
+            .status,
+        303
+    );
+    wait_for("classification_blocked").await;
+}
