@@ -4,6 +4,7 @@
 
 use airlock_core::key::{Env, KeyState, RelayKey};
 use airlock_core::money::MicroDollars;
+use airlock_core::role::Role;
 use airlock_schema::entities::{membership, relay_key, user};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::Set;
@@ -291,6 +292,7 @@ pub struct Rotated {
 
 /// A member as the members page shows them.
 pub struct MemberRow {
+    pub user_id: Uuid,
     pub email: String,
     pub display_name: String,
     pub role: String,
@@ -312,6 +314,7 @@ pub async fn list_members(
         .filter_map(|(m, u)| {
             let u = u?;
             Some(MemberRow {
+                user_id: u.id,
                 email: u.email,
                 display_name: u.display_name,
                 role: m.role,
@@ -319,4 +322,116 @@ pub async fn list_members(
             })
         })
         .collect())
+}
+
+/// The membership of `user_id` in the scope's tenant.
+async fn find_membership(
+    db: &impl sea_orm::ConnectionTrait,
+    scope: &TenantScope,
+    user_id: Uuid,
+) -> Result<membership::Model, ConsoleError> {
+    membership::Entity::find()
+        .filter(membership::Column::TenantId.eq(scope.tenant_id()))
+        .filter(membership::Column::UserId.eq(user_id))
+        .one(db)
+        .await?
+        .ok_or(ConsoleError::NotFound)
+}
+
+/// Refuses a change that would leave the tenant without an owner, and lets only
+/// owners make or unmake owners (an admin cannot take over the tenant).
+async fn check_owner_change(
+    db: &impl sea_orm::ConnectionTrait,
+    scope: &TenantScope,
+    member: &membership::Model,
+    new_role: Option<Role>,
+) -> Result<(), ConsoleError> {
+    let was_owner = member.role == Role::Owner.as_str();
+    let becomes_owner = new_role == Some(Role::Owner);
+    if (was_owner || becomes_owner) && scope.role() != Role::Owner {
+        return Err(ConsoleError::Forbidden);
+    }
+    if was_owner && !becomes_owner {
+        let owners = membership::Entity::find()
+            .filter(membership::Column::TenantId.eq(scope.tenant_id()))
+            .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+            .count(db)
+            .await?;
+        if owners <= 1 {
+            return Err(ConsoleError::Invalid(
+                "a tenant keeps at least one owner; make someone else owner first".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn member_snapshot(member: &membership::Model) -> Value {
+    json!({ "user_id": member.user_id, "role": member.role })
+}
+
+/// Gives a member another role.
+pub async fn change_role(
+    state: &ConsoleState,
+    scope: &TenantScope,
+    actor: &Actor,
+    user_id: Uuid,
+    role: Role,
+) -> Result<(), ConsoleError> {
+    scope.require(Permission::ManageMembers)?;
+    let txn = state.db.begin().await?;
+    let member = find_membership(&txn, scope, user_id).await?;
+    check_owner_change(&txn, scope, &member, Some(role)).await?;
+    let before = member_snapshot(&member);
+    let mut active: membership::ActiveModel = member.into();
+    active.role = Set(role.as_str().to_owned());
+    let after = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        scope,
+        actor,
+        Change {
+            action: "member.role",
+            target_type: "member",
+            target_id: Some(user_id.to_string()),
+            before: Some(before),
+            after: Some(member_snapshot(&after)),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Removes a member from the tenant. Their keys stay (and keep working) until
+/// an admin revokes them: removing a person must not take an app down.
+pub async fn remove_member(
+    state: &ConsoleState,
+    scope: &TenantScope,
+    actor: &Actor,
+    user_id: Uuid,
+) -> Result<(), ConsoleError> {
+    scope.require(Permission::ManageMembers)?;
+    let txn = state.db.begin().await?;
+    let member = find_membership(&txn, scope, user_id).await?;
+    check_owner_change(&txn, scope, &member, None).await?;
+    let before = member_snapshot(&member);
+    membership::Entity::delete_by_id(member.id)
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        scope,
+        actor,
+        Change {
+            action: "member.remove",
+            target_type: "member",
+            target_id: Some(user_id.to_string()),
+            before: Some(before),
+            after: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }

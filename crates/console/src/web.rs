@@ -73,6 +73,8 @@ console_routes! {
     get "/t/{slug}/policies" => policies::list,
     post "/t/{slug}/policies/{class}" => policies::save,
     get "/t/{slug}/members" => tenants::members,
+    post "/t/{slug}/members/{user_id}/role" => tenants::change_role,
+    post "/t/{slug}/members/{user_id}/remove" => tenants::remove_member,
     get "/t/{slug}/audit" => audit::list,
     post "/t/{slug}/audit/verify" => audit::verify,
 }

@@ -532,6 +532,11 @@ async fn no_route_reaches_another_tenants_data() {
             &[("model", "b-model"), ("provider", "b-provider")],
         )
         .await;
+    let b_user = ops::find_user(&db.conn, "owner@b.test")
+        .await
+        .unwrap()
+        .id
+        .to_string();
     let b_route = {
         use sea_orm::EntityTrait;
         airlock_schema::entities::model_route::Entity::find()
@@ -566,9 +571,12 @@ async fn no_route_reaches_another_tenants_data() {
                 .replace("{slug}", slug)
                 .replace("{key_id}", &b_key)
                 .replace("{route_id}", &b_route)
+                .replace("{user_id}", &b_user)
                 .replace("{env}", "dev")
                 .replace("{class}", "internal");
-            let names_b_row = route.contains("{key_id}") || route.contains("{route_id}");
+            let names_b_row = ["{key_id}", "{route_id}", "{user_id}"]
+                .iter()
+                .any(|id| route.contains(id));
             if slug == "tenant-a" && !names_b_row {
                 continue; // A's own pages are A's to see.
             }
@@ -587,6 +595,7 @@ async fn no_route_reaches_another_tenants_data() {
                             ("rpm", "1"),
                             ("max_data_class", "internal"),
                             ("default_data_class", "internal"),
+                            ("role", "viewer"),
                         ],
                     )
                     .await

@@ -569,3 +569,95 @@ async fn the_relay_obeys_what_the_console_sets() {
     );
     wait_for("classification_blocked").await;
 }
+
+#[actix_web::test]
+async fn members_change_roles_and_leave_but_a_tenant_keeps_an_owner() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut team = team(&db, &console).await;
+    let id_of = |email: &'static str| {
+        let db = &db;
+        async move { ops::find_user(&db.conn, email).await.unwrap().id }
+    };
+    let owner_id = id_of("owner@acme.test").await;
+    let viewer_id = id_of("viewer@acme.test").await;
+    let developer_id = id_of("developer@acme.test").await;
+
+    // The only owner can neither leave nor step down.
+    let owner = team.get_mut(&Role::Owner).unwrap();
+    owner.get("/t/acme/members").await;
+    let page = owner
+        .post(
+            &format!("/t/acme/members/{owner_id}/role"),
+            &[("role", "admin")],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("a tenant keeps at least one owner"));
+    let page = owner
+        .post(&format!("/t/acme/members/{owner_id}/remove"), &[])
+        .await;
+    assert_eq!(page.status, 400);
+
+    // An owner promotes the viewer to developer; the developer's new power shows.
+    let page = owner
+        .post(
+            &format!("/t/acme/members/{viewer_id}/role"),
+            &[("role", "developer")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    let viewer = team.get_mut(&Role::Viewer).unwrap();
+    viewer.get("/t/acme/keys").await;
+    assert_eq!(
+        create_key(viewer, "acme", "dev", "now-allowed")
+            .await
+            .status,
+        200
+    );
+
+    // An admin manages members but cannot make an owner or touch one.
+    let admin = team.get_mut(&Role::Admin).unwrap();
+    admin.get("/t/acme/members").await;
+    for (path, fields) in [
+        (
+            format!("/t/acme/members/{developer_id}/role"),
+            vec![("role", "owner")],
+        ),
+        (
+            format!("/t/acme/members/{owner_id}/role"),
+            vec![("role", "viewer")],
+        ),
+        (format!("/t/acme/members/{owner_id}/remove"), vec![]),
+    ] {
+        assert_eq!(admin.post(&path, &fields).await.status, 403, "admin {path}");
+    }
+    let bad = admin
+        .post(
+            &format!("/t/acme/members/{developer_id}/role"),
+            &[("role", "root")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("The role is one of owner, admin"));
+    let removed = admin
+        .post(&format!("/t/acme/members/{developer_id}/remove"), &[])
+        .await;
+    assert_eq!(removed.status, 303);
+
+    // The removed developer no longer sees the tenant; others cannot manage members.
+    let developer = team.get_mut(&Role::Developer).unwrap();
+    assert_eq!(developer.get("/t/acme/keys").await.status, 404);
+    let finance = team.get_mut(&Role::Finance).unwrap();
+    finance.get("/t/acme/members").await;
+    let denied = finance
+        .post(
+            &format!("/t/acme/members/{viewer_id}/role"),
+            &[("role", "admin")],
+        )
+        .await;
+    assert_eq!(denied.status, 403);
+    let events = audit_event::Entity::find().all(&db.conn).await.unwrap();
+    assert!(events.iter().any(|e| e.action == "member.role"));
+    assert!(events.iter().any(|e| e.action == "member.remove"));
+}

@@ -109,17 +109,98 @@ pub async fn open(
 struct MembersPage {
     layout: Layout,
     members: Vec<crate::scoped::MemberRow>,
+    roles: [&'static str; 5],
+    can_manage: bool,
+    /// The signed-in user, whose own row says "you".
+    me: uuid::Uuid,
+    notice: Option<&'static str>,
+    error: Option<String>,
 }
 
 pub async fn members(
     state: web::Data<ConsoleState>,
     user: CurrentUser,
     slug: web::Path<String>,
+    query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    let members = crate::scoped::list_members(&state.db, &scope).await?;
+    show_members(&state, &user, &scope, super::saved_notice(&query), None).await
+}
+
+async fn show_members(
+    state: &ConsoleState,
+    user: &CurrentUser,
+    scope: &TenantScope,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    let members = crate::scoped::list_members(&state.db, scope).await?;
     render(&MembersPage {
-        layout: Layout::new(&state.db, &user, Some(&scope)).await?,
+        layout: Layout::new(&state.db, user, Some(scope)).await?,
         members,
+        roles: Role::ALL.map(Role::as_str),
+        can_manage: scope.can(crate::scope::Permission::ManageMembers),
+        me: user.user.id,
+        notice,
+        error,
     })
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: Option<String>,
+}
+
+pub async fn change_role(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    path: web::Path<(String, uuid::Uuid)>,
+    checked: Checked<RoleForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (slug, user_id) = path.into_inner();
+    let Checked { user, form } = checked;
+    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let result = async {
+        let role: Role = super::form::choice(
+            &form.role,
+            "The role",
+            "owner, admin, developer, finance or viewer",
+        )?;
+        crate::scoped::change_role(&state, &scope, &actor(&req, &user), user_id, role).await?;
+        Ok(redirect(&format!(
+            "/t/{}/members?saved=1",
+            scope.tenant().slug
+        )))
+    }
+    .await;
+    super::or_show_error(result, |message| {
+        show_members(&state, &user, &scope, None, Some(message))
+    })
+    .await
+}
+
+pub async fn remove_member(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    path: web::Path<(String, uuid::Uuid)>,
+    checked: Checked<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (slug, user_id) = path.into_inner();
+    let user = checked.user;
+    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let result = crate::scoped::remove_member(&state, &scope, &actor(&req, &user), user_id)
+        .await
+        .map(|()| {
+            if user_id == user.user.id {
+                // You left the tenant: nothing of it is yours to see any more.
+                redirect("/tenants")
+            } else {
+                redirect(&format!("/t/{}/members?saved=1", scope.tenant().slug))
+            }
+        });
+    super::or_show_error(result, |message| {
+        show_members(&state, &user, &scope, None, Some(message))
+    })
+    .await
 }
