@@ -299,6 +299,12 @@ pub struct MemberRow {
     pub since: DateTime<Utc>,
 }
 
+impl MemberRow {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.role == role
+    }
+}
+
 pub async fn list_members(
     db: &DatabaseConnection,
     scope: &TenantScope,
