@@ -26,6 +26,13 @@ async fn script() -> HttpResponse {
         .body(include_str!("../../../static/airlock.js"))
 }
 
+async fn htmx() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=86400"))
+        .body(include_str!("../../../static/htmx.min.js"))
+}
+
 async fn not_found() -> Result<HttpResponse, crate::error::ConsoleError> {
     Err(crate::error::ConsoleError::NotFound)
 }
@@ -87,6 +94,7 @@ pub fn configure(state: Arc<ConsoleState>) -> impl Fn(&mut web::ServiceConfig) +
         register_routes(cfg);
         cfg.route("/static/airlock.css", web::get().to(stylesheet))
             .route("/static/airlock.js", web::get().to(script))
+            .route("/static/htmx.min.js", web::get().to(htmx))
             .route(
                 "/healthz",
                 web::get()

@@ -49,7 +49,7 @@ pub(super) struct Browser {
     client: reqwest::Client,
     cookies: HashMap<String, String>,
     /// The CSRF token of the last page that carried one.
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub(super) struct Page {

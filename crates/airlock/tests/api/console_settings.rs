@@ -658,3 +658,37 @@ async fn members_change_roles_and_leave_but_a_tenant_keeps_an_owner() {
     assert!(events.iter().any(|e| e.action == "member.role"));
     assert!(events.iter().any(|e| e.action == "member.remove"));
 }
+
+#[actix_web::test]
+async fn htmx_comes_from_the_console_itself_and_sends_the_csrf_token_as_a_header() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut owner = owner_of_new_tenant(&console, "hx").await;
+    let page = owner.get("/t/hx/audit").await;
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert!(
+        page.body
+            .contains(r#"<script src="/static/htmx.min.js" defer></script>"#)
+    );
+    assert!(!page.body.contains("<script>"), "no inline script");
+    let token = owner.csrf.clone();
+    assert!(
+        page.body
+            .contains(&format!(r#"hx-headers='{{"X-CSRF-Token": "{token}"}}'"#))
+    );
+    assert!(page.body.contains(r#"hx-post="audit/verify""#));
+    for script in ["/static/htmx.min.js", "/static/airlock.js"] {
+        let response = reqwest::get(format!("{}{script}", console.url))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+        assert!(response.text().await.unwrap().len() > 100);
+    }
+}
