@@ -18,6 +18,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_seed_list_prices;
 mod m20261123_000003_policy_settings;
+mod m20261123_000004_invitations;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_seed_list_prices::Migration),
             Box::new(m20261123_000003_policy_settings::Migration),
+            Box::new(m20261123_000004_invitations::Migration),
         ]
     }
 }

@@ -31,6 +31,14 @@ pub struct Config {
     /// `redis://…`: limits and budgets shared by every relay. `REDIS_URL` is read
     /// too. Unset: they live in each relay process (fine for one instance).
     pub redis_url: Option<String>,
+    /// `smtp://host:port`, `smtp://user:pass@host?tls=required` or `smtps://host`:
+    /// where the console sends invitations. Unset: the inviter is shown the link.
+    pub smtp_url: Option<String>,
+    /// The sender of the console's mail.
+    pub mail_from: String,
+    /// The console's address as people open it, for links in mail
+    /// (`https://airlock.example.com`). Unset: the address a request came to.
+    pub console_public_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -61,6 +69,9 @@ impl Default for Config {
             log_format: "text".into(),
             auto_migrate: true,
             redis_url: None,
+            smtp_url: None,
+            mail_from: "Airlock <airlock@localhost>".into(),
+            console_public_url: None,
             relay: RelayConfig {
                 max_body_bytes: 4 * 1024 * 1024,
                 trusted_proxies: Vec::new(),
@@ -117,6 +128,18 @@ impl Config {
         figment
             .extract()
             .context("invalid configuration (check the config file and AIRLOCK_* variables)")
+    }
+
+    /// The console's mailer, when an SMTP URL is set.
+    pub fn mailer(&self) -> anyhow::Result<Option<airlock_console::mail::Mailer>> {
+        self.smtp_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(|url| {
+                airlock_console::mail::Mailer::new(url, &self.mail_from)
+                    .map_err(|e| anyhow::anyhow!("smtp_url / mail_from: {e}"))
+            })
+            .transpose()
     }
 
     pub fn relay_settings(&self) -> anyhow::Result<RelaySettings> {

@@ -129,6 +129,8 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         secrets.hasher.clone(),
         secrets.sessions.clone(),
         secrets.master_keys.clone(),
+        config.mailer()?,
+        config.console_public_url.clone(),
     )
     .await?;
     let runtime = RelayRuntime::start(
@@ -285,6 +287,8 @@ pub async fn run_planes(
             secrets.hasher.clone(),
             secrets.sessions.clone(),
             secrets.master_keys.clone(),
+            config.mailer()?,
+            config.console_public_url.clone(),
         )
         .await?;
         let addr = args

@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod invitations;
+pub mod mail;
 pub mod ops;
 pub mod pages;
 pub mod password;

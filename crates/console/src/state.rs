@@ -17,6 +17,11 @@ pub struct ConsoleState {
     /// Seals provider credentials (the relays open them with the same keys).
     pub master_keys: MasterKeys,
     pub throttle: SignInThrottle,
+    /// Sends invitations; without one, the inviter is shown the link to pass on.
+    pub mailer: Option<crate::mail::Mailer>,
+    /// The console's address as people open it (for links in mail); without it,
+    /// the address the inviter's request came to.
+    pub public_url: Option<String>,
     /// A real Argon2id hash of a random password: checked when an email is unknown,
     /// so a sign-in takes as long for an unknown address as for a known one.
     pub decoy_hash: String,
@@ -28,6 +33,8 @@ impl ConsoleState {
         hasher: KeyHasher,
         sessions: SessionKeys,
         master_keys: MasterKeys,
+        mailer: Option<crate::mail::Mailer>,
+        public_url: Option<String>,
     ) -> Result<Arc<Self>, crate::password::PasswordError> {
         let decoy_hash =
             crate::password::hash_password(crate::password::generate_password()).await?;
@@ -36,6 +43,8 @@ impl ConsoleState {
             hasher,
             sessions,
             master_keys,
+            mailer,
+            public_url,
             throttle: SignInThrottle::default(),
             decoy_hash,
         }))

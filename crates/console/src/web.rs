@@ -9,7 +9,9 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpResponse, web};
 
 use crate::auth::session_middleware;
-use crate::pages::{agreements, audit, auth, keys, limits, policies, providers, tenants};
+use crate::pages::{
+    agreements, audit, auth, invitations, keys, limits, policies, providers, tenants,
+};
 use crate::state::ConsoleState;
 
 async fn stylesheet() -> HttpResponse {
@@ -82,6 +84,9 @@ console_routes! {
     get "/t/{slug}/members" => tenants::members,
     post "/t/{slug}/members/{user_id}/role" => tenants::change_role,
     post "/t/{slug}/members/{user_id}/remove" => tenants::remove_member,
+    post "/t/{slug}/invitations" => tenants::invite,
+    get "/invite/{token}" => invitations::open,
+    post "/invite/{token}/accept" => invitations::accept,
     get "/t/{slug}/audit" => audit::list,
     post "/t/{slug}/audit/verify" => audit::verify,
 }

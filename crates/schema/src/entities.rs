@@ -15,6 +15,7 @@ pub mod alert;
 pub mod audit_event;
 pub mod classification_policy;
 pub mod env_default;
+pub mod invitation;
 pub mod membership;
 pub mod model_price;
 pub mod model_route;

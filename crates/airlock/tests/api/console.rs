@@ -29,9 +29,17 @@ pub(super) struct Console {
 }
 
 pub(super) async fn spawn_console(db: &DatabaseConnection) -> Console {
+    spawn_console_with_mail(db, None).await
+}
+
+/// A console that sends its mail through `mailer`.
+pub(super) async fn spawn_console_with_mail(
+    db: &DatabaseConnection,
+    mailer: Option<airlock_console::mail::Mailer>,
+) -> Console {
     let sessions = SessionKeys::new(&SecretString::from(JWT_SECRET.to_owned())).unwrap();
     let state: Arc<ConsoleState> =
-        ConsoleState::new(db.clone(), secrets().0, sessions, secrets().1)
+        ConsoleState::new(db.clone(), secrets().0, sessions, secrets().1, mailer, None)
             .await
             .unwrap();
     let server = HttpServer::new(move || airlock_console::web::app(state.clone()))
@@ -555,7 +563,17 @@ async fn no_route_reaches_another_tenants_data() {
     a_admin.get("/t/tenant-a/keys").await;
 
     // Routes that take no tenant: reachable by design, nothing tenant-specific.
-    let unscoped = ["/", "/signin", "/signup", "/signout", "/tenants"];
+    // `/invite/{token}` is addressed by a secret token, not a tenant (its own test
+    // covers who may use it).
+    let unscoped = [
+        "/",
+        "/signin",
+        "/signup",
+        "/signout",
+        "/tenants",
+        "/invite/{token}",
+        "/invite/{token}/accept",
+    ];
     let mut swept = 0;
     for (method, route) in airlock_console::web::ROUTES {
         if !route.contains("{slug}") {
@@ -596,6 +614,7 @@ async fn no_route_reaches_another_tenants_data() {
                             ("max_data_class", "internal"),
                             ("default_data_class", "internal"),
                             ("role", "viewer"),
+                            ("email", "intruder@a.test"),
                         ],
                     )
                     .await

@@ -692,3 +692,146 @@ async fn htmx_comes_from_the_console_itself_and_sends_the_csrf_token_as_a_header
         assert!(response.text().await.unwrap().len() > 100);
     }
 }
+
+/// The invitation link in a mail (quoted-printable soft breaks undone).
+fn invitation_link(mail: &str) -> String {
+    let text = mail.replace("=\n", "");
+    let start = text.find("/invite/").expect("a link in the mail");
+    let token: String = text[start + 8..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    assert_eq!(token.len(), 64, "{mail}");
+    format!("/invite/{token}")
+}
+
+#[actix_web::test]
+async fn invitations_arrive_by_mail_and_make_only_the_invited_address_a_member() {
+    let db = TestDb::new().await;
+    let (sink, smtp_url) = crate::smtp_sink::SmtpSink::start().await;
+    let mailer =
+        airlock_console::mail::Mailer::new(&smtp_url, "Airlock <airlock@acme.test>").unwrap();
+    let console = crate::console::spawn_console_with_mail(&db.conn, Some(mailer)).await;
+    let mut team = team(&db, &console).await;
+
+    let admin = team.get_mut(&Role::Admin).unwrap();
+    admin.get("/t/acme/members").await;
+    let bad = admin
+        .post(
+            "/t/acme/invitations",
+            &[("email", "not-an-address"), ("role", "developer")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("enter an email address like"));
+    let owner_invite = admin
+        .post(
+            "/t/acme/invitations",
+            &[("email", "boss@acme.test"), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(owner_invite.status, 403, "only owners invite owners");
+    let sent = admin
+        .post(
+            "/t/acme/invitations",
+            &[("email", "New.Dev@Acme.test"), ("role", "developer")],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("Invitation sent to New.Dev@Acme.test"));
+    assert!(
+        sent.body.contains(r#"data-invitation="new.dev@acme.test""#),
+        "listed as pending"
+    );
+    assert!(
+        !sent.body.contains("/invite/"),
+        "the link goes only to the mailbox"
+    );
+
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("To: new.dev@acme.test") || mails[0].contains("To: <new.dev@acme.test>"),
+        "{}",
+        mails[0]
+    );
+    assert!(mails[0].contains("Subject: You are invited to Acme on Airlock"));
+    let link = invitation_link(&mails[0]);
+
+    // Someone else, signed in, cannot use it.
+    let viewer = team.get_mut(&Role::Viewer).unwrap();
+    let page = viewer.get(&link).await;
+    assert!(
+        page.body
+            .contains("This invitation is for new.dev@acme.test")
+    );
+    assert_eq!(
+        viewer.post(&format!("{link}/accept"), &[]).await.status,
+        400
+    );
+
+    // The invited address signs up, opens the link and accepts.
+    let mut newcomer = Browser::new(&console);
+    newcomer.sign_up("new.dev@acme.test").await;
+    assert_eq!(
+        newcomer.get("/t/acme/keys").await.status,
+        404,
+        "not a member yet"
+    );
+    let page = newcomer.get(&link).await;
+    assert!(page.body.contains("as <strong>developer</strong>"));
+    let accepted = newcomer.post(&format!("{link}/accept"), &[]).await;
+    assert_eq!(accepted.status, 303);
+    assert_eq!(accepted.location.as_deref(), Some("/t/acme/keys"));
+    assert_eq!(
+        create_key(&mut newcomer, "acme", "dev", "mine")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        create_key(&mut newcomer, "acme", "prod", "not-mine")
+            .await
+            .status,
+        403
+    );
+
+    // Used once: the link is gone, like a made-up one.
+    assert_eq!(newcomer.get(&link).await.status, 404);
+    assert_eq!(
+        newcomer
+            .get(&format!("/invite/{}", "0".repeat(64)))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(newcomer.get("/invite/short").await.status, 404);
+
+    // Without a mail server the inviter is shown the link to pass on.
+    let plain = spawn_console(&db.conn).await;
+    let mut owner = Browser::new(&plain);
+    owner.sign_up("solo@plain.test").await;
+    owner.get("/tenants").await;
+    owner
+        .post("/tenants", &[("name", "Plain"), ("slug", "plain")])
+        .await;
+    owner.get("/t/plain/members").await;
+    let shown = owner
+        .post(
+            "/t/plain/invitations",
+            &[("email", "friend@plain.test"), ("role", "viewer")],
+        )
+        .await;
+    assert!(shown.body.contains("No mail server is configured"));
+    assert!(shown.body.contains(&format!("{}/invite/", plain.url)));
+    let actions: Vec<String> = audit_event::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.iter().any(|a| a == "member.invite") && actions.iter().any(|a| a == "member.join")
+    );
+}

@@ -18,4 +18,5 @@ mod leak;
 mod policy;
 mod relay;
 mod shared;
+mod smtp_sink;
 mod tools;

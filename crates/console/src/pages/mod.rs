@@ -5,6 +5,7 @@ pub mod agreements;
 pub mod audit;
 pub mod auth;
 pub mod form;
+pub mod invitations;
 pub mod keys;
 pub mod limits;
 pub mod policies;

@@ -115,6 +115,9 @@ struct MembersPage {
     me: uuid::Uuid,
     notice: Option<&'static str>,
     error: Option<String>,
+    pending: Vec<airlock_schema::entities::invitation::Model>,
+    /// Just sent: to whom, and the link when it was not mailed.
+    invited: Option<(String, crate::invitations::Invited)>,
 }
 
 pub async fn members(
@@ -124,7 +127,15 @@ pub async fn members(
     query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    show_members(&state, &user, &scope, super::saved_notice(&query), None).await
+    show_members(
+        &state,
+        &user,
+        &scope,
+        super::saved_notice(&query),
+        None,
+        None,
+    )
+    .await
 }
 
 async fn show_members(
@@ -133,13 +144,22 @@ async fn show_members(
     scope: &TenantScope,
     notice: Option<&'static str>,
     error: Option<String>,
+    invited: Option<(String, crate::invitations::Invited)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let members = crate::scoped::list_members(&state.db, scope).await?;
+    let can_manage = scope.can(crate::scope::Permission::ManageMembers);
+    let pending = if can_manage {
+        crate::invitations::pending(&state.db, scope).await?
+    } else {
+        Vec::new()
+    };
     render(&MembersPage {
+        pending,
+        invited,
         layout: Layout::new(&state.db, user, Some(scope)).await?,
         members,
         roles: Role::ALL.map(Role::as_str),
-        can_manage: scope.can(crate::scope::Permission::ManageMembers),
+        can_manage,
         me: user.user.id,
         notice,
         error,
@@ -175,7 +195,7 @@ pub async fn change_role(
     }
     .await;
     super::or_show_error(result, |message| {
-        show_members(&state, &user, &scope, None, Some(message))
+        show_members(&state, &user, &scope, None, Some(message), None)
     })
     .await
 }
@@ -200,7 +220,67 @@ pub async fn remove_member(
             }
         });
     super::or_show_error(result, |message| {
-        show_members(&state, &user, &scope, None, Some(message))
+        show_members(&state, &user, &scope, None, Some(message), None)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// The console's address for links in mail: configured, or the one this request
+/// came to.
+fn public_url(state: &ConsoleState, req: &HttpRequest) -> String {
+    state.public_url.clone().unwrap_or_else(|| {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    })
+}
+
+pub async fn invite(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    slug: web::Path<String>,
+    checked: Checked<InviteForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let Checked { user, form } = checked;
+    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let email = super::form::text(&form.email)
+        .unwrap_or_default()
+        .to_owned();
+    let result = async {
+        let role: Role = super::form::choice(
+            &form.role,
+            "The role",
+            "owner, admin, developer, finance or viewer",
+        )?;
+        let invited = crate::invitations::invite(
+            &state,
+            &scope,
+            &actor(&req, &user),
+            &email,
+            role,
+            &public_url(&state, &req),
+        )
+        .await?;
+        show_members(
+            &state,
+            &user,
+            &scope,
+            None,
+            None,
+            Some((email.clone(), invited)),
+        )
+        .await
+    }
+    .await;
+    super::or_show_error(result, |message| {
+        show_members(&state, &user, &scope, None, Some(message), None)
     })
     .await
 }
