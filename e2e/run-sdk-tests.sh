@@ -23,16 +23,9 @@ fi
 AIRLOCK_BIN="$(cd "$(dirname "$AIRLOCK_BIN")" && pwd)/$(basename "$AIRLOCK_BIN")"
 export AIRLOCK_BIN
 
-# Create the venv, or recreate it if its interpreter no longer runs (e.g. python upgraded).
-if ! "$AIRLOCK_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    echo "run-sdk-tests: creating virtualenv at $AIRLOCK_VENV" >&2
-    rm -rf "$AIRLOCK_VENV"
-    mkdir -p "$(dirname "$AIRLOCK_VENV")"
-    python3 -m venv "$AIRLOCK_VENV"
-fi
-
-"$AIRLOCK_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "$root/e2e/requirements.txt"
+# shellcheck source=e2e/venv.sh
+source "$here/venv.sh"
+airlock_venv_setup run-sdk-tests
 
 set +e
 "$AIRLOCK_VENV/bin/python" -m pytest -q "$root/e2e/sdk" "$@"

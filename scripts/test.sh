@@ -3,7 +3,8 @@
 # again on PostgreSQL (DATABASE_URL, default the local server; unreachable = fail),
 # with Redis-backed limits shared by two relay processes (REDIS_URL, default the
 # local server), a bounded fuzzing run of the request parser and the redactor,
-# then the end-to-end tests with the official openai and anthropic Python SDKs.
+# then the end-to-end tests with the official openai and anthropic Python SDKs, and
+# the browser tests of the console (Playwright driving Debian's Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/airlock-target}"
@@ -22,3 +23,6 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
 echo "== end-to-end tests with the official SDKs"
 cargo build -p airlock
 bash e2e/run-sdk-tests.sh
+
+echo "== browser tests of the console"
+bash e2e/run-console-tests.sh

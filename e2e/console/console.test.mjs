@@ -1,0 +1,723 @@
+// Browser end-to-end test of the Airlock console: one story, in order, in one page.
+//
+// A new user signs up, creates a tenant, adds the `mock` provider, records its DPA,
+// lets `internal` data go to it, creates a dev key, calls the relay with it through
+// the official openai Python SDK (relay_call.py), revokes it, rotates a second key,
+// and checks the members page and the audit chain. After every page a full-page
+// screenshot goes to e2e/screenshots/NN-<name>.png.
+//
+// Run: e2e/run-console-tests.sh   (or: node --test e2e/console/ with the env below)
+//
+// Environment:
+//   AIRLOCK_BIN               the binary (default ${CARGO_TARGET_DIR:-~/.cache/airlock-target}/debug/airlock)
+//   AIRLOCK_VENV              virtualenv with e2e/requirements.txt (default ~/.cache/airlock-venv)
+//   AIRLOCK_CHROMIUM          the browser (default /usr/bin/chromium)
+//   AIRLOCK_STARTUP_TIMEOUT   seconds to wait for the server's JSON line (default 60)
+//   AIRLOCK_SHUTDOWN_TIMEOUT  seconds to wait after SIGTERM before SIGKILL (default 20)
+//   AIRLOCK_E2E_HEADFUL=1     show the browser (needs a display)
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const screenshotDir = path.resolve(here, '..', 'screenshots');
+const home = os.homedir();
+
+const AIRLOCK_BIN =
+  process.env.AIRLOCK_BIN ||
+  path.join(process.env.CARGO_TARGET_DIR || path.join(home, '.cache', 'airlock-target'), 'debug', 'airlock');
+const AIRLOCK_VENV = process.env.AIRLOCK_VENV || path.join(home, '.cache', 'airlock-venv');
+const PYTHON = path.join(AIRLOCK_VENV, 'bin', 'python');
+const CHROMIUM = process.env.AIRLOCK_CHROMIUM || '/usr/bin/chromium';
+const STARTUP_TIMEOUT_MS = Number(process.env.AIRLOCK_STARTUP_TIMEOUT || 60) * 1000;
+const SHUTDOWN_TIMEOUT_MS = Number(process.env.AIRLOCK_SHUTDOWN_TIMEOUT || 20) * 1000;
+
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+// How long the relay may take to notice a revoked key (the console says "within a second").
+const REVOKE_DEADLINE_MS = 5000;
+const MODEL = 'gpt-4o-mini';
+
+// ---------------------------------------------------------------------------
+// The server
+
+let server = null; // { proc, info, workdir, logPath, exited }
+
+function tail(file, limit = 6000) {
+  try {
+    const data = fs.readFileSync(file);
+    // eslint-disable-next-line no-control-regex
+    const text = data.subarray(Math.max(0, data.length - limit)).toString('utf8').replace(/\x1b\[[0-9;]*m/g, '');
+    return (data.length > limit ? '...(truncated)...\n' : '') + (text || '(stderr was empty)');
+  } catch {
+    return '(no stderr captured)';
+  }
+}
+
+function serverLogTail() {
+  if (!server) return '(the server was not started)';
+  const state = server.exited ? `exited with ${server.exited}` : 'still running';
+  return `--- airlock stderr, ${state} (${server.logPath}) ---\n${tail(server.logPath)}`;
+}
+
+async function startServer() {
+  try {
+    fs.accessSync(AIRLOCK_BIN, fs.constants.X_OK);
+  } catch {
+    throw new Error(
+      `airlock binary not found or not executable at ${AIRLOCK_BIN}; ` +
+        'build it with `cargo build -p airlock` or set AIRLOCK_BIN',
+    );
+  }
+  const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-console-e2e-'));
+  const logPath = path.join(workdir, 'airlock.stderr.log');
+  const logFd = fs.openSync(logPath, 'w');
+  const args = [
+    'serve', '--demo', '--json',
+    '--data-dir', path.join(workdir, 'demo'),
+    '--relay-addr', '127.0.0.1:0',
+    '--console-addr', '127.0.0.1:0',
+  ];
+  const proc = spawn(AIRLOCK_BIN, args, {
+    cwd: workdir,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', logFd],
+  });
+  fs.closeSync(logFd);
+  server = { proc, info: null, workdir, logPath, exited: null };
+  // If node dies without running `after` (Ctrl-C, a crash), do not leave the server behind.
+  process.once('exit', () => {
+    if (!server.exited) proc.kill('SIGKILL');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      if (!server.exited) proc.kill('SIGKILL');
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+  const exitedPromise = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      server.exited = signal ? `signal ${signal}` : `code ${code}`;
+      resolve();
+    });
+  });
+  server.exitedPromise = exitedPromise;
+  proc.on('error', (err) => {
+    server.exited = `spawn error: ${err.message}`;
+  });
+
+  // The first stdout line is the JSON; the rest is drained so a chatty server never blocks.
+  const lines = createInterface({ input: proc.stdout });
+  const first = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), STARTUP_TIMEOUT_MS);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+    exitedPromise.then(() => {
+      clearTimeout(timer);
+      // A line written just before exit arrives first; this only wins if there was none.
+      setTimeout(() => resolve(null), 200);
+    });
+  });
+  const cmd = `${AIRLOCK_BIN} ${args.join(' ')}`;
+  if (first === null) {
+    const why = server.exited
+      ? `exited (${server.exited})`
+      : `printed nothing on stdout within ${STARTUP_TIMEOUT_MS / 1000}s`;
+    throw new Error(`\`${cmd}\` ${why}.\n${serverLogTail()}`);
+  }
+  let info;
+  try {
+    info = JSON.parse(first);
+    for (const field of ['relay_url', 'console_url']) {
+      assert.equal(typeof info[field], 'string', `missing field ${field}`);
+    }
+  } catch (err) {
+    throw new Error(
+      `airlock's first stdout line is not the expected JSON (${err.message}): ${first}\n${serverLogTail()}`,
+    );
+  }
+  info.relay_url = info.relay_url.replace(/\/+$/, '');
+  info.console_url = info.console_url.replace(/\/+$/, '');
+  server.info = info;
+  return info;
+}
+
+/** SIGTERM, wait, SIGKILL if it hangs. Returns a problem description or null. */
+async function stopServer() {
+  if (!server || !server.proc) return null;
+  const { proc } = server;
+  if (server.exited) return `airlock had already exited (${server.exited}) before the end of the test`;
+  proc.kill('SIGTERM');
+  const stopped = await Promise.race([
+    server.exitedPromise.then(() => true),
+    new Promise((resolve) => setTimeout(() => resolve(false), SHUTDOWN_TIMEOUT_MS)),
+  ]);
+  if (!stopped) {
+    proc.kill('SIGKILL');
+    await server.exitedPromise;
+    return `airlock did not stop within ${SHUTDOWN_TIMEOUT_MS / 1000}s of SIGTERM and was killed`;
+  }
+  if (server.exited !== 'code 0') return `airlock exited with ${server.exited} after SIGTERM (expected a graceful 0)`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// The relay, through the official openai Python SDK
+
+function runRelayCall(key, prompt) {
+  const script = path.join(here, 'relay_call.py');
+  const args = [script, '--base-url', `${server.info.relay_url}/v1`, '--key', key, '--model', MODEL, '--prompt', prompt];
+  return new Promise((resolve, reject) => {
+    execFile(PYTHON, args, { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) {
+        const hint = err.code === 'ENOENT' ? ` (no python at ${PYTHON}: run e2e/run-console-tests.sh, or set AIRLOCK_VENV)` : '';
+        reject(new Error(`relay_call.py failed${hint}: ${err.message}\nstderr: ${stderr}`));
+        return;
+      }
+      const line = stdout.trim().split('\n').pop();
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        reject(new Error(`relay_call.py printed no JSON: ${JSON.stringify(stdout)}\nstderr: ${stderr}`));
+      }
+    });
+  });
+}
+
+function mockReply(prompt) {
+  return `Mock reply: ${prompt}`;
+}
+
+/** Calls the relay with `key` and asserts the mock provider answered. */
+async function assertRelayAnswers(key, who) {
+  const prompt = `Hello from the console test (${who}).`;
+  const result = await runRelayCall(key, prompt);
+  assert.ok(
+    result.ok,
+    `the relay should answer ${who}, but it refused: HTTP ${result.status} ${result.code}: ${result.message}`,
+  );
+  assert.equal(result.content, mockReply(prompt), `the relay's answer to ${who}`);
+}
+
+// ---------------------------------------------------------------------------
+// The browser
+
+let browser = null;
+let context = null;
+let page = null;
+let shotNumber = 0;
+const pageProblems = []; // console errors, page errors, failed subresources
+
+function resetScreenshots() {
+  fs.mkdirSync(screenshotDir, { recursive: true });
+  for (const name of fs.readdirSync(screenshotDir)) {
+    if (name.endsWith('.png')) fs.rmSync(path.join(screenshotDir, name));
+  }
+}
+
+/** A full-page screenshot, e2e/screenshots/NN-name.png. */
+async function shot(name) {
+  shotNumber += 1;
+  const file = path.join(screenshotDir, `${String(shotNumber).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** Screenshots at a phone's size, then back to the desktop size. */
+async function phoneShot(name) {
+  await page.setViewportSize(PHONE);
+  try {
+    await shot(`${name}-phone`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 0) {
+      pageProblems.push(`${name} page is ${overflow}px wider than a ${PHONE.width}px phone screen`);
+    }
+  } finally {
+    await page.setViewportSize(DESKTOP);
+  }
+}
+
+const WAIT_MS = 10_000;
+
+function currentPath() {
+  const url = new URL(page.url());
+  return url.pathname + url.search;
+}
+
+/** What the user sees, shortened, for failure messages. */
+async function visibleText(limit = 1500) {
+  try {
+    const text = (await page.locator('main').innerText({ timeout: 1000 })).replace(/\s+\n/g, '\n').trim();
+    return text.length > limit ? `${text.slice(0, limit)}…` : text;
+  } catch {
+    return '(no <main> on the page)';
+  }
+}
+
+/** Polls until `check()` is truthy; fails with `message()` after the deadline. */
+async function eventually(check, message, timeout = WAIT_MS) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const detail = last instanceof Error ? ` (${last.message.split('\n')[0]})` : '';
+      assert.fail(`${await message()}${detail}\n  at ${currentPath()}; the page shows:\n${await visibleText()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits until the locator is visible and its text matches `expected` (string: contains). */
+async function seeText(locator, expected, what) {
+  const matches = (text) => (typeof expected === 'string' ? text.includes(expected) : expected.test(text));
+  let seen = null;
+  await eventually(
+    async () => {
+      if (!(await locator.first().isVisible())) {
+        seen = null;
+        return false;
+      }
+      seen = (await locator.first().innerText()).trim();
+      return matches(seen);
+    },
+    () =>
+      seen === null
+        ? `${what}: not on the page (looked for ${locator})`
+        : `${what}: expected ${typeof expected === 'string' ? JSON.stringify(expected) : expected}, saw ${JSON.stringify(seen)}`,
+  );
+  return seen;
+}
+
+/** Waits until the locator is visible. */
+async function see(locator, what) {
+  await eventually(
+    () => locator.first().isVisible(),
+    () => `${what}: not on the page (looked for ${locator})`,
+  );
+  return locator.first();
+}
+
+/** Waits for the address bar to match, and for the page to have loaded. */
+async function arriveAt(pattern, what) {
+  await eventually(
+    () => pattern.test(currentPath()),
+    () => `${what}: expected to be at ${pattern}, but the browser is at ${currentPath()}`,
+  );
+  await page.waitForLoadState('load');
+  await assertNotAnErrorPage(what);
+}
+
+let storyFailed = false; // set by the first failing step
+let lastDocument = null; // { status, method, url } of the last main-frame document
+
+async function assertNotAnErrorPage(what) {
+  if (lastDocument && lastDocument.status >= 400) {
+    assert.fail(
+      `${what}: ${lastDocument.method} ${new URL(lastDocument.url).pathname} answered HTTP ${lastDocument.status}; the page shows:\n${await visibleText()}`,
+    );
+  }
+}
+
+/** Clicks a link of the top bar's section navigation, by its exact text. */
+async function openSection(name, pathPattern) {
+  const links = page.locator('nav.sections a, header nav a').filter({ hasText: new RegExp(`^\\s*${name}\\s*$`) });
+  if ((await links.count()) === 0) {
+    const available = await page.locator('header nav a').allInnerTexts();
+    assert.fail(
+      `the top bar has no "${name}" link (it has: ${available.map((t) => t.trim()).filter(Boolean).join(', ')}) at ${currentPath()}`,
+    );
+  }
+  await links.first().click();
+  await arriveAt(pathPattern, `after clicking "${name}" in the top bar`);
+}
+
+/** The form control named `name` inside `form`; fails clearly if the form has none. */
+async function field(form, name, what) {
+  const control = form.locator(`[name="${name}"]`);
+  await eventually(
+    async () => (await control.count()) > 0,
+    async () => `${what} has no field named "${name}"`,
+  );
+  return control.first();
+}
+
+/** Clicks a button by its visible name (inside `scope`, default the page). */
+async function press(name, scope = page) {
+  const button = scope.getByRole('button', { name, exact: true });
+  await see(button, `the "${name}" button`);
+  await button.first().click();
+}
+
+/**
+ * Clicks a submit button and waits for the server's answer: a new page (after any
+ * redirects), or, for forms that update in place with htmx, the htmx response.
+ */
+async function submit(name, scope = page) {
+  const answered = page.waitForResponse(
+    (response) => {
+      const request = response.request();
+      if (request.frame() !== page.mainFrame()) return false;
+      if (request.isNavigationRequest()) return !(response.status() >= 300 && response.status() < 400);
+      return request.headers()['hx-request'] === 'true';
+    },
+    { timeout: WAIT_MS },
+  );
+  await press(name, scope);
+  let response;
+  try {
+    response = await answered;
+  } catch {
+    assert.fail(`clicking "${name}" at ${currentPath()} got no answer from the server within ${WAIT_MS / 1000}s`);
+  }
+  if (!response.request().isNavigationRequest() && response.status() >= 400) {
+    assert.fail(
+      `clicking "${name}" at ${currentPath()}: ${response.request().method()} ${new URL(response.url()).pathname} answered HTTP ${response.status()}`,
+    );
+  }
+  await page.waitForLoadState('load');
+}
+
+function tableRow(scope, cellText) {
+  return scope.locator('tbody tr').filter({ has: page.getByRole('cell', { name: cellText, exact: true }) });
+}
+
+// ---------------------------------------------------------------------------
+// The story
+
+const run = randomBytes(4).toString('hex');
+const user = {
+  name: 'Erin Example',
+  email: `erin-${run}@example.com`,
+  password: `correct horse ${run} battery`,
+};
+const tenant = { name: `Acme Browser Test ${run}`, slug: `acme-${run}` };
+const dpa = { signedOn: '2025-03-14', reference: `DPA-MOCK-${run.toUpperCase()}` };
+// A second provider, only to see how a stored API key is shown (masked).
+const keyedProvider = {
+  name: 'anthropic-backup',
+  kind: 'anthropic',
+  apiKey: `sk-ant-e2e-${randomBytes(12).toString('hex')}`,
+};
+
+before(async () => {
+  resetScreenshots();
+  await startServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: process.env.AIRLOCK_E2E_HEADFUL !== '1',
+    args: ['--no-sandbox', '--disable-background-networking'],
+  });
+  context = await browser.newContext({ viewport: DESKTOP });
+  // The key page's Copy button writes to the clipboard; the test reads it back.
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.info.console_url });
+  page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  page.on('response', (response) => {
+    const request = response.request();
+    if (request.isNavigationRequest() && request.frame() === page.mainFrame()) {
+      if (response.status() >= 300 && response.status() < 400) return; // the redirect's target follows
+      lastDocument = { status: response.status(), method: request.method(), url: response.url() };
+    } else if (response.status() >= 400 && !response.url().endsWith('/favicon.ico')) {
+      pageProblems.push(`${request.method()} ${response.url()} answered HTTP ${response.status()}`);
+    }
+  });
+  page.on('pageerror', (err) => pageProblems.push(`script error at ${currentPath()}: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/favicon\.ico/.test(msg.location()?.url || '')) {
+      pageProblems.push(`console error at ${currentPath()}: ${msg.text()}`);
+    }
+  });
+});
+
+after(async () => {
+  // Everything here runs even if `before` failed half-way.
+  const problems = [];
+  try {
+    if (browser) await browser.close();
+  } catch (err) {
+    problems.push(`closing the browser: ${err.message}`);
+  }
+  const stopProblem = await stopServer();
+  if (stopProblem) problems.push(stopProblem);
+  if (storyFailed) process.stderr.write(`screenshots of the story so far: ${screenshotDir}\n`);
+  // Keep the server's data dir and log when something went wrong.
+  if (server && !storyFailed && !problems.length) fs.rmSync(server.workdir, { recursive: true, force: true });
+  if (problems.length) throw new Error(`${problems.join('\n')}\n${serverLogTail()}`);
+});
+
+
+test('a new user sets up a tenant, a provider and its policy, then creates, uses, revokes and rotates relay keys', { timeout: 300_000 }, async (t) => {
+  const consoleUrl = server.info.console_url;
+  const slug = tenant.slug;
+  const tenantPath = (rest) => new RegExp(`^/t/${slug}/${rest}`);
+  const keys = {}; // what the user copied from the console
+
+  /** One step of the story: later steps are skipped once one fails. */
+  const step = (name, fn) =>
+    t.test(name, async (st) => {
+      if (storyFailed) {
+        st.skip('an earlier step failed');
+        return;
+      }
+      const problemsBefore = pageProblems.length;
+      try {
+        await fn();
+        const fresh = pageProblems.slice(problemsBefore);
+        assert.ok(fresh.length === 0, `problems a user would see in this step (console errors, failed loads, pages too wide for a phone):\n  ${fresh.join('\n  ')}`);
+      } catch (err) {
+        storyFailed = true;
+        try {
+          await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase().slice(0, 40)}`);
+        } catch {
+          // the page may be gone; the error below is what matters
+        }
+        if (err instanceof Error) {
+          err.message += `\n${serverLogTail()}`;
+        }
+        throw err;
+      }
+    });
+
+  await step('a. sign up and land signed in', async () => {
+    await page.goto(`${consoleUrl}/signup`);
+    await assertNotAnErrorPage('the sign-up page');
+    await seeText(page.locator('h1'), 'Create an account', 'the sign-up heading');
+    await shot('signup');
+    await page.getByLabel('Your name').fill(user.name);
+    await page.getByLabel('Email').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await submit('Create account');
+    await arriveAt(/^\/tenants$/, 'after signing up');
+    await seeText(page.locator('h1'), 'Your tenants', 'the page after signing up');
+    await seeText(page.locator('header'), user.email, 'the top bar shows who is signed in');
+    await see(page.getByRole('button', { name: 'Sign out' }), 'the sign-out button');
+    await seeText(page.locator('main'), 'not a member of any tenant yet', 'a new user has no tenant');
+    await shot('signed-up-tenants');
+  });
+
+  await step('b. create a tenant', async () => {
+    await page.getByLabel('Name', { exact: true }).fill(tenant.name);
+    await page.getByLabel('Address').fill(slug);
+    await submit('Create tenant');
+    await arriveAt(tenantPath('keys'), 'after creating the tenant');
+    await seeText(page.locator('h1'), 'Relay keys', 'a new tenant opens on its keys');
+    await seeText(page.locator('header summary').first(), tenant.name, 'the tenant switcher shows the new tenant');
+    await seeText(page.locator('header summary').first(), 'owner', 'the creator of a tenant is its owner');
+    await seeText(page.locator('main'), 'No dev keys yet', 'a new tenant has no keys');
+    await shot('tenant-created-keys');
+  });
+
+  await step('c. add the mock provider', async () => {
+    await openSection('Providers', tenantPath('providers'));
+    await shot('providers-empty');
+    const what = 'the provider form #provider-form';
+    const form = await see(page.locator('#provider-form'), what);
+    await (await field(form, 'name', what)).fill('mock');
+    await (await field(form, 'kind', what)).selectOption('mock');
+    await (await field(form, 'base_url', what)).fill('');
+    const apiKey = await field(form, 'api_key', what);
+    assert.equal(await apiKey.getAttribute('type'), 'password', 'the API key field should be a password field');
+    await apiKey.fill('');
+    await submit('Save provider', form);
+    await arriveAt(tenantPath('providers'), 'after saving the mock provider');
+    const row = page.locator('tr[data-provider="mock"]');
+    await seeText(row, 'mock', 'the row of the mock provider shows its kind');
+    await shot('providers-mock');
+
+    // A provider with an API key shows only its last 4 characters.
+    const form2 = await see(page.locator('#provider-form'), what);
+    await (await field(form2, 'name', what)).fill(keyedProvider.name);
+    await (await field(form2, 'kind', what)).selectOption(keyedProvider.kind);
+    await (await field(form2, 'base_url', what)).fill('');
+    await (await field(form2, 'api_key', what)).fill(keyedProvider.apiKey);
+    await submit('Save provider', form2);
+    await arriveAt(tenantPath('providers'), 'after saving a provider with an API key');
+    const keyed = page.locator(`tr[data-provider="${keyedProvider.name}"]`);
+    const last4 = keyedProvider.apiKey.slice(-4);
+    const shown = await seeText(keyed, `••••${last4}`, `the ${keyedProvider.name} row shows the key as ••••${last4}`);
+    await seeText(keyed, keyedProvider.kind, `the ${keyedProvider.name} row shows its kind`);
+    await see(page.locator('tr[data-provider="mock"]'), 'the mock provider is still listed');
+    const html = await page.content();
+    assert.ok(!html.includes(keyedProvider.apiKey), 'the providers page must never contain the whole API key');
+    assert.ok(
+      !html.includes(keyedProvider.apiKey.slice(-5)),
+      `the providers page shows more than the last 4 characters of the API key (row: ${JSON.stringify(shown)})`,
+    );
+    await shot('providers-two');
+    await phoneShot('providers');
+  });
+
+  await step('d. record the DPA with mock', async () => {
+    await openSection('Agreements', tenantPath('agreements'));
+    await shot('agreements-empty');
+    const what = 'the agreement form #agreement-form';
+    const form = await see(page.locator('#agreement-form'), what);
+    await (await field(form, 'provider', what)).selectOption('mock');
+    await (await field(form, 'dpa_signed_on', what)).fill(dpa.signedOn);
+    await (await field(form, 'dpa_reference', what)).fill(dpa.reference);
+    await submit('Save agreement', form);
+    await arriveAt(tenantPath('agreements'), 'after saving the agreement');
+    const row = page.locator('tr[data-agreement="mock"]');
+    await seeText(row, dpa.signedOn, 'the mock agreement row shows the date the DPA was signed');
+    await seeText(row, dpa.reference, 'the mock agreement row shows the DPA reference');
+    await shot('agreements-mock-dpa');
+  });
+
+  await step('e. let internal data go to mock, with a DPA required', async () => {
+    await openSection('Policies', tenantPath('policies'));
+    await shot('policies');
+    const what = 'the internal policy form #policy-internal';
+    const form = await see(page.locator('#policy-internal'), what);
+    await (await field(form, 'allowed_providers', what)).fill('mock');
+    await (await field(form, 'require_dpa', what)).check();
+    await submit('Save internal policy', form);
+    await arriveAt(tenantPath('policies'), 'after saving the internal policy');
+    const saved = page.locator('#policy-internal');
+    await eventually(
+      async () => (await saved.locator('input[name="allowed_providers"]').inputValue()).trim() === 'mock',
+      async () =>
+        `the saved internal policy should allow "mock", its field says ${JSON.stringify(await saved.locator('input[name="allowed_providers"]').inputValue())}`,
+    );
+    assert.ok(await saved.locator('input[name="require_dpa"]').isChecked(), 'the saved internal policy should require a DPA');
+
+    const preview = await see(page.locator('#preview'), 'the preview table #preview');
+    const internal = preview.locator('tr[data-provider="mock"] td[data-class="internal"]');
+    // "allowed" must be the verdict itself, not part of e.g. "not on the allowed list".
+    const verdict = await seeText(internal, /^[^a-z]*allowed\b/i, 'the preview: may mock receive internal data');
+    assert.doesNotMatch(verdict, /\bnot\b|missing/i, `the preview should say mock may receive internal data, it says ${JSON.stringify(verdict)}`);
+    // The other provider has no agreement and is not on the internal list: the preview must say so.
+    const other = preview.locator(`tr[data-provider="${keyedProvider.name}"]`);
+    const otherInternal = await seeText(other.locator('td[data-class="internal"]'), /\S/, `the preview: ${keyedProvider.name} and internal data`);
+    assert.doesNotMatch(otherInternal, /^[^a-z]*allowed\b/i, `${keyedProvider.name} is not on the internal list, yet the preview says ${JSON.stringify(otherInternal)}`);
+    await seeText(other.locator('td[data-class="confidential"]'), /missing DPA/i, `the preview: ${keyedProvider.name} has no DPA for confidential data`);
+    await shot('policies-internal-saved');
+  });
+
+  await step('f. create a dev key and copy it', async () => {
+    await openSection('Keys', tenantPath('keys'));
+    await page.getByRole('navigation', { name: 'Environments' }).getByRole('link', { name: 'dev', exact: true }).click();
+    await arriveAt(tenantPath('keys\\?env=dev'), 'after choosing the dev tab');
+    await page.getByLabel('New dev key named').fill('checkout-e2e');
+    await submit('Create key');
+    await arriveAt(tenantPath('keys'), 'after creating a key');
+    await seeText(page.locator('h1'), 'Key created', 'the page after creating a key');
+    const key = (await seeText(page.locator('#new-key'), /^dev_\S+$/, 'the new key in #new-key is a dev_ key')).trim();
+    const copy = await see(page.locator('#copy-key'), 'the copy button #copy-key next to the key');
+    assert.match((await copy.innerText()).trim(), /^Copy$/, 'the copy button says "Copy"');
+    await page.evaluate(() => navigator.clipboard.writeText('(nothing copied yet)'));
+    await copy.click();
+    await eventually(
+      async () => (await page.evaluate(() => navigator.clipboard.readText())) === key,
+      async () =>
+        `clicking "Copy" should put the key on the clipboard, the clipboard holds ${JSON.stringify(await page.evaluate(() => navigator.clipboard.readText()))}`,
+      3000,
+    );
+    keys.first = key;
+    await shot('key-created');
+
+    await page.getByRole('link', { name: 'Back to the dev keys' }).click();
+    await arriveAt(tenantPath('keys\\?env=dev'), 'after going back to the dev keys');
+    const row = tableRow(page, 'checkout-e2e');
+    await seeText(row, 'active', 'the new key is listed as active');
+    assert.ok(!(await page.content()).includes(key), 'the keys list must not show the whole key');
+    await shot('keys-one-active');
+    await phoneShot('keys');
+  });
+
+  await step('g. the relay answers the new key', async () => {
+    await assertRelayAnswers(keys.first, 'the new dev key');
+  });
+
+  await step('h. revoke the key; the relay refuses it within 5 s', async () => {
+    if (!/[?&]env=dev\b/.test(currentPath())) {
+      await page.goto(`${consoleUrl}/t/${slug}/keys?env=dev`);
+      await arriveAt(tenantPath('keys\\?env=dev'), 'the dev keys');
+    }
+    const row = tableRow(page, 'checkout-e2e');
+    await see(row, 'the row of the key to revoke');
+    await row.locator('summary', { hasText: 'Revoke' }).click();
+    await shot('key-revoke-confirm');
+    await submit('Revoke for good', row);
+    await arriveAt(tenantPath('keys\\?env=dev'), 'after revoking the key');
+    await seeText(tableRow(page, 'checkout-e2e'), 'revoked', 'the revoked key is listed as revoked');
+    await shot('key-revoked');
+
+    const started = Date.now();
+    let result;
+    for (;;) {
+      result = await runRelayCall(keys.first, 'Is this key still alive?');
+      if (!result.ok || Date.now() - started > REVOKE_DEADLINE_MS) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(result.ok, false, `the relay still answered the revoked key ${Date.now() - started} ms after the revoke`);
+    assert.equal(result.status, 401, `the relay should refuse a revoked key with HTTP 401, got ${JSON.stringify(result)}`);
+    assert.equal(result.code, 'key_revoked', `the error code for a revoked key, got ${JSON.stringify(result)}`);
+  });
+
+  await step('i. rotate a second key; the old and the new key both work', async () => {
+    await page.getByLabel('New dev key named').fill('billing-e2e');
+    await submit('Create key');
+    await arriveAt(tenantPath('keys'), 'after creating the second key');
+    keys.old = (await seeText(page.locator('#new-key'), /^dev_\S+$/, 'the second key in #new-key')).trim();
+    await page.getByRole('link', { name: 'Back to the dev keys' }).click();
+    await arriveAt(tenantPath('keys\\?env=dev'), 'after going back to the dev keys');
+
+    const row = tableRow(page, 'billing-e2e');
+    await seeText(row, 'active', 'the second key is active');
+    await submit('Rotate', row);
+    await arriveAt(tenantPath('keys/[^/]+/rotate'), 'after rotating the key');
+    await seeText(page.locator('h1'), 'Key rotated', 'the page after rotating');
+    keys.rotated = (await seeText(page.locator('#new-key'), /^dev_\S+$/, 'the rotated key in #new-key')).trim();
+    assert.notEqual(keys.rotated, keys.old, 'rotation must give a new key');
+    await seeText(page.locator('main'), 'keeps working until', 'the page says how long the old key keeps working');
+    await shot('key-rotated');
+
+    await assertRelayAnswers(keys.old, 'the old key during its grace period');
+    await assertRelayAnswers(keys.rotated, 'the rotated key');
+
+    await page.getByRole('link', { name: 'Back to the dev keys' }).click();
+    await arriveAt(tenantPath('keys\\?env=dev'), 'after going back to the dev keys');
+    await eventually(
+      async () => (await tableRow(page, 'billing-e2e').count()) === 2,
+      async () => `after rotation the list should show the old and the new billing-e2e key, it shows ${await tableRow(page, 'billing-e2e').count()}`,
+    );
+    await seeText(tableRow(page, 'billing-e2e').filter({ hasText: 'until' }), 'until', 'the old key shows until when it works');
+    await shot('keys-after-rotation');
+  });
+
+  await step('j. the members page and a verified audit log', async () => {
+    await openSection('Members', tenantPath('members'));
+    const me = tableRow(page, user.email);
+    await seeText(me, 'owner', 'the members page lists the user as owner');
+    await seeText(me, user.name, 'the members page shows the user name');
+    await shot('members');
+
+    await openSection('Audit log', tenantPath('audit'));
+    const events = page.locator('main table tbody');
+    for (const action of ['tenant.create', 'provider.create', 'agreement.save', 'policy.save', 'key.create', 'key.revoke', 'key.rotate']) {
+      await seeText(events, action, `the audit log lists ${action}`);
+    }
+    await shot('audit');
+    await submit('Verify the chain');
+    await arriveAt(tenantPath('audit'), 'after verifying the chain');
+    await seeText(page.getByRole('status'), /chain is intact/i, 'the audit chain verifies');
+    await shot('audit-verified');
+  });
+});
