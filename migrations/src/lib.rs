@@ -19,6 +19,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_seed_list_prices;
 mod m20261123_000003_policy_settings;
 mod m20261123_000004_invitations;
+mod m20261123_000005_api_tokens;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_seed_list_prices::Migration),
             Box::new(m20261123_000003_policy_settings::Migration),
             Box::new(m20261123_000004_invitations::Migration),
+            Box::new(m20261123_000005_api_tokens::Migration),
         ]
     }
 }

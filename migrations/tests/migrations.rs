@@ -19,9 +19,9 @@ use std::collections::BTreeSet;
 use airlock_core::pricing::PriceTable;
 use airlock_migrations::{Migrator, MigratorTrait, SchemaManager};
 use airlock_schema::entities::{
-    alert, audit_event, classification_policy, env_default, invitation, membership, model_price,
-    model_route, provider_agreement, provider_credential, relay_key, tenant, usage_daily,
-    usage_record, user,
+    alert, api_token, audit_event, classification_policy, env_default, invitation, membership,
+    model_price, model_route, provider_agreement, provider_credential, relay_key, tenant,
+    usage_daily, usage_record, user,
 };
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use sea_orm_migration::sea_orm::{
@@ -64,7 +64,8 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "client_disconnected",
 ];
 
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 16] = [
+    "api_tokens",
     "invitations",
     "tenants",
     "users",
@@ -237,11 +238,11 @@ async fn exercise_backend(db: DatabaseConnection) {
     // behave the same on both backends.
     rows_round_trip_and_constraints_hold(&db).await;
 
-    // Rolling back the invitations, the policy settings, then the seed, removes list prices and keeps
+    // Rolling back the API tokens, the invitations, the policy settings, then the seed, removes list prices and keeps
     // tenant prices (and the policy columns go without taking rows with them).
     let override_tenant = insert_tenant(&db, "after-seed").await;
     insert_tenant_price(&db, override_tenant.id).await;
-    Migrator::down(&db, Some(3)).await.unwrap();
+    Migrator::down(&db, Some(4)).await.unwrap();
     let list_prices = model_price::Entity::find()
         .filter(model_price::Column::TenantId.is_null())
         .count(&db)
@@ -301,6 +302,7 @@ async fn every_entity_matches_its_table(db: &DatabaseConnection) {
     entity_matches_table(db, audit_event::Entity).await;
     entity_matches_table(db, alert::Entity).await;
     entity_matches_table(db, invitation::Entity).await;
+    entity_matches_table(db, api_token::Entity).await;
 
     // The database itself, not only the entity, holds no extra usage column.
     let allowed: BTreeSet<String> = USAGE_RECORD_ALLOWED_COLUMNS

@@ -2,6 +2,8 @@
 //! tenant scope, audit log) and the operations on tenants, users, keys, provider
 //! credentials and policies that both the console and the `airlock admin` CLI run.
 
+pub mod api;
+pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod error;
@@ -17,6 +19,7 @@ pub mod session;
 pub mod state;
 pub mod tenant_config;
 pub mod throttle;
+pub mod usage;
 pub mod web;
 
 pub use state::ConsoleState;

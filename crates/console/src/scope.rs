@@ -69,10 +69,19 @@ impl TenantScope {
         user: &CurrentUser,
         slug: &str,
     ) -> Result<TenantScope, ConsoleError> {
+        TenantScope::check_user(db, &user.user, slug).await
+    }
+
+    /// The same check for a user authenticated another way (an API token).
+    pub async fn check_user(
+        db: &impl ConnectionTrait,
+        user: &airlock_schema::entities::user::Model,
+        slug: &str,
+    ) -> Result<TenantScope, ConsoleError> {
         let tenant = crate::ops::find_tenant(db, slug).await?;
         let member = membership::Entity::find()
             .filter(membership::Column::TenantId.eq(tenant.id))
-            .filter(membership::Column::UserId.eq(user.user.id))
+            .filter(membership::Column::UserId.eq(user.id))
             .one(db)
             .await?
             .ok_or(ConsoleError::NotFound)?;

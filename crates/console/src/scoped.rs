@@ -42,7 +42,7 @@ pub struct KeyRow {
 }
 
 /// A key row's state now, by the rule the relay enforces.
-fn state_of(key: &relay_key::Model, now: DateTime<Utc>) -> KeyState {
+pub(crate) fn state_of(key: &relay_key::Model, now: DateTime<Utc>) -> KeyState {
     KeyState::at(now, key.revoked_at, key.expires_at, key.grace_until)
 }
 

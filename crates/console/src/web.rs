@@ -10,7 +10,8 @@ use actix_web::{HttpResponse, web};
 
 use crate::auth::session_middleware;
 use crate::pages::{
-    agreements, audit, auth, invitations, keys, limits, policies, providers, tenants,
+    account, agreements, audit, auth, invitations, keys, limits, policies, providers, tenants,
+    usage,
 };
 use crate::state::ConsoleState;
 
@@ -85,8 +86,12 @@ console_routes! {
     post "/t/{slug}/members/{user_id}/role" => tenants::change_role,
     post "/t/{slug}/members/{user_id}/remove" => tenants::remove_member,
     post "/t/{slug}/invitations" => tenants::invite,
+    get "/account/tokens" => account::tokens,
+    post "/account/tokens" => account::create,
+    post "/account/tokens/{token_id}/revoke" => account::revoke,
     get "/invite/{token}" => invitations::open,
     post "/invite/{token}/accept" => invitations::accept,
+    get "/t/{slug}/usage" => usage::page,
     get "/t/{slug}/audit" => audit::list,
     post "/t/{slug}/audit/verify" => audit::verify,
 }
@@ -97,6 +102,7 @@ pub fn configure(state: Arc<ConsoleState>) -> impl Fn(&mut web::ServiceConfig) +
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(data.clone());
         register_routes(cfg);
+        crate::api::configure(cfg);
         cfg.route("/static/airlock.css", web::get().to(stylesheet))
             .route("/static/airlock.js", web::get().to(script))
             .route("/static/htmx.min.js", web::get().to(htmx))

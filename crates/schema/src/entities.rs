@@ -12,6 +12,7 @@
 pub mod prelude;
 
 pub mod alert;
+pub mod api_token;
 pub mod audit_event;
 pub mod classification_policy;
 pub mod env_default;

@@ -170,6 +170,11 @@ impl Browser {
     fn session(&self) -> Option<&String> {
         self.cookies.get("airlock_session")
     }
+
+    /// The session cookie's value (the browser must be signed in).
+    pub(super) fn session_cookie(&self) -> String {
+        self.session().cloned().unwrap_or_default()
+    }
 }
 
 /// The full key shown once on the "key created" page.
@@ -563,8 +568,9 @@ async fn no_route_reaches_another_tenants_data() {
     a_admin.get("/t/tenant-a/keys").await;
 
     // Routes that take no tenant: reachable by design, nothing tenant-specific.
-    // `/invite/{token}` is addressed by a secret token, not a tenant (its own test
-    // covers who may use it).
+    // `/invite/{token}` is addressed by a secret token, not a tenant, and
+    // `/account/tokens` by the signed-in user (their own tests cover who may use
+    // them: management_api.rs revokes another user's token id and gets 404).
     let unscoped = [
         "/",
         "/signin",
@@ -573,6 +579,8 @@ async fn no_route_reaches_another_tenants_data() {
         "/tenants",
         "/invite/{token}",
         "/invite/{token}/accept",
+        "/account/tokens",
+        "/account/tokens/{token_id}/revoke",
     ];
     let mut swept = 0;
     for (method, route) in airlock_console::web::ROUTES {

@@ -15,6 +15,7 @@ mod console;
 mod console_settings;
 mod helpers;
 mod leak;
+mod management_api;
 mod policy;
 mod relay;
 mod shared;

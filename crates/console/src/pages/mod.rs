@@ -1,6 +1,7 @@
 //! Server-rendered pages. Each handler checks the session (extractor), the tenant
 //! scope and the permission, then renders an askama template (auto-escaped).
 
+pub mod account;
 pub mod agreements;
 pub mod audit;
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod limits;
 pub mod policies;
 pub mod providers;
 pub mod tenants;
+pub mod usage;
 
 use actix_web::{HttpRequest, HttpResponse};
 use airlock_schema::entities::{membership, tenant};
@@ -44,6 +46,7 @@ pub struct TenantNav {
     pub role: String,
     pub can_audit: bool,
     pub can_settings: bool,
+    pub can_usage: bool,
 }
 
 impl Layout {
@@ -78,6 +81,7 @@ impl Layout {
                 role: s.role().to_string(),
                 can_audit: s.can(Permission::ReadAudit),
                 can_settings: s.can(Permission::ReadSettings),
+                can_usage: s.can(Permission::ReadUsage),
             }),
         })
     }

@@ -1,0 +1,201 @@
+//! Tenants, members, invitations and usage over the API.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use airlock_core::role::Role;
+use airlock_schema::entities::{membership, tenant};
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ApiCaller, ApiError, ErrorBody, ok};
+use crate::error::ConsoleError;
+use crate::state::ConsoleState;
+use crate::usage::{self, UsageSummary};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TenantView {
+    pub slug: String,
+    pub name: String,
+    /// The token holder's role in it.
+    pub role: String,
+}
+
+/// The tenants the token's holder belongs to.
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
+    responses((status = 200, body = Vec<TenantView>), (status = 401, body = ErrorBody)))]
+pub async fn tenants(
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+) -> Result<HttpResponse, ApiError> {
+    let rows = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(caller.user.id))
+        .find_also_related(tenant::Entity)
+        .order_by_asc(membership::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    let views: Vec<TenantView> = rows
+        .into_iter()
+        .filter_map(|(m, t)| {
+            let t = t?;
+            Some(TenantView {
+                slug: t.slug,
+                name: t.name,
+                role: m.role,
+            })
+        })
+        .collect();
+    ok(&views)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MemberView {
+    pub user_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub since: DateTime<Utc>,
+}
+
+/// The tenant's members and their roles.
+#[utoipa::path(get, path = "/api/v1/tenants/{slug}/members", tag = "members",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Vec<MemberView>), (status = 404, body = ErrorBody)))]
+pub async fn members(
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let views: Vec<MemberView> = crate::scoped::list_members(&state.db, &scope)
+        .await?
+        .into_iter()
+        .map(|m| MemberView {
+            user_id: m.user_id,
+            email: m.email,
+            display_name: m.display_name,
+            role: m.role,
+            since: m.since,
+        })
+        .collect();
+    ok(&views)
+}
+
+fn role(text: &str) -> Result<Role, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError(ConsoleError::Invalid(
+            "role is owner, admin, developer, finance or viewer".into(),
+        ))
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RoleBody {
+    /// owner, admin, developer, finance or viewer.
+    pub role: String,
+}
+
+/// Gives a member another role (a tenant keeps an owner; only owners make owners).
+#[utoipa::path(put, path = "/api/v1/tenants/{slug}/members/{user_id}", tag = "members",
+    params(("slug" = String, Path), ("user_id" = Uuid, Path)), request_body = RoleBody,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_role(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<RoleBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, user_id) = path.into_inner();
+    let scope = caller.scope(&state, &slug).await?;
+    let role = role(&body.role)?;
+    crate::scoped::change_role(&state, &scope, &caller.actor(&req), user_id, role).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes a member; their keys keep working until revoked.
+#[utoipa::path(delete, path = "/api/v1/tenants/{slug}/members/{user_id}", tag = "members",
+    params(("slug" = String, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, user_id) = path.into_inner();
+    let scope = caller.scope(&state, &slug).await?;
+    crate::scoped::remove_member(&state, &scope, &caller.actor(&req), user_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct InviteBody {
+    pub email: String,
+    /// owner, admin, developer, finance or viewer.
+    pub role: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InviteView {
+    /// The link went out by mail.
+    pub emailed: bool,
+    /// The link to pass on, only when no mail server is configured.
+    pub link: Option<String>,
+}
+
+/// Invites an email address; the link is mailed (or returned when no mail server is set).
+#[utoipa::path(post, path = "/api/v1/tenants/{slug}/invitations", tag = "members",
+    params(("slug" = String, Path)), request_body = InviteBody,
+    responses((status = 201, body = InviteView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn invite(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    body: web::Json<InviteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let role = role(&body.role)?;
+    let base = state.public_url.clone().unwrap_or_else(|| {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    });
+    let invited = crate::invitations::invite(
+        &state,
+        &scope,
+        &caller.actor(&req),
+        &body.email,
+        role,
+        &base,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(InviteView {
+        emailed: invited.emailed,
+        link: (!invited.emailed).then_some(invited.link),
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct UsageQuery {
+    /// First day (UTC), default the first of this month.
+    from: Option<NaiveDate>,
+    /// Last day (UTC), default today.
+    to: Option<NaiveDate>,
+}
+
+/// Requests, tokens and cost per environment, provider and model over a period
+/// (metadata only; Airlock keeps no prompt text).
+#[utoipa::path(get, path = "/api/v1/tenants/{slug}/usage", tag = "usage",
+    params(("slug" = String, Path), UsageQuery),
+    responses((status = 200, body = UsageSummary), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn usage(
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    query: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let (from, to) = usage::period(query.from, query.to)?;
+    ok(&usage::summary(&state.db, &scope, from, to).await?)
+}

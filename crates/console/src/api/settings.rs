@@ -1,0 +1,550 @@
+//! Budgets, providers and routes, agreements and policies over the API.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use airlock_core::class::DataClass;
+use airlock_core::key::Env;
+use airlock_core::money::MicroDollars;
+use chrono::{NaiveDate, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ApiCaller, ApiError, ErrorBody, ok};
+use crate::error::ConsoleError;
+use crate::policy_ops::{Change, NewAgreement, NewPolicy};
+use crate::state::ConsoleState;
+use crate::tenant_config::{self, EnvDefaultsInput, ProviderInput};
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError(ConsoleError::Invalid(message.into()))
+}
+
+fn non_negative(value: i64, what: &str) -> Result<MicroDollars, ApiError> {
+    if value < 0 {
+        return Err(invalid(format!("{what} must not be negative")));
+    }
+    Ok(MicroDollars::new(value))
+}
+
+// --- budgets ----------------------------------------------------------------
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EnvBudget {
+    pub env: String,
+    pub rpm_limit: i32,
+    pub tpm_limit: Option<i32>,
+    pub monthly_budget_micros: i64,
+    pub max_key_age_days: i32,
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenantLimits {
+    pub rpm_limit: Option<u32>,
+    pub tpm_limit: Option<u32>,
+    pub monthly_budget_micros: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Budgets {
+    pub environments: Vec<EnvBudget>,
+    pub tenant: TenantLimits,
+}
+
+/// Each environment's defaults and the tenant-wide limits.
+#[utoipa::path(get, path = "/api/v1/tenants/{slug}/budgets", tag = "budgets",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Budgets), (status = 403, body = ErrorBody)))]
+pub async fn budgets(
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let environments = tenant_config::env_defaults(&state.db, &scope)
+        .await?
+        .into_iter()
+        .map(|row| EnvBudget {
+            env: row.env,
+            rpm_limit: row.rpm_limit,
+            tpm_limit: row.tpm_limit,
+            monthly_budget_micros: row.monthly_budget_micros,
+            max_key_age_days: row.max_key_age_days,
+        })
+        .collect();
+    let tenant = scope.tenant();
+    ok(&Budgets {
+        environments,
+        tenant: TenantLimits {
+            rpm_limit: tenant.rpm_limit.and_then(|v| u32::try_from(v).ok()),
+            tpm_limit: tenant.tpm_limit.and_then(|v| u32::try_from(v).ok()),
+            monthly_budget_micros: tenant.monthly_budget_micros,
+        },
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct EnvBudgetBody {
+    pub rpm_limit: u32,
+    /// Null or left out: no tokens-per-minute default.
+    pub tpm_limit: Option<u32>,
+    pub monthly_budget_micros: i64,
+    pub max_key_age_days: u32,
+}
+
+/// Sets an environment's defaults.
+#[utoipa::path(put, path = "/api/v1/tenants/{slug}/budgets/{env}", tag = "budgets",
+    params(("slug" = String, Path), ("env" = String, Path, description = "dev, stg, prod or ci")),
+    request_body = EnvBudgetBody,
+    responses((status = 200, body = EnvBudget), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_env_budget(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: web::Json<EnvBudgetBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, env) = path.into_inner();
+    let scope = caller.scope(&state, &slug).await?;
+    let env: Env = env.parse().map_err(|_| ApiError(ConsoleError::NotFound))?;
+    let input = EnvDefaultsInput {
+        rpm: body.rpm_limit,
+        tpm: body.tpm_limit.map_or(Change::Clear, Change::Set),
+        monthly_budget: non_negative(body.monthly_budget_micros, "monthly_budget_micros")?,
+        max_key_age_days: body.max_key_age_days,
+    };
+    let row =
+        tenant_config::save_env_defaults(&state, &scope, &caller.actor(&req), env, input).await?;
+    ok(&EnvBudget {
+        env: row.env,
+        rpm_limit: row.rpm_limit,
+        tpm_limit: row.tpm_limit,
+        monthly_budget_micros: row.monthly_budget_micros,
+        max_key_age_days: row.max_key_age_days,
+    })
+}
+
+/// Sets the tenant-wide limits; a field left out (or null) means no limit.
+#[utoipa::path(put, path = "/api/v1/tenants/{slug}/limits", tag = "budgets",
+    params(("slug" = String, Path)), request_body = TenantLimits,
+    responses((status = 200, body = TenantLimits), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_tenant_limits(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    body: web::Json<TenantLimits>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let budget = body
+        .monthly_budget_micros
+        .map(|v| non_negative(v, "monthly_budget_micros"))
+        .transpose()?;
+    let change = |v: Option<u32>| v.map_or(Change::Clear, Change::Set);
+    let row = tenant_config::save_tenant_limits(
+        &state,
+        &scope,
+        &caller.actor(&req),
+        change(body.rpm_limit),
+        change(body.tpm_limit),
+        budget.map_or(Change::Clear, Change::Set),
+    )
+    .await?;
+    ok(&TenantLimits {
+        rpm_limit: row.rpm_limit.and_then(|v| u32::try_from(v).ok()),
+        tpm_limit: row.tpm_limit.and_then(|v| u32::try_from(v).ok()),
+        monthly_budget_micros: row.monthly_budget_micros,
+    })
+}
+
+// --- providers and routes ---------------------------------------------------
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderView {
+    pub name: String,
+    pub kind: String,
+    pub base_url: Option<String>,
+    /// The last 4 characters of the credential; the credential itself is never returned.
+    pub last4: Option<String>,
+    pub self_hosted: bool,
+    pub is_default: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RouteView {
+    pub id: Uuid,
+    pub model: String,
+    pub provider: String,
+    pub upstream_model: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Providers {
+    pub providers: Vec<ProviderView>,
+    pub routes: Vec<RouteView>,
+}
+
+/// The tenant's providers (by the last 4 characters of their credential) and model routes.
+#[utoipa::path(get, path = "/api/v1/tenants/{slug}/providers", tag = "providers",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Providers), (status = 403, body = ErrorBody)))]
+pub async fn providers(
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let providers = tenant_config::list_providers(&state.db, &scope)
+        .await?
+        .into_iter()
+        .map(|p| ProviderView {
+            name: p.name,
+            kind: p.kind,
+            base_url: p.base_url,
+            last4: p.last4,
+            self_hosted: p.self_hosted,
+            is_default: p.is_default,
+        })
+        .collect();
+    let routes = tenant_config::list_routes(&state.db, &scope)
+        .await?
+        .into_iter()
+        .map(|r| RouteView {
+            id: r.id,
+            model: r.model,
+            provider: r.provider_name,
+            upstream_model: r.upstream_model,
+        })
+        .collect();
+    ok(&Providers { providers, routes })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ProviderBody {
+    /// openai (also OpenAI-compatible endpoints), anthropic, gemini or mock.
+    pub kind: String,
+    pub base_url: Option<String>,
+    /// Stored encrypted; required except for mock.
+    pub api_key: Option<String>,
+}
+
+/// Adds a provider, or replaces its credential (rotation).
+#[utoipa::path(put, path = "/api/v1/tenants/{slug}/providers/{name}", tag = "providers",
+    params(("slug" = String, Path), ("name" = String, Path)), request_body = ProviderBody,
+    responses((status = 200, body = ProviderView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_provider(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: web::Json<ProviderBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, name) = path.into_inner();
+    let scope = caller.scope(&state, &slug).await?;
+    let body = body.into_inner();
+    let saved = tenant_config::save_provider(
+        &state,
+        &scope,
+        &caller.actor(&req),
+        ProviderInput {
+            name,
+            kind: body.kind,
+            base_url: body.base_url.filter(|u| !u.trim().is_empty()),
+            api_key: body
+                .api_key
+                .filter(|k| !k.trim().is_empty())
+                .map(SecretString::from),
+        },
+    )
+    .await?;
+    let default = crate::tenant_config::list_providers(&state.db, &scope)
+        .await?
+        .into_iter()
+        .find(|p| p.name == saved.name)
+        .is_some_and(|p| p.is_default);
+    ok(&ProviderView {
+        self_hosted: airlock_schema::settings::is_self_hosted(&saved),
+        name: saved.name,
+        kind: saved.kind,
+        base_url: saved.base_url,
+        last4: saved.last4,
+        is_default: default,
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RouteBody {
+    pub model: String,
+    pub provider: String,
+    pub upstream_model: Option<String>,
+}
+
+/// Sends a model to a provider (replacing that model's route, if any).
+#[utoipa::path(post, path = "/api/v1/tenants/{slug}/routes", tag = "providers",
+    params(("slug" = String, Path)), request_body = RouteBody,
+    responses((status = 200, body = RouteView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn add_route(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    body: web::Json<RouteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let row = tenant_config::save_route(
+        &state,
+        &scope,
+        &caller.actor(&req),
+        &body.model,
+        &body.provider,
+        body.upstream_model.as_deref(),
+    )
+    .await?;
+    ok(&RouteView {
+        id: row.id,
+        model: row.model,
+        provider: row.provider_name,
+        upstream_model: row.upstream_model,
+    })
+}
+
+/// Removes a route; the model then goes to the default provider.
+#[utoipa::path(delete, path = "/api/v1/tenants/{slug}/routes/{route_id}", tag = "providers",
+    params(("slug" = String, Path), ("route_id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn remove_route(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, route_id) = path.into_inner();
+    let scope = caller.scope(&state, &slug).await?;
+    tenant_config::remove_route(&state, &scope, &caller.actor(&req), route_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// --- agreements ---------------------------------------------------------------
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgreementBody {
+    pub dpa_signed_on: Option<NaiveDate>,
+    pub dpa_reference: Option<String>,
+    #[serde(default)]
+    pub baa: bool,
+    #[serde(default)]
+    pub zero_data_retention: bool,
+    #[serde(default)]
+    pub training_opt_out: bool,
+    pub region: Option<String>,
+    pub expires_on: Option<NaiveDate>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AgreementView {
+    pub provider: String,
+    #[serde(flatten)]
+    pub terms: AgreementBody,
+    /// current, expiring (within 30 days) or expired.
+    pub standing: String,
+}
+
+/// What is on file with each provider.
+#[utoipa::path(get, path = "/api/v1/tenants/{slug}/agreements", tag = "agreements",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Vec<AgreementView>), (status = 403, body = ErrorBody)))]
+pub async fn agreements(
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let rows = tenant_config::list_agreements(&state.db, &scope, Utc::now().date_naive()).await?;
+    let views: Vec<AgreementView> = rows
+        .into_iter()
+        .map(|row| {
+            let a = row.agreement;
+            AgreementView {
+                provider: a.provider_name,
+                terms: AgreementBody {
+                    dpa_signed_on: a.dpa_signed_on,
+                    dpa_reference: a.dpa_reference,
+                    baa: a.baa,
+                    zero_data_retention: a.zero_data_retention,
+                    training_opt_out: a.training_opt_out,
+                    region: a.region,
+                    expires_on: a.expires_on,
+                },
+                standing: row.standing.as_str().to_owned(),
+            }
+        })
+        .collect();
+    ok(&views)
+}
+
+/// Records (or replaces) the agreement with a provider.
+#[utoipa::path(put, path = "/api/v1/tenants/{slug}/agreements/{provider}", tag = "agreements",
+    params(("slug" = String, Path), ("provider" = String, Path)), request_body = AgreementBody,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_agreement(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: web::Json<AgreementBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, provider) = path.into_inner();
+    let scope = caller.scope(&state, &slug).await?;
+    let body = body.into_inner();
+    tenant_config::save_agreement(
+        &state,
+        &scope,
+        &caller.actor(&req),
+        NewAgreement {
+            provider,
+            dpa_signed_on: body.dpa_signed_on,
+            dpa_reference: body.dpa_reference,
+            baa: body.baa,
+            zero_data_retention: body.zero_data_retention,
+            training_opt_out: body.training_opt_out,
+            region: body.region,
+            expires_on: body.expires_on,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// --- policies -------------------------------------------------------------------
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PolicyBody {
+    /// Provider names; empty allows any provider that meets the requirements.
+    #[serde(default)]
+    pub allowed_providers: Vec<String>,
+    #[serde(default)]
+    pub require_dpa: bool,
+    #[serde(default)]
+    pub require_zdr: bool,
+    #[serde(default)]
+    pub require_baa: bool,
+    /// allow, redact or block.
+    pub pii: String,
+    /// allow, redact or block.
+    pub secrets: String,
+    /// off, flag or block.
+    pub injection: String,
+    /// off, flag or block.
+    pub output: String,
+    #[serde(default)]
+    pub block_code: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PolicyView {
+    pub class: String,
+    #[serde(flatten)]
+    pub policy: PolicyBody,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PreviewCell {
+    pub class: String,
+    pub allowed: bool,
+    /// What stands in the way when not allowed.
+    pub blocked_by: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PreviewRow {
+    pub provider: String,
+    pub classes: Vec<PreviewCell>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Policies {
+    pub policies: Vec<PolicyView>,
+    /// Which provider may receive which class today.
+    pub preview: Vec<PreviewRow>,
+}
+
+/// Each class's policy and the preview of who may receive what today.
+#[utoipa::path(get, path = "/api/v1/tenants/{slug}/policies", tag = "policies",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Policies), (status = 403, body = ErrorBody)))]
+pub async fn policies(
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let policies = tenant_config::policies(&state.db, &scope)
+        .await?
+        .into_iter()
+        .map(|(class, p)| PolicyView {
+            class: class.as_str().to_owned(),
+            policy: PolicyBody {
+                allowed_providers: p.allowed_providers,
+                require_dpa: p.require_dpa,
+                require_zdr: p.require_zdr,
+                require_baa: p.require_baa,
+                pii: p.redaction.pii.as_str().to_owned(),
+                secrets: p.redaction.secrets.as_str().to_owned(),
+                injection: p.injection.as_str().to_owned(),
+                output: p.output.as_str().to_owned(),
+                block_code: p.block_code,
+            },
+        })
+        .collect();
+    let preview = tenant_config::preview(&state.db, &scope, Utc::now().date_naive())
+        .await?
+        .into_iter()
+        .map(|row| PreviewRow {
+            provider: row.provider,
+            classes: row
+                .cells
+                .into_iter()
+                .map(|c| PreviewCell {
+                    class: c.class.to_owned(),
+                    allowed: c.blocked.is_none(),
+                    blocked_by: c.blocked,
+                })
+                .collect(),
+        })
+        .collect();
+    ok(&Policies { policies, preview })
+}
+
+/// Sets a class's policy.
+#[utoipa::path(put, path = "/api/v1/tenants/{slug}/policies/{class}", tag = "policies",
+    params(("slug" = String, Path), ("class" = String, Path, description = "public, internal, confidential or restricted")),
+    request_body = PolicyBody,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_policy(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: web::Json<PolicyBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, class) = path.into_inner();
+    let scope = caller.scope(&state, &slug).await?;
+    let class: DataClass = class
+        .parse()
+        .map_err(|_| ApiError(ConsoleError::NotFound))?;
+    let body = body.into_inner();
+    let word = |e: airlock_core::policy::UnknownAction| invalid(e.to_string());
+    let policy = NewPolicy {
+        class,
+        allowed_providers: body.allowed_providers,
+        require_dpa: body.require_dpa,
+        require_zdr: body.require_zdr,
+        require_baa: body.require_baa,
+        pii: body.pii.parse().map_err(word)?,
+        secrets: body.secrets.parse().map_err(word)?,
+        injection: body.injection.parse().map_err(word)?,
+        output: body.output.parse().map_err(word)?,
+        block_code: body.block_code,
+    };
+    tenant_config::save_policy(&state, &scope, &caller.actor(&req), policy).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,82 @@
+//! The signed-in user's personal API tokens: list, create (shown once), revoke.
+
+use actix_web::{HttpResponse, web};
+use airlock_schema::entities::api_token;
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::form::text;
+use super::{Layout, or_show_error, redirect, render};
+use crate::auth::{Checked, CurrentUser};
+use crate::error::ConsoleError;
+use crate::state::ConsoleState;
+
+#[derive(Template)]
+#[template(path = "console/tokens.html")]
+struct TokensPage {
+    layout: Layout,
+    tokens: Vec<api_token::Model>,
+    /// Just made: its name and the token, shown this once.
+    created: Option<(String, String)>,
+    error: Option<String>,
+}
+
+async fn show(
+    state: &ConsoleState,
+    user: &CurrentUser,
+    created: Option<(String, String)>,
+    error: Option<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    render(&TokensPage {
+        tokens: crate::api_tokens::list(&state.db, user.user.id).await?,
+        created,
+        error,
+        layout: Layout::new(&state.db, user, None).await?,
+    })
+}
+
+pub async fn tokens(
+    state: web::Data<ConsoleState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, ConsoleError> {
+    show(&state, &user, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewTokenForm {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    days: Option<String>,
+}
+
+pub async fn create(
+    state: web::Data<ConsoleState>,
+    checked: Checked<NewTokenForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let Checked { user, form } = checked;
+    let result = async {
+        let days = match text(&form.days) {
+            None => None,
+            Some(t) => Some(t.parse::<u32>().map_err(|_| {
+                ConsoleError::Invalid("the lifetime is a whole number of days".into())
+            })?),
+        };
+        let name = text(&form.name).unwrap_or_default();
+        let (row, token) = crate::api_tokens::create(&state.db, user.user.id, name, days).await?;
+        tracing::info!(user_id = %user.user.id, token = %row.display_prefix, "API token created");
+        show(&state, &user, Some((row.name, token)), None).await
+    }
+    .await;
+    or_show_error(result, |message| show(&state, &user, None, Some(message))).await
+}
+
+pub async fn revoke(
+    state: web::Data<ConsoleState>,
+    token_id: web::Path<Uuid>,
+    checked: Checked<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    crate::api_tokens::revoke(&state.db, checked.user.user.id, *token_id).await?;
+    Ok(redirect("/account/tokens"))
+}
