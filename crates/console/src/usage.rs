@@ -136,7 +136,8 @@ mod tests {
             )
         );
         assert!(period(day("2026-02-01"), day("2026-01-31")).is_err());
-        assert!(period(day("2025-01-01"), day("2026-01-01")).is_err());
-        assert!(period(day("2025-01-02"), day("2026-01-01")).is_ok());
+        // 366 days counted inclusively is the most.
+        assert!(period(day("2025-01-01"), day("2026-01-01")).is_ok());
+        assert!(period(day("2025-01-01"), day("2026-01-02")).is_err());
     }
 }
