@@ -720,4 +720,23 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     await seeText(page.getByRole('status'), /chain is intact/i, 'the audit chain verifies');
     await shot('audit-verified');
   });
+
+  await step('k. usage for finance, and an API token that works', async () => {
+    await openSection('Usage', tenantPath('usage'));
+    await seeText(page.locator('#usage'), 'mock', 'the usage table lists the calls made to the mock model');
+    await shot('usage');
+
+    await page.locator('header a[href="/account/tokens"]').click();
+    await arriveAt(/^\/account\/tokens$/, 'the account page');
+    const form = page.locator('#token-form');
+    await (await field(form, 'name', 'the token form')).fill('e2e-script');
+    await submit('Create token');
+    const token = (await page.locator('#new-token').innerText()).trim();
+    assert.match(token, /^alk_[0-9a-f]{64}$/, 'the new API token is shown once');
+    await shot('api-token-created');
+    const answer = await fetch(`${consoleUrl}/api/v1/tenants`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(answer.status, 200, 'the management API accepts the token');
+    const tenants = await answer.json();
+    assert.ok(tenants.some((t) => t.slug === slug && t.role === 'owner'), `the API lists the tenant: ${JSON.stringify(tenants)}`);
+  });
 });
