@@ -5,8 +5,8 @@
 use airlock_core::key::{Env, KeyState, RelayKey};
 use airlock_core::money::MicroDollars;
 use airlock_core::role::Role;
-use airlock_schema::entities::{membership, relay_key, user};
-use chrono::{DateTime, Duration, Utc};
+use airlock_schema::entities::{membership, relay_key, usage_record, user};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -39,6 +39,8 @@ pub struct KeyRow {
     /// The caller may rotate or revoke this key.
     pub can_manage: bool,
     pub monthly_budget: Option<MicroDollars>,
+    /// What the key has cost since the start of this month (UTC).
+    pub spent_this_month: MicroDollars,
 }
 
 /// A key row's state now, by the rule the relay enforces.
@@ -99,6 +101,7 @@ pub async fn list_keys(
             .await?
     };
     let now = Utc::now();
+    let spent = spent_this_month(db, &keys, now).await?;
     let rows = keys
         .into_iter()
         .map(|key| {
@@ -117,11 +120,50 @@ pub async fn list_keys(
                 status,
                 can_manage: scope.require_key(env, key.owner_user_id).is_ok(),
                 monthly_budget: key.monthly_budget_micros.map(MicroDollars::new),
+                spent_this_month: MicroDollars::new(
+                    spent
+                        .iter()
+                        .find(|(id, _)| *id == key.id)
+                        .map_or(0, |(_, micros)| *micros),
+                ),
                 key,
             }
         })
         .collect();
     Ok((rows, total))
+}
+
+/// Each key's cost since the start of the month, from the usage records (one
+/// grouped query for the page's keys, on the (key, created_at) index).
+async fn spent_this_month(
+    db: &DatabaseConnection,
+    keys: &[relay_key::Model],
+    now: DateTime<Utc>,
+) -> Result<Vec<(Uuid, i64)>, ConsoleError> {
+    use sea_orm::sea_query::Expr;
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let month_start = now
+        .date_naive()
+        .with_day(1)
+        .unwrap_or(now.date_naive())
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    Ok(usage_record::Entity::find()
+        .select_only()
+        .column(usage_record::Column::KeyId)
+        // PostgreSQL sums a bigint as numeric: cast back to an i64.
+        .column_as(
+            Expr::cust("CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)"),
+            "spent",
+        )
+        .filter(usage_record::Column::KeyId.is_in(keys.iter().map(|k| k.id)))
+        .filter(usage_record::Column::CreatedAt.gte(month_start))
+        .group_by(usage_record::Column::KeyId)
+        .into_tuple::<(Uuid, i64)>()
+        .all(db)
+        .await?)
 }
 
 pub(crate) async fn find_key(

@@ -835,3 +835,66 @@ async fn invitations_arrive_by_mail_and_make_only_the_invited_address_a_member()
         actions.iter().any(|a| a == "member.invite") && actions.iter().any(|a| a == "member.join")
     );
 }
+
+#[actix_web::test]
+async fn the_keys_page_shows_what_each_key_spent_this_month() {
+    use airlock_schema::entities::{relay_key, usage_record};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut owner = owner_of_new_tenant(&console, "spend").await;
+    create_key(&mut owner, "spend", "dev", "spender").await;
+    let key = relay_key::Entity::find()
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    // Two requests this month and one last month (which does not count).
+    let now = Utc::now();
+    for (cost, at) in [
+        (1_250_000, now),
+        (500_000, now),
+        (9_000_000, now - chrono::Duration::days(40)),
+    ] {
+        usage_record::Model {
+            id: uuid::Uuid::now_v7(),
+            request_id: "req".into(),
+            tenant_id: Some(key.tenant_id),
+            key_id: Some(key.id),
+            env: Some("dev".into()),
+            endpoint: "chat_completions".into(),
+            provider: Some("mock".into()),
+            model: Some("mock".into()),
+            created_at: at,
+            latency_ms: 1,
+            upstream_latency_ms: None,
+            status_code: 200,
+            error_code: None,
+            input_tokens: 1,
+            output_tokens: 1,
+            cost_micros: cost,
+            message_count: 1,
+            input_chars: 1,
+            output_chars: 1,
+            redactions: json!({}),
+            injection_flags: 0,
+            output_flags: 0,
+            input_images: 0,
+            data_class: Some("internal".into()),
+            input_hash: None,
+            streamed: false,
+            client_disconnected: false,
+        }
+        .into_active_model()
+        .insert(&db.conn)
+        .await
+        .unwrap();
+    }
+    let page = owner.get("/t/spend/keys?env=dev").await;
+    // 40 days back is always in an earlier month, so only the first two count.
+    assert!(
+        page.body.contains("$1.75 of $5.00 this month"),
+        "{}",
+        page.body
+    );
+}
