@@ -6,7 +6,7 @@ Starts `airlock serve --demo` on SQLite, copies the demo's dev key row N times
 straight into the database (the console is not the bottleneck being measured for
 inserts), signs in as the demo admin, and times the first, a middle and the last
 page of the dev keys (50 a page, paged on the server) plus a key's own page.
-Prints p50/p95 over 20 requests each. Needs httpx (in the SDK tests' venv).
+Prints p50/p95 over 20 requests each. Standard library only.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+import http.client
+import urllib.parse
 
 
 def main() -> None:
@@ -67,28 +68,47 @@ def main() -> None:
         db.commit()
         print(f"inserted {args.keys} keys in {time.perf_counter() - started:.1f} s")
 
-        base = info["console_url"].rstrip("/")
-        with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as client:
-            page = client.get("/signin")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-            signed = client.post("/signin", data={"csrf": csrf, "email": info["email"], "password": info["password"]})
-            assert signed.status_code == 303, signed.status_code
-            pages = args.keys // 50
-            key_id = re.search(r'href="keys/([0-9a-f-]{36})"', client.get(f"/t/{slug}/keys?env=dev").text).group(1)
-            for label, path in [
-                ("first page", f"/t/{slug}/keys?env=dev"),
-                ("middle page", f"/t/{slug}/keys?env=dev&page={pages // 2}"),
-                ("last page", f"/t/{slug}/keys?env=dev&page={pages}"),
-                ("one key", f"/t/{slug}/keys/{key_id}"),
-            ]:
-                times = []
-                for _ in range(20):
-                    t = time.perf_counter()
-                    response = client.get(path)
-                    times.append((time.perf_counter() - t) * 1000)
-                    assert response.status_code == 200, (path, response.status_code)
-                times.sort()
-                print(f"{label:12} p50 {statistics.median(times):7.1f} ms  p95 {times[18]:7.1f} ms")
+        url = urllib.parse.urlsplit(info["console_url"])
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        cookies: dict[str, str] = {}
+
+        def request(method: str, path: str, form: dict | None = None) -> tuple[int, str]:
+            # The session cookie is `Secure`: keep cookies by hand over plain http.
+            headers = {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+            body = None
+            if form is not None:
+                body = urllib.parse.urlencode(form)
+                headers["content-type"] = "application/x-www-form-urlencoded"
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            text = response.read().decode()
+            for header, value in response.getheaders():
+                if header.lower() == "set-cookie":
+                    name, _, rest = value.partition("=")
+                    cookies[name] = rest.split(";", 1)[0]
+            return response.status, text
+
+        _, page = request("GET", "/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        status, _ = request("POST", "/signin", {"csrf": csrf, "email": info["email"], "password": info["password"]})
+        assert status == 303, status
+        pages = args.keys // 50
+        _, first = request("GET", f"/t/{slug}/keys?env=dev")
+        key_id = re.search(r'href="keys/([0-9a-f-]{36})"', first).group(1)
+        for label, path in [
+            ("first page", f"/t/{slug}/keys?env=dev"),
+            ("middle page", f"/t/{slug}/keys?env=dev&page={pages // 2}"),
+            ("last page", f"/t/{slug}/keys?env=dev&page={pages}"),
+            ("one key", f"/t/{slug}/keys/{key_id}"),
+        ]:
+            times = []
+            for _ in range(20):
+                t = time.perf_counter()
+                status, _ = request("GET", path)
+                times.append((time.perf_counter() - t) * 1000)
+                assert status == 200, (path, status)
+            times.sort()
+            print(f"{label:12} p50 {statistics.median(times):7.1f} ms  p95 {times[18]:7.1f} ms")
     finally:
         proc.terminate()
         proc.wait(timeout=10)

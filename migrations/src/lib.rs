@@ -20,6 +20,7 @@ mod m20261123_000002_seed_list_prices;
 mod m20261123_000003_policy_settings;
 mod m20261123_000004_invitations;
 mod m20261123_000005_api_tokens;
+mod m20261123_000006_key_list_index;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_policy_settings::Migration),
             Box::new(m20261123_000004_invitations::Migration),
             Box::new(m20261123_000005_api_tokens::Migration),
+            Box::new(m20261123_000006_key_list_index::Migration),
         ]
     }
 }

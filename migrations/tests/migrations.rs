@@ -238,11 +238,11 @@ async fn exercise_backend(db: DatabaseConnection) {
     // behave the same on both backends.
     rows_round_trip_and_constraints_hold(&db).await;
 
-    // Rolling back the API tokens, the invitations, the policy settings, then the seed, removes list prices and keeps
+    // Rolling back the key-list index, the API tokens, the invitations, the policy settings, then the seed, removes list prices and keeps
     // tenant prices (and the policy columns go without taking rows with them).
     let override_tenant = insert_tenant(&db, "after-seed").await;
     insert_tenant_price(&db, override_tenant.id).await;
-    Migrator::down(&db, Some(4)).await.unwrap();
+    Migrator::down(&db, Some(5)).await.unwrap();
     let list_prices = model_price::Entity::find()
         .filter(model_price::Column::TenantId.is_null())
         .count(&db)
