@@ -80,8 +80,10 @@ impl TestDb {
             }
             return String::from_utf8_lossy(&all).into_owned();
         }
-        let tables = self
-            .conn
+        // A fresh connection: the shared pool may hold connections opened on the
+        // relay's worker runtimes, which are gone once the app has stopped.
+        let conn = airlock_schema::db::connect(&self.url).await.unwrap();
+        let tables = conn
             .query_all_raw(sea_orm::Statement::from_string(
                 self.conn.get_database_backend(),
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
@@ -91,10 +93,9 @@ impl TestDb {
         let mut out = String::new();
         for row in tables {
             let table: String = row.try_get("", "tablename").unwrap();
-            let rows = self
-                .conn
+            let rows = conn
                 .query_all_raw(sea_orm::Statement::from_string(
-                    self.conn.get_database_backend(),
+                    conn.get_database_backend(),
                     format!("SELECT t::text AS row FROM \"{table}\" t"),
                 ))
                 .await
@@ -104,6 +105,7 @@ impl TestDb {
                 out.push('\n');
             }
         }
+        let _ = conn.close().await;
         out
     }
 }
