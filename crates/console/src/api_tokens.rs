@@ -5,13 +5,11 @@
 
 use airlock_schema::entities::{api_token, user};
 use chrono::{Duration, Utc};
-use rand::RngCore;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
 };
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ConsoleError;
@@ -23,10 +21,6 @@ const DISPLAY_CHARS: usize = 12;
 const MAX_TOKENS_PER_USER: usize = 20;
 /// `last_used_at` is written at most this often per token.
 const LAST_USED_GRANULARITY_SECS: i64 = 60;
-
-fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 /// The user's tokens, newest first (never the token).
 pub async fn list(
@@ -68,16 +62,14 @@ pub async fn create(
             "you have {MAX_TOKENS_PER_USER} tokens; revoke one you no longer use first"
         )));
     }
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
+    let token = format!("{TOKEN_PREFIX}{}", crate::secret_token::generate());
     let now = Utc::now();
     let row = api_token::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         name: Set(name.to_owned()),
         display_prefix: Set(token[..DISPLAY_CHARS].to_owned()),
-        token_hash: Set(hash(&token)),
+        token_hash: Set(crate::secret_token::digest(&token)),
         created_at: Set(now),
         last_used_at: Set(None),
         expires_at: Set(days.map(|d| now + Duration::days(i64::from(d)))),
@@ -122,7 +114,7 @@ pub async fn authenticate(
         return Err(ConsoleError::SignedOut);
     }
     let (token, user) = api_token::Entity::find()
-        .filter(api_token::Column::TokenHash.eq(hash(presented)))
+        .filter(api_token::Column::TokenHash.eq(crate::secret_token::digest(presented)))
         .find_also_related(user::Entity)
         .one(db)
         .await?

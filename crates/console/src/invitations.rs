@@ -6,14 +6,12 @@
 use airlock_core::role::Role;
 use airlock_schema::entities::{invitation, membership, tenant};
 use chrono::{Duration, Utc};
-use rand::RngCore;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, TransactionTrait,
 };
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Change};
@@ -23,10 +21,6 @@ use crate::scope::{Permission, TenantScope};
 use crate::state::ConsoleState;
 
 pub const INVITATION_DAYS: i64 = 7;
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 /// What an invitation produced: the link, and whether it went out by mail (when
 /// no mail server is configured, the inviter is shown the link to pass on).
@@ -67,9 +61,7 @@ pub async fn invite(
             "enter an email address like name@example.com".into(),
         ));
     }
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
+    let token = crate::secret_token::generate();
     let now = Utc::now();
     let txn = state.db.begin().await?;
     let row = invitation::ActiveModel {
@@ -77,7 +69,7 @@ pub async fn invite(
         tenant_id: Set(scope.tenant_id()),
         email: Set(email.clone()),
         role: Set(role.as_str().to_owned()),
-        token_hash: Set(token_hash(&token)),
+        token_hash: Set(crate::secret_token::digest(&token)),
         invited_by: Set(Some(scope.user_id())),
         created_at: Set(now),
         expires_at: Set(now + Duration::days(INVITATION_DAYS)),
@@ -143,7 +135,7 @@ pub async fn open(
         return Err(ConsoleError::NotFound);
     }
     let (row, tenant) = invitation::Entity::find()
-        .filter(invitation::Column::TokenHash.eq(token_hash(token)))
+        .filter(invitation::Column::TokenHash.eq(crate::secret_token::digest(token)))
         .find_also_related(tenant::Entity)
         .one(db)
         .await?

@@ -15,6 +15,7 @@ pub mod password;
 pub mod policy_ops;
 pub mod scope;
 pub mod scoped;
+pub mod secret_token;
 pub mod session;
 pub mod state;
 pub mod tenant_config;

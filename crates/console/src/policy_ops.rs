@@ -29,6 +29,13 @@ pub enum Change<T> {
     Set(T),
 }
 
+/// `None` clears, `Some` sets: how a full replacement (a form, a PUT) reads.
+impl<T> From<Option<T>> for Change<T> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Change::Clear, Change::Set)
+    }
+}
+
 impl<T> Change<T> {
     fn apply(self, current: Option<T>) -> Option<T> {
         match self {

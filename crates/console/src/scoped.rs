@@ -140,7 +140,6 @@ async fn spent_this_month(
     keys: &[relay_key::Model],
     now: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, i64)>, ConsoleError> {
-    use sea_orm::sea_query::Expr;
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -153,11 +152,7 @@ async fn spent_this_month(
     Ok(usage_record::Entity::find()
         .select_only()
         .column(usage_record::Column::KeyId)
-        // PostgreSQL sums a bigint as numeric: cast back to an i64.
-        .column_as(
-            Expr::cust("CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)"),
-            "spent",
-        )
+        .column_as(crate::usage::sum_i64("cost_micros"), "spent")
         .filter(usage_record::Column::KeyId.is_in(keys.iter().map(|k| k.id)))
         .filter(usage_record::Column::CreatedAt.gte(month_start))
         .group_by(usage_record::Column::KeyId)

@@ -28,6 +28,15 @@ pub struct ConsoleState {
 }
 
 impl ConsoleState {
+    /// The console's address for links in mail: configured, or the one this
+    /// request came to.
+    pub fn link_base(&self, req: &actix_web::HttpRequest) -> String {
+        self.public_url.clone().unwrap_or_else(|| {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        })
+    }
+
     pub async fn new(
         db: DatabaseConnection,
         hasher: KeyHasher,

@@ -53,6 +53,21 @@ pub struct ProviderRow {
     pub rotated_at: Option<DateTime<Utc>>,
 }
 
+impl ProviderRow {
+    fn of(row: provider_credential::Model, default_provider: Option<&str>) -> ProviderRow {
+        ProviderRow {
+            is_default: default_provider == Some(row.name.as_str()),
+            self_hosted: settings::is_self_hosted(&row),
+            name: row.name,
+            kind: row.kind,
+            base_url: row.base_url,
+            last4: row.last4,
+            created_at: row.created_at,
+            rotated_at: row.rotated_at,
+        }
+    }
+}
+
 fn provider_snapshot(row: &provider_credential::Model) -> Value {
     json!({
         "name": row.name,
@@ -80,20 +95,11 @@ pub async fn list_providers(
     scope: &TenantScope,
 ) -> Result<Vec<ProviderRow>, ConsoleError> {
     scope.require(Permission::ReadSettings)?;
-    let default = scope.tenant().default_provider.clone();
+    let default = scope.tenant().default_provider.as_deref();
     Ok(provider_rows(db, scope.tenant_id())
         .await?
         .into_iter()
-        .map(|row| ProviderRow {
-            is_default: default.as_deref() == Some(row.name.as_str()),
-            self_hosted: settings::is_self_hosted(&row),
-            name: row.name,
-            kind: row.kind,
-            base_url: row.base_url,
-            last4: row.last4,
-            created_at: row.created_at,
-            rotated_at: row.rotated_at,
-        })
+        .map(|row| ProviderRow::of(row, default))
         .collect())
 }
 
@@ -112,7 +118,7 @@ pub async fn save_provider(
     scope: &TenantScope,
     actor: &Actor,
     input: ProviderInput,
-) -> Result<provider_credential::Model, ConsoleError> {
+) -> Result<ProviderRow, ConsoleError> {
     scope.require(Permission::ManageProviders)?;
     let kind = ProviderKind::parse(&input.kind).ok_or_else(|| {
         ConsoleError::Invalid("the kind is one of openai, anthropic, gemini or mock".into())
@@ -137,9 +143,13 @@ pub async fn save_provider(
     )
     .await?;
     let tenant = current_tenant(&txn, scope).await?;
-    if tenant.default_provider.is_none() {
-        ops::set_default_provider(&txn, tenant, &saved.name).await?;
-    }
+    let default_provider = match tenant.default_provider.clone() {
+        Some(name) => name,
+        None => {
+            ops::set_default_provider(&txn, tenant, &saved.name).await?;
+            saved.name.clone()
+        }
+    };
     audit::record(
         &txn,
         scope,
@@ -158,7 +168,7 @@ pub async fn save_provider(
     )
     .await?;
     txn.commit().await?;
-    Ok(saved)
+    Ok(ProviderRow::of(saved, Some(&default_provider)))
 }
 
 /// The tenant row as of now (the scope's copy may be older than this request's

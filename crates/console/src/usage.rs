@@ -40,6 +40,12 @@ pub struct UsageSummary {
     pub cost_micros: i64,
 }
 
+/// `SUM(column)` as an i64 on both backends, 0 when no row matches. PostgreSQL
+/// sums a bigint as numeric, which does not decode into an i64: cast it back.
+pub(crate) fn sum_i64(column: &str) -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"))
+}
+
 /// The period asked for, or this month so far.
 pub fn period(
     from: Option<NaiveDate>,
@@ -72,7 +78,6 @@ pub async fn summary(
     let end = (to + chrono::Days::new(1))
         .and_time(NaiveTime::MIN)
         .and_utc();
-    // PostgreSQL sums a bigint as numeric: cast back so both backends hand an i64.
     let lines = usage_record::Entity::find()
         .select_only()
         .column(usage_record::Column::Env)
@@ -80,23 +85,12 @@ pub async fn summary(
         .column(usage_record::Column::Model)
         .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "requests")
         .column_as(
-            Expr::cust(
-                "CAST(COALESCE(SUM(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT)",
-            ),
+            sum_i64("CASE WHEN status_code >= 400 THEN 1 ELSE 0 END"),
             "errors",
         )
-        .column_as(
-            Expr::cust("CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT)"),
-            "input_tokens",
-        )
-        .column_as(
-            Expr::cust("CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT)"),
-            "output_tokens",
-        )
-        .column_as(
-            Expr::cust("CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)"),
-            "cost_micros",
-        )
+        .column_as(sum_i64("input_tokens"), "input_tokens")
+        .column_as(sum_i64("output_tokens"), "output_tokens")
+        .column_as(sum_i64("cost_micros"), "cost_micros")
         .filter(usage_record::Column::TenantId.eq(scope.tenant_id()))
         .filter(usage_record::Column::CreatedAt.gte(start))
         .filter(usage_record::Column::CreatedAt.lt(end))

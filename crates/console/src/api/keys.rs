@@ -4,13 +4,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
-use airlock_core::money::MicroDollars;
 use airlock_schema::entities::relay_key;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ApiCaller, ApiError, ErrorBody, ok};
+use super::{ApiCaller, ApiError, ErrorBody, micros, ok};
 use crate::error::ConsoleError;
 use crate::policy_ops::{Change, KeyLimits};
 use crate::scoped::{self, KEYS_PER_PAGE, KeyRow};
@@ -227,17 +226,11 @@ pub struct KeyLimitsBody {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-fn change<T>(value: Option<T>) -> Change<T> {
-    value.map_or(Change::Clear, Change::Set)
-}
-
-fn money(value: Option<i64>, what: &str) -> Result<Change<MicroDollars>, ApiError> {
-    match value {
-        Some(v) if v < 0 => Err(ApiError(ConsoleError::Invalid(format!(
-            "{what} must not be negative"
-        )))),
-        other => Ok(change(other.map(MicroDollars::new))),
-    }
+fn money(
+    value: Option<i64>,
+    what: &str,
+) -> Result<Change<airlock_core::money::MicroDollars>, ApiError> {
+    Ok(value.map(|v| micros(v, what)).transpose()?.into())
 }
 
 fn class(text: &str, what: &str) -> Result<DataClass, ApiError> {
@@ -268,8 +261,8 @@ pub async fn set_limits(
         )));
     }
     let limits = KeyLimits {
-        rpm: change(body.rpm_limit),
-        tpm: change(body.tpm_limit),
+        rpm: body.rpm_limit.into(),
+        tpm: body.tpm_limit.into(),
         daily_budget: money(body.daily_budget_micros, "daily_budget_micros")?,
         monthly_budget: money(body.monthly_budget_micros, "monthly_budget_micros")?,
         per_request_cap: money(body.per_request_cap_micros, "per_request_cap_micros")?,
@@ -277,9 +270,9 @@ pub async fn set_limits(
         allowed_models: Some(body.allowed_models),
         max_data_class: Some(class(&body.max_data_class, "max_data_class")?),
         default_data_class: Some(class(&body.default_data_class, "default_data_class")?),
-        max_tokens_ceiling: change(body.max_tokens_ceiling),
+        max_tokens_ceiling: body.max_tokens_ceiling.into(),
         reject_over_ceiling: Some(body.reject_over_ceiling),
-        expires_at: change(body.expires_at),
+        expires_at: body.expires_at.into(),
     };
     let key =
         crate::tenant_config::save_key_limits(&state, &scope, &caller.actor(&req), key_id, limits)

@@ -262,10 +262,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .limit(MAX_JSON_BYTES)
                     .error_handler(|e, _| invalid(format!("the JSON body is not valid: {e}"))),
             )
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|e, _| ApiError(ConsoleError::NotFound).tap_log(&e).into()),
-            )
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                // A path that does not parse (a bad uuid, class or env) names nothing.
+                tracing::debug!(why = %e, "an API path did not parse");
+                ApiError(ConsoleError::NotFound).into()
+            }))
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|e, _| invalid(format!("the query string is not valid: {e}"))),
@@ -278,12 +279,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-impl ApiError {
-    /// Keeps why a path did not parse in the debug log (the answer is a plain 404).
-    fn tap_log(self, why: &dyn std::fmt::Display) -> Self {
-        tracing::debug!(%why, "an API path did not parse");
-        self
+/// Micro-dollars from a body: never negative.
+pub fn micros(value: i64, what: &str) -> Result<airlock_core::money::MicroDollars, ApiError> {
+    if value < 0 {
+        return Err(ApiError(ConsoleError::Invalid(format!(
+            "{what} must not be negative"
+        ))));
     }
+    Ok(airlock_core::money::MicroDollars::new(value))
 }
 
 /// A JSON answer.

@@ -157,10 +157,7 @@ pub async fn invite(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(&state, &slug).await?;
     let role = role(&body.role)?;
-    let base = state.public_url.clone().unwrap_or_else(|| {
-        let info = req.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
-    });
+    let base = state.link_base(&req);
     let invited = crate::invitations::invite(
         &state,
         &scope,

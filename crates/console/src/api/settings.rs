@@ -3,27 +3,20 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
-use airlock_core::money::MicroDollars;
+use airlock_schema::entities::{env_default, model_route, tenant};
 use chrono::{NaiveDate, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ApiCaller, ApiError, ErrorBody, ok};
+use super::{ApiCaller, ApiError, ErrorBody, micros, ok};
 use crate::error::ConsoleError;
-use crate::policy_ops::{Change, NewAgreement, NewPolicy};
+use crate::policy_ops::{NewAgreement, NewPolicy};
 use crate::state::ConsoleState;
 use crate::tenant_config::{self, EnvDefaultsInput, ProviderInput};
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError(ConsoleError::Invalid(message.into()))
-}
-
-fn non_negative(value: i64, what: &str) -> Result<MicroDollars, ApiError> {
-    if value < 0 {
-        return Err(invalid(format!("{what} must not be negative")));
-    }
-    Ok(MicroDollars::new(value))
 }
 
 // --- budgets ----------------------------------------------------------------
@@ -37,11 +30,33 @@ pub struct EnvBudget {
     pub max_key_age_days: i32,
 }
 
+impl From<env_default::Model> for EnvBudget {
+    fn from(row: env_default::Model) -> Self {
+        EnvBudget {
+            env: row.env,
+            rpm_limit: row.rpm_limit,
+            tpm_limit: row.tpm_limit,
+            monthly_budget_micros: row.monthly_budget_micros,
+            max_key_age_days: row.max_key_age_days,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TenantLimits {
     pub rpm_limit: Option<u32>,
     pub tpm_limit: Option<u32>,
     pub monthly_budget_micros: Option<i64>,
+}
+
+impl From<&tenant::Model> for TenantLimits {
+    fn from(row: &tenant::Model) -> Self {
+        TenantLimits {
+            rpm_limit: row.rpm_limit.and_then(|v| u32::try_from(v).ok()),
+            tpm_limit: row.tpm_limit.and_then(|v| u32::try_from(v).ok()),
+            monthly_budget_micros: row.monthly_budget_micros,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -63,22 +78,11 @@ pub async fn budgets(
     let environments = tenant_config::env_defaults(&state.db, &scope)
         .await?
         .into_iter()
-        .map(|row| EnvBudget {
-            env: row.env,
-            rpm_limit: row.rpm_limit,
-            tpm_limit: row.tpm_limit,
-            monthly_budget_micros: row.monthly_budget_micros,
-            max_key_age_days: row.max_key_age_days,
-        })
+        .map(EnvBudget::from)
         .collect();
-    let tenant = scope.tenant();
     ok(&Budgets {
         environments,
-        tenant: TenantLimits {
-            rpm_limit: tenant.rpm_limit.and_then(|v| u32::try_from(v).ok()),
-            tpm_limit: tenant.tpm_limit.and_then(|v| u32::try_from(v).ok()),
-            monthly_budget_micros: tenant.monthly_budget_micros,
-        },
+        tenant: scope.tenant().into(),
     })
 }
 
@@ -108,19 +112,13 @@ pub async fn set_env_budget(
     let env: Env = env.parse().map_err(|_| ApiError(ConsoleError::NotFound))?;
     let input = EnvDefaultsInput {
         rpm: body.rpm_limit,
-        tpm: body.tpm_limit.map_or(Change::Clear, Change::Set),
-        monthly_budget: non_negative(body.monthly_budget_micros, "monthly_budget_micros")?,
+        tpm: body.tpm_limit.into(),
+        monthly_budget: micros(body.monthly_budget_micros, "monthly_budget_micros")?,
         max_key_age_days: body.max_key_age_days,
     };
     let row =
         tenant_config::save_env_defaults(&state, &scope, &caller.actor(&req), env, input).await?;
-    ok(&EnvBudget {
-        env: row.env,
-        rpm_limit: row.rpm_limit,
-        tpm_limit: row.tpm_limit,
-        monthly_budget_micros: row.monthly_budget_micros,
-        max_key_age_days: row.max_key_age_days,
-    })
+    ok(&EnvBudget::from(row))
 }
 
 /// Sets the tenant-wide limits; a field left out (or null) means no limit.
@@ -137,23 +135,18 @@ pub async fn set_tenant_limits(
     let scope = caller.scope(&state, &slug).await?;
     let budget = body
         .monthly_budget_micros
-        .map(|v| non_negative(v, "monthly_budget_micros"))
+        .map(|v| micros(v, "monthly_budget_micros"))
         .transpose()?;
-    let change = |v: Option<u32>| v.map_or(Change::Clear, Change::Set);
     let row = tenant_config::save_tenant_limits(
         &state,
         &scope,
         &caller.actor(&req),
-        change(body.rpm_limit),
-        change(body.tpm_limit),
-        budget.map_or(Change::Clear, Change::Set),
+        body.rpm_limit.into(),
+        body.tpm_limit.into(),
+        budget.into(),
     )
     .await?;
-    ok(&TenantLimits {
-        rpm_limit: row.rpm_limit.and_then(|v| u32::try_from(v).ok()),
-        tpm_limit: row.tpm_limit.and_then(|v| u32::try_from(v).ok()),
-        monthly_budget_micros: row.monthly_budget_micros,
-    })
+    ok(&TenantLimits::from(&row))
 }
 
 // --- providers and routes ---------------------------------------------------
@@ -169,12 +162,36 @@ pub struct ProviderView {
     pub is_default: bool,
 }
 
+impl From<tenant_config::ProviderRow> for ProviderView {
+    fn from(p: tenant_config::ProviderRow) -> Self {
+        ProviderView {
+            name: p.name,
+            kind: p.kind,
+            base_url: p.base_url,
+            last4: p.last4,
+            self_hosted: p.self_hosted,
+            is_default: p.is_default,
+        }
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RouteView {
     pub id: Uuid,
     pub model: String,
     pub provider: String,
     pub upstream_model: Option<String>,
+}
+
+impl From<model_route::Model> for RouteView {
+    fn from(row: model_route::Model) -> Self {
+        RouteView {
+            id: row.id,
+            model: row.model,
+            provider: row.provider_name,
+            upstream_model: row.upstream_model,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -196,24 +213,12 @@ pub async fn providers(
     let providers = tenant_config::list_providers(&state.db, &scope)
         .await?
         .into_iter()
-        .map(|p| ProviderView {
-            name: p.name,
-            kind: p.kind,
-            base_url: p.base_url,
-            last4: p.last4,
-            self_hosted: p.self_hosted,
-            is_default: p.is_default,
-        })
+        .map(ProviderView::from)
         .collect();
     let routes = tenant_config::list_routes(&state.db, &scope)
         .await?
         .into_iter()
-        .map(|r| RouteView {
-            id: r.id,
-            model: r.model,
-            provider: r.provider_name,
-            upstream_model: r.upstream_model,
-        })
+        .map(RouteView::from)
         .collect();
     ok(&Providers { providers, routes })
 }
@@ -256,19 +261,7 @@ pub async fn set_provider(
         },
     )
     .await?;
-    let default = crate::tenant_config::list_providers(&state.db, &scope)
-        .await?
-        .into_iter()
-        .find(|p| p.name == saved.name)
-        .is_some_and(|p| p.is_default);
-    ok(&ProviderView {
-        self_hosted: airlock_schema::settings::is_self_hosted(&saved),
-        name: saved.name,
-        kind: saved.kind,
-        base_url: saved.base_url,
-        last4: saved.last4,
-        is_default: default,
-    })
+    ok(&ProviderView::from(saved))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -299,12 +292,7 @@ pub async fn add_route(
         body.upstream_model.as_deref(),
     )
     .await?;
-    ok(&RouteView {
-        id: row.id,
-        model: row.model,
-        provider: row.provider_name,
-        upstream_model: row.upstream_model,
-    })
+    ok(&RouteView::from(row))
 }
 
 /// Removes a route; the model then goes to the default provider.

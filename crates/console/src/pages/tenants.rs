@@ -166,6 +166,9 @@ async fn show_members(
     })
 }
 
+/// The roles, as a validation message lists them.
+const ROLE_CHOICES: &str = "owner, admin, developer, finance or viewer";
+
 #[derive(Deserialize)]
 pub struct RoleForm {
     #[serde(default)]
@@ -182,11 +185,7 @@ pub async fn change_role(
     let Checked { user, form } = checked;
     let scope = TenantScope::check(&state.db, &user, &slug).await?;
     let result = async {
-        let role: Role = super::form::choice(
-            &form.role,
-            "The role",
-            "owner, admin, developer, finance or viewer",
-        )?;
+        let role: Role = super::form::choice(&form.role, "The role", ROLE_CHOICES)?;
         crate::scoped::change_role(&state, &scope, &actor(&req, &user), user_id, role).await?;
         Ok(redirect(&format!(
             "/t/{}/members?saved=1",
@@ -233,15 +232,6 @@ pub struct InviteForm {
     role: Option<String>,
 }
 
-/// The console's address for links in mail: configured, or the one this request
-/// came to.
-fn public_url(state: &ConsoleState, req: &HttpRequest) -> String {
-    state.public_url.clone().unwrap_or_else(|| {
-        let info = req.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
-    })
-}
-
 pub async fn invite(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -254,18 +244,14 @@ pub async fn invite(
         .unwrap_or_default()
         .to_owned();
     let result = async {
-        let role: Role = super::form::choice(
-            &form.role,
-            "The role",
-            "owner, admin, developer, finance or viewer",
-        )?;
+        let role: Role = super::form::choice(&form.role, "The role", ROLE_CHOICES)?;
         let invited = crate::invitations::invite(
             &state,
             &scope,
             &actor(&req, &user),
             &email,
             role,
-            &public_url(&state, &req),
+            &state.link_base(&req),
         )
         .await?;
         show_members(
