@@ -21,6 +21,7 @@ mod m20261123_000003_policy_settings;
 mod m20261123_000004_invitations;
 mod m20261123_000005_api_tokens;
 mod m20261123_000006_key_list_index;
+mod m20261201_000007_prices_as_data;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_invitations::Migration),
             Box::new(m20261123_000005_api_tokens::Migration),
             Box::new(m20261123_000006_key_list_index::Migration),
+            Box::new(m20261201_000007_prices_as_data::Migration),
         ]
     }
 }

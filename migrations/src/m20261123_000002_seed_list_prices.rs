@@ -2,14 +2,45 @@
 //! `tenant_id` NULL. Tenants override them with their own rows. `down` removes every
 //! list-price row (tenant rows stay).
 //!
-//! Later price changes belong in new migrations (or the admin command), not in edits to
-//! this one: it has already run on existing databases.
+//! Later price changes belong in new migrations (or the console's prices page), not in
+//! edits to this one: it has already run on existing databases. The list is therefore
+//! frozen here as it was; `m20261201_000007_price_aliases` brings it up to date.
 
-use airlock_core::pricing::{PriceTable, family_of};
+use airlock_core::pricing::family_of;
 use sea_orm_migration::prelude::*;
 
 /// Family recorded for a built-in model `family_of` does not recognise.
 const UNKNOWN_FAMILY: &str = "unknown";
+
+/// The list as of this migration: model, micro-dollars per million input and output tokens.
+const LIST_PRICES: &[(&str, i64, i64)] = &[
+    ("claude-3-5-haiku", 800_000, 4_000_000),
+    ("claude-3-7-sonnet", 3_000_000, 15_000_000),
+    ("claude-haiku-4-5", 1_000_000, 5_000_000),
+    ("claude-opus-4", 15_000_000, 75_000_000),
+    ("claude-opus-4-1", 15_000_000, 75_000_000),
+    ("claude-sonnet-4", 3_000_000, 15_000_000),
+    ("claude-sonnet-4-5", 3_000_000, 15_000_000),
+    ("deepseek-chat", 280_000, 420_000),
+    ("deepseek-reasoner", 280_000, 420_000),
+    ("gemini-2.0-flash", 100_000, 400_000),
+    ("gemini-2.5-flash", 300_000, 2_500_000),
+    ("gemini-2.5-flash-lite", 100_000, 400_000),
+    ("gemini-2.5-pro", 1_250_000, 10_000_000),
+    ("gpt-4.1", 2_000_000, 8_000_000),
+    ("gpt-4.1-mini", 400_000, 1_600_000),
+    ("gpt-4.1-nano", 100_000, 400_000),
+    ("gpt-4o", 2_500_000, 10_000_000),
+    ("gpt-4o-mini", 150_000, 600_000),
+    ("gpt-5", 1_250_000, 10_000_000),
+    ("gpt-5-mini", 250_000, 2_000_000),
+    ("gpt-5-nano", 50_000, 400_000),
+    ("mock", 1_000_000, 2_000_000),
+    ("o1", 15_000_000, 60_000_000),
+    ("o3", 2_000_000, 8_000_000),
+    ("o3-mini", 1_100_000, 4_400_000),
+    ("o4-mini", 1_100_000, 4_400_000),
+];
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -22,7 +53,6 @@ impl MigrationTrait for Migration {
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let now = chrono::Utc::now();
-        let prices = PriceTable::builtin();
         let mut insert = Query::insert();
         insert.into_table(ModelPrices::Table).columns([
             ModelPrices::Id,
@@ -35,7 +65,7 @@ impl MigrationTrait for Migration {
             ModelPrices::UpdatedAt,
         ]);
         let mut rows = 0_usize;
-        for (model, price) in prices.entries() {
+        for &(model, input, output) in LIST_PRICES {
             let family = family_of(model).unwrap_or(UNKNOWN_FAMILY);
             insert
                 .values([
@@ -43,8 +73,8 @@ impl MigrationTrait for Migration {
                     Option::<uuid::Uuid>::None.into(),
                     model.to_owned().into(),
                     family.to_owned().into(),
-                    price.input_per_mtok.as_micros().into(),
-                    price.output_per_mtok.as_micros().into(),
+                    input.into(),
+                    output.into(),
                     now.into(),
                     now.into(),
                 ])

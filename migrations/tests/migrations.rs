@@ -27,7 +27,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use sea_orm_migration::sea_orm::{
     ActiveModelTrait, ColumnTrait, ColumnType, ConnectionTrait, DatabaseBackend,
     DatabaseConnection, EntityTrait, IdenStatic, IntoActiveModel, Iterable, ModelTrait,
-    PaginatorTrait, QueryFilter, Statement, sea_query::StringLen,
+    PaginatorTrait, QueryFilter, QuerySelect, Statement, sea_query::StringLen,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -51,6 +51,7 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "input_tokens",
     "output_tokens",
     "cost_micros",
+    "priced",
     "message_count",
     "input_chars",
     "output_chars",
@@ -238,18 +239,24 @@ async fn exercise_backend(db: DatabaseConnection) {
     // behave the same on both backends.
     rows_round_trip_and_constraints_hold(&db).await;
 
-    // Rolling back the key-list index, the API tokens, the invitations, the policy settings, then the seed, removes list prices and keeps
-    // tenant prices (and the policy columns go without taking rows with them).
+    // Rolling back prices-as-data, the key-list index, the API tokens, the invitations,
+    // the policy settings, then the seed, removes list prices and keeps tenant prices
+    // (and the dropped columns go without taking rows with them). Only columns the
+    // first schema had are selected: later ones are gone by then.
     let override_tenant = insert_tenant(&db, "after-seed").await;
     insert_tenant_price(&db, override_tenant.id).await;
-    Migrator::down(&db, Some(5)).await.unwrap();
+    Migrator::down(&db, Some(6)).await.unwrap();
     let list_prices = model_price::Entity::find()
+        .select_only()
+        .column(model_price::Column::Id)
         .filter(model_price::Column::TenantId.is_null())
         .count(&db)
         .await
         .unwrap();
     assert_eq!(list_prices, 0);
     let tenant_prices = model_price::Entity::find()
+        .select_only()
+        .column(model_price::Column::Id)
         .filter(model_price::Column::TenantId.eq(override_tenant.id))
         .count(&db)
         .await
@@ -352,6 +359,16 @@ async fn list_prices_are_seeded(db: &DatabaseConnection) {
         .unwrap();
     assert!(!rows.is_empty(), "no list prices were seeded");
     assert_eq!(rows.len(), builtin.entries().count());
+    // Every built-in alias arrived with its model.
+    for entry in airlock_core::pricing::BUILTIN {
+        let row = rows.iter().find(|r| r.model == entry.model).unwrap();
+        assert_eq!(
+            row.aliases,
+            serde_json::json!(entry.aliases),
+            "{}",
+            entry.model
+        );
+    }
     for row in rows {
         let price = builtin
             .lookup(&row.model)
@@ -426,6 +443,7 @@ async fn insert_tenant_price(db: &DatabaseConnection, tenant_id: Uuid) -> model_
             provider_family: "openai".to_owned(),
             input_per_mtok_micros: 2_000_000,
             output_per_mtok_micros: 8_000_000,
+            aliases: serde_json::json!(["custom-{date}"]),
             created_at: at(0),
             updated_at: at(0),
         },
@@ -451,6 +469,7 @@ fn usage_record_for(tenant_id: Uuid, key_id: Uuid) -> usage_record::Model {
         input_tokens: 1_200,
         output_tokens: 345,
         cost_micros: 6_210,
+        priced: true,
         message_count: 3,
         input_chars: 4_800,
         output_chars: 1_400,

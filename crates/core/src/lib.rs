@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod class;
+pub mod egress;
 pub mod envelope;
 pub mod injection;
 pub mod key;

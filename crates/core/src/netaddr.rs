@@ -43,6 +43,20 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The network a client address counts under for per-client limits: the IPv4
+/// address itself, or the IPv6 /64 (one subscriber usually holds a whole /64, so
+/// counting single IPv6 addresses would let one client take 2^64 turns).
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(segments.into())
+        }
+        v4 => v4,
+    }
+}
+
 /// True when `ip` is in one of `nets`; an empty list allows any address.
 pub fn allowed(nets: &[IpNet], ip: IpAddr) -> bool {
     let ip = canonical(ip);
@@ -105,6 +119,19 @@ mod tests {
         assert!(!allowed(&nets, ip("198.51.100.8")));
         assert!(!allowed(&nets, ip("2001:db9::1")));
         assert!(allowed(&[], ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        assert_eq!(
+            client_network(ip("2001:db8:1:2:aaaa::1")),
+            client_network(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            client_network(ip("2001:db8:1:2::1")),
+            client_network(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(client_network(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
     }
 
     #[test]

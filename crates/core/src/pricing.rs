@@ -54,105 +54,359 @@ fn side_cost(per_mtok: MicroDollars, tokens: u64) -> i128 {
     }
 }
 
+/// A built-in list price: the model, micro-dollars per million input and output
+/// tokens, and the other names the provider serves it under.
+#[derive(Clone, Copy, Debug)]
+pub struct ListPrice {
+    /// The model's canonical name (lower case).
+    pub model: &'static str,
+    /// Micro-dollars per million input tokens.
+    pub input: i64,
+    /// Micro-dollars per million output tokens.
+    pub output: i64,
+    /// Other names of the same model at the same price: exact names, or patterns
+    /// where `{date}` stands for a release date (`2024-08-06` or `20240806`).
+    pub aliases: &'static [&'static str],
+}
+
+const fn list(
+    model: &'static str,
+    input: i64,
+    output: i64,
+    aliases: &'static [&'static str],
+) -> ListPrice {
+    ListPrice {
+        model,
+        input,
+        output,
+        aliases,
+    }
+}
+
 /// List prices in USD micro-dollars per 1M tokens (input, output), as of late
-/// 2025. Standard tier, no batch or cache discounts. Providers change prices
-/// without notice: override per deployment with [`PriceTable::with`].
-const BUILTIN: &[(&str, i64, i64)] = &[
+/// 2025, standard tier, no batch or cache discounts. Providers change prices
+/// without notice: the relay reads prices from the `model_prices` table (seeded
+/// from this list, editable in the console, overridable per tenant).
+///
+/// A dated release maps to its model only through an alias written here, never by
+/// prefix: `gpt-4o-2024-05-13` has its own (higher) price, and `o1-pro` is not `o1`.
+pub const BUILTIN: &[ListPrice] = &[
     // OpenAI
-    ("gpt-5", 1_250_000, 10_000_000),
-    ("gpt-5-mini", 250_000, 2_000_000),
-    ("gpt-5-nano", 50_000, 400_000),
-    ("gpt-4.1", 2_000_000, 8_000_000),
-    ("gpt-4.1-mini", 400_000, 1_600_000),
-    ("gpt-4.1-nano", 100_000, 400_000),
-    ("gpt-4o", 2_500_000, 10_000_000),
-    ("gpt-4o-mini", 150_000, 600_000),
-    ("o3", 2_000_000, 8_000_000),
-    ("o3-mini", 1_100_000, 4_400_000),
-    ("o4-mini", 1_100_000, 4_400_000),
-    ("o1", 15_000_000, 60_000_000),
+    list(
+        "gpt-5",
+        1_250_000,
+        10_000_000,
+        &["gpt-5-{date}", "gpt-5-chat-latest"],
+    ),
+    list(
+        "gpt-5.1",
+        1_250_000,
+        10_000_000,
+        &["gpt-5.1-{date}", "gpt-5.1-chat-latest"],
+    ),
+    list("gpt-5-pro", 15_000_000, 120_000_000, &["gpt-5-pro-{date}"]),
+    list("gpt-5-mini", 250_000, 2_000_000, &["gpt-5-mini-{date}"]),
+    list("gpt-5-nano", 50_000, 400_000, &["gpt-5-nano-{date}"]),
+    list(
+        "gpt-4.5-preview",
+        75_000_000,
+        150_000_000,
+        &["gpt-4.5-preview-{date}"],
+    ),
+    list("gpt-4.1", 2_000_000, 8_000_000, &["gpt-4.1-{date}"]),
+    list("gpt-4.1-mini", 400_000, 1_600_000, &["gpt-4.1-mini-{date}"]),
+    list("gpt-4.1-nano", 100_000, 400_000, &["gpt-4.1-nano-{date}"]),
+    list(
+        "gpt-4o",
+        2_500_000,
+        10_000_000,
+        &["gpt-4o-2024-08-06", "gpt-4o-2024-11-20"],
+    ),
+    list("gpt-4o-2024-05-13", 5_000_000, 15_000_000, &[]),
+    list("chatgpt-4o-latest", 5_000_000, 15_000_000, &[]),
+    list("gpt-4o-mini", 150_000, 600_000, &["gpt-4o-mini-{date}"]),
+    list(
+        "gpt-4-turbo",
+        10_000_000,
+        30_000_000,
+        &[
+            "gpt-4-turbo-{date}",
+            "gpt-4-turbo-preview",
+            "gpt-4-0125-preview",
+            "gpt-4-1106-preview",
+        ],
+    ),
+    list(
+        "gpt-4",
+        30_000_000,
+        60_000_000,
+        &["gpt-4-0613", "gpt-4-0314"],
+    ),
+    list("gpt-3.5-turbo", 500_000, 1_500_000, &["gpt-3.5-turbo-0125"]),
+    list(
+        "o1",
+        15_000_000,
+        60_000_000,
+        &["o1-{date}", "o1-preview", "o1-preview-{date}"],
+    ),
+    list("o1-pro", 150_000_000, 600_000_000, &["o1-pro-{date}"]),
+    list("o1-mini", 1_100_000, 4_400_000, &["o1-mini-{date}"]),
+    list("o3", 2_000_000, 8_000_000, &["o3-{date}"]),
+    list("o3-pro", 20_000_000, 80_000_000, &["o3-pro-{date}"]),
+    list("o3-mini", 1_100_000, 4_400_000, &["o3-mini-{date}"]),
+    list("o4-mini", 1_100_000, 4_400_000, &["o4-mini-{date}"]),
     // Anthropic
-    ("claude-opus-4-1", 15_000_000, 75_000_000),
-    ("claude-opus-4", 15_000_000, 75_000_000),
-    ("claude-sonnet-4-5", 3_000_000, 15_000_000),
-    ("claude-sonnet-4", 3_000_000, 15_000_000),
-    ("claude-3-7-sonnet", 3_000_000, 15_000_000),
-    ("claude-haiku-4-5", 1_000_000, 5_000_000),
-    ("claude-3-5-haiku", 800_000, 4_000_000),
+    list(
+        "claude-opus-4-5",
+        5_000_000,
+        25_000_000,
+        &["claude-opus-4-5-{date}"],
+    ),
+    list(
+        "claude-opus-4-1",
+        15_000_000,
+        75_000_000,
+        &["claude-opus-4-1-{date}"],
+    ),
+    list(
+        "claude-opus-4",
+        15_000_000,
+        75_000_000,
+        &["claude-opus-4-{date}", "claude-opus-4-0"],
+    ),
+    list(
+        "claude-sonnet-4-5",
+        3_000_000,
+        15_000_000,
+        &["claude-sonnet-4-5-{date}"],
+    ),
+    list(
+        "claude-sonnet-4",
+        3_000_000,
+        15_000_000,
+        &["claude-sonnet-4-{date}", "claude-sonnet-4-0"],
+    ),
+    list(
+        "claude-haiku-4-5",
+        1_000_000,
+        5_000_000,
+        &["claude-haiku-4-5-{date}"],
+    ),
+    list(
+        "claude-3-7-sonnet",
+        3_000_000,
+        15_000_000,
+        &["claude-3-7-sonnet-{date}", "claude-3-7-sonnet-latest"],
+    ),
+    list(
+        "claude-3-5-sonnet",
+        3_000_000,
+        15_000_000,
+        &["claude-3-5-sonnet-{date}", "claude-3-5-sonnet-latest"],
+    ),
+    list(
+        "claude-3-5-haiku",
+        800_000,
+        4_000_000,
+        &["claude-3-5-haiku-{date}", "claude-3-5-haiku-latest"],
+    ),
+    list(
+        "claude-3-opus",
+        15_000_000,
+        75_000_000,
+        &["claude-3-opus-{date}", "claude-3-opus-latest"],
+    ),
+    list(
+        "claude-3-sonnet",
+        3_000_000,
+        15_000_000,
+        &["claude-3-sonnet-{date}"],
+    ),
+    list(
+        "claude-3-haiku",
+        250_000,
+        1_250_000,
+        &["claude-3-haiku-{date}"],
+    ),
     // Google
-    ("gemini-2.5-pro", 1_250_000, 10_000_000),
-    ("gemini-2.5-flash", 300_000, 2_500_000),
-    ("gemini-2.5-flash-lite", 100_000, 400_000),
-    ("gemini-2.0-flash", 100_000, 400_000),
+    list(
+        "gemini-2.5-pro",
+        1_250_000,
+        10_000_000,
+        &["gemini-2.5-pro-latest"],
+    ),
+    list(
+        "gemini-2.5-flash",
+        300_000,
+        2_500_000,
+        &["gemini-2.5-flash-latest"],
+    ),
+    list(
+        "gemini-2.5-flash-lite",
+        100_000,
+        400_000,
+        &["gemini-2.5-flash-lite-preview-06-17"],
+    ),
+    list(
+        "gemini-2.0-flash",
+        100_000,
+        400_000,
+        &["gemini-2.0-flash-001"],
+    ),
+    list(
+        "gemini-2.0-flash-lite",
+        75_000,
+        300_000,
+        &["gemini-2.0-flash-lite-001"],
+    ),
+    list(
+        "gemini-1.5-pro",
+        1_250_000,
+        5_000_000,
+        &[
+            "gemini-1.5-pro-001",
+            "gemini-1.5-pro-002",
+            "gemini-1.5-pro-latest",
+        ],
+    ),
+    list(
+        "gemini-1.5-flash",
+        75_000,
+        300_000,
+        &[
+            "gemini-1.5-flash-001",
+            "gemini-1.5-flash-002",
+            "gemini-1.5-flash-latest",
+        ],
+    ),
+    list(
+        "gemini-1.5-flash-8b",
+        37_500,
+        150_000,
+        &["gemini-1.5-flash-8b-001", "gemini-1.5-flash-8b-latest"],
+    ),
     // DeepSeek
-    ("deepseek-chat", 280_000, 420_000),
-    ("deepseek-reasoner", 280_000, 420_000),
+    list("deepseek-chat", 280_000, 420_000, &[]),
+    list("deepseek-reasoner", 280_000, 420_000, &[]),
     // The in-process mock provider: priced so that tests see a non-zero cost.
-    ("mock", 1_000_000, 2_000_000),
+    list("mock", 1_000_000, 2_000_000, &[]),
 ];
 
-/// Prices by model name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Does `model` (lower case) match an alias pattern? `{date}` matches
+/// `YYYY-MM-DD` or `YYYYMMDD`; everything else matches itself.
+pub fn alias_matches(pattern: &str, model: &str) -> bool {
+    let Some((head, tail)) = pattern.split_once("{date}") else {
+        return pattern == model;
+    };
+    let Some(rest) = model.strip_prefix(head) else {
+        return false;
+    };
+    let Some(date) = rest.strip_suffix(tail) else {
+        return false;
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let bytes = date.as_bytes();
+    match bytes.len() {
+        8 => digits(date),
+        10 => {
+            bytes[4] == b'-'
+                && bytes[7] == b'-'
+                && digits(&date[..4])
+                && digits(&date[5..7])
+                && digits(&date[8..])
+        }
+        _ => false,
+    }
+}
+
+/// Prices by model name: exact names first, then alias patterns. Names are
+/// compared in lower case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PriceTable {
     prices: BTreeMap<String, Price>,
+    /// Exact aliases resolve through `prices`; patterns are tried in order.
+    aliases: BTreeMap<String, Price>,
+    patterns: Vec<(String, Price)>,
 }
 
 impl PriceTable {
     /// The built-in list prices.
     pub fn builtin() -> PriceTable {
-        let prices = BUILTIN
-            .iter()
-            .map(|&(model, input, output)| (model.to_owned(), Price::from_micros(input, output)))
-            .collect();
-        PriceTable { prices }
-    }
-
-    /// A table with no prices, for deployments that configure every model.
-    pub fn empty() -> PriceTable {
-        PriceTable {
-            prices: BTreeMap::new(),
+        let mut table = PriceTable::empty();
+        for entry in BUILTIN {
+            table.insert(
+                entry.model,
+                Price::from_micros(entry.input, entry.output),
+                entry.aliases.iter().copied(),
+            );
         }
+        table
     }
 
-    /// Adds `model`, or replaces its price.
+    /// A table with no prices.
+    pub fn empty() -> PriceTable {
+        PriceTable::default()
+    }
+
+    /// Adds `model` (and its aliases), or replaces its price.
     pub fn with(mut self, model: &str, price: Price) -> Self {
-        self.prices.insert(model.to_owned(), price);
+        self.insert(model, price, std::iter::empty());
         self
     }
 
-    /// The price of `model`. A leading `provider/` part is dropped
-    /// (`openai/gpt-4o` → `gpt-4o`); then an exact entry wins, else the longest
-    /// entry that is followed by `-` in the name, so dated and suffixed releases
-    /// find their base model (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`, not
-    /// `gpt-4o`). Case-sensitive. `None` if nothing matches: the caller decides
-    /// whether an unpriced model may be used.
-    pub fn lookup(&self, model: &str) -> Option<Price> {
-        let model = model.split_once('/').map_or(model, |(_, rest)| rest);
-        if let Some(price) = self.prices.get(model) {
-            return Some(*price);
+    /// Adds `model` with its aliases, or replaces it.
+    pub fn insert<'a>(
+        &mut self,
+        model: &str,
+        price: Price,
+        aliases: impl IntoIterator<Item = &'a str>,
+    ) {
+        self.prices.insert(model.trim().to_ascii_lowercase(), price);
+        for alias in aliases {
+            let alias = alias.trim().to_ascii_lowercase();
+            if alias.contains("{date}") {
+                self.patterns.retain(|(p, _)| *p != alias);
+                self.patterns.push((alias, price));
+            } else if !alias.is_empty() {
+                self.aliases.insert(alias, price);
+            }
         }
-        self.prices
-            .iter()
-            .filter(|(entry, _)| {
-                model
-                    .strip_prefix(entry.as_str())
-                    .is_some_and(|rest| rest.starts_with('-'))
-            })
-            .max_by_key(|(entry, _)| entry.len())
-            .map(|(_, price)| *price)
     }
 
-    /// Every entry, ordered by model name.
+    /// The price of `model`, compared in lower case: an exact name, then an exact
+    /// alias, then an alias pattern; then the same for the part after a leading
+    /// `provider/` (`openai/gpt-4o` → `gpt-4o`). Never a prefix match. `None` if
+    /// nothing matches: the caller decides whether an unpriced model may be used.
+    pub fn lookup(&self, model: &str) -> Option<Price> {
+        let model = model.trim().to_ascii_lowercase();
+        self.lookup_exact(&model).or_else(|| {
+            model
+                .split_once('/')
+                .and_then(|(_, rest)| self.lookup_exact(rest))
+        })
+    }
+
+    fn lookup_exact(&self, model: &str) -> Option<Price> {
+        if model.is_empty() {
+            return None;
+        }
+        self.prices
+            .get(model)
+            .or_else(|| self.aliases.get(model))
+            .copied()
+            .or_else(|| {
+                self.patterns
+                    .iter()
+                    .find(|(pattern, _)| alias_matches(pattern, model))
+                    .map(|(_, price)| *price)
+            })
+    }
+
+    /// Every model entry (aliases aside), ordered by model name.
     pub fn entries(&self) -> impl Iterator<Item = (&str, Price)> {
         self.prices
             .iter()
             .map(|(model, price)| (model.as_str(), *price))
-    }
-}
-
-impl Default for PriceTable {
-    fn default() -> Self {
-        PriceTable::builtin()
     }
 }
 
@@ -252,12 +506,13 @@ mod tests {
     }
 
     #[test]
-    fn lookup_finds_exact_and_dated_model_names() {
+    fn lookup_finds_exact_names_and_listed_aliases() {
         let table = PriceTable::builtin();
         let price_of = |model| table.lookup(model);
         let gpt_4o = Price::from_micros(2_500_000, 10_000_000);
         let gpt_4o_mini = Price::from_micros(150_000, 600_000);
         assert_eq!(price_of("gpt-4o"), Some(gpt_4o));
+        assert_eq!(price_of("GPT-4o"), Some(gpt_4o));
         assert_eq!(price_of("gpt-4o-2024-08-06"), Some(gpt_4o));
         assert_eq!(price_of("gpt-4o-mini-2024-07-18"), Some(gpt_4o_mini));
         assert_eq!(price_of("openai/gpt-4o-mini"), Some(gpt_4o_mini));
@@ -266,20 +521,20 @@ mod tests {
             Some(Price::from_micros(3_000_000, 15_000_000))
         );
         assert_eq!(
-            price_of("claude-opus-4-1-20250805"),
+            price_of("claude-3-opus-20240229"),
             Some(Price::from_micros(15_000_000, 75_000_000))
         );
         assert_eq!(
-            price_of("claude-3-5-haiku-20241022"),
+            price_of("claude-3-5-haiku-latest"),
             Some(Price::from_micros(800_000, 4_000_000))
-        );
-        assert_eq!(
-            price_of("gemini-2.5-flash-lite-preview-06-17"),
-            Some(Price::from_micros(100_000, 400_000))
         );
         assert_eq!(
             price_of("o3-mini-2025-01-31"),
             Some(Price::from_micros(1_100_000, 4_400_000))
+        );
+        assert_eq!(
+            price_of("gpt-4-turbo-2024-04-09"),
+            Some(Price::from_micros(10_000_000, 30_000_000))
         );
         assert_eq!(
             price_of("mock"),
@@ -288,15 +543,49 @@ mod tests {
     }
 
     #[test]
-    fn lookup_does_not_match_a_prefix_without_a_dash() {
+    fn releases_with_their_own_price_never_take_a_prefix_price() {
+        let table = PriceTable::builtin();
+        assert_eq!(
+            table.lookup("o1-pro"),
+            Some(Price::from_micros(150_000_000, 600_000_000))
+        );
+        assert_eq!(
+            table.lookup("gpt-4o-2024-05-13"),
+            Some(Price::from_micros(5_000_000, 15_000_000))
+        );
+        assert_eq!(
+            table.lookup("gpt-4.5-preview"),
+            Some(Price::from_micros(75_000_000, 150_000_000))
+        );
+        // Unknown suffixes are unknown models, not their prefix's.
+        assert_eq!(table.lookup("o1-ultra"), None);
+        assert_eq!(table.lookup("gpt-4o-audio-preview"), None);
+        assert_eq!(table.lookup("gpt-4o-2024-99"), None);
+        assert_eq!(table.lookup("claude-3-opus-2024022"), None);
+    }
+
+    #[test]
+    fn lookup_does_not_match_a_prefix() {
         let table = PriceTable::builtin();
         assert_eq!(table.lookup("gpt-4oz"), None);
         assert_eq!(table.lookup("o30"), None);
         assert_eq!(table.lookup("gpt"), None);
-        assert_eq!(table.lookup("GPT-4O"), None);
         assert_eq!(table.lookup(""), None);
         assert_eq!(table.lookup("llama-3.1-70b"), None);
         assert_eq!(table.lookup("openai/"), None);
+    }
+
+    #[test]
+    fn date_patterns_take_both_date_spellings_only() {
+        assert!(alias_matches("o3-{date}", "o3-2025-04-16"));
+        assert!(alias_matches(
+            "claude-3-opus-{date}",
+            "claude-3-opus-20240229"
+        ));
+        assert!(!alias_matches("o3-{date}", "o3-pro-2025-06-10"));
+        assert!(!alias_matches("o3-{date}", "o3-2025-0416"));
+        assert!(!alias_matches("o3-{date}", "o3-"));
+        assert!(alias_matches("x-{date}-preview", "x-20250101-preview"));
     }
 
     #[test]
@@ -304,9 +593,10 @@ mod tests {
         let cheap = Price::from_micros(1, 1);
         let table = PriceTable::builtin()
             .with("gpt-4o", cheap)
-            .with("llama-3.1-70b", cheap);
-        assert_eq!(table.lookup("gpt-4o-2024-08-06"), Some(cheap));
-        assert_eq!(table.lookup("groq/llama-3.1-70b-versatile"), Some(cheap));
+            .with("Llama-3.1-70B", cheap);
+        assert_eq!(table.lookup("gpt-4o"), Some(cheap));
+        assert_eq!(table.lookup("groq/llama-3.1-70b"), Some(cheap));
+        assert_eq!(table.lookup("llama-3.1-70b-versatile"), None);
         assert_eq!(
             table.lookup("gpt-4o-mini"),
             Some(Price::from_micros(150_000, 600_000))
@@ -324,6 +614,16 @@ mod tests {
             assert!(price.input_per_mtok > MicroDollars::ZERO, "{name}");
             assert!(price.output_per_mtok >= price.input_per_mtok, "{name}");
             assert!(family_of(name).is_some(), "{name} has no family");
+        }
+        // Every alias finds its own model's price, not another's.
+        for entry in BUILTIN {
+            for alias in entry.aliases.iter().filter(|a| !a.contains("{date}")) {
+                assert_eq!(
+                    table.lookup(alias),
+                    Some(Price::from_micros(entry.input, entry.output)),
+                    "{alias}"
+                );
+            }
         }
     }
 

@@ -107,6 +107,27 @@ impl Redaction {
         result
     }
 
+    /// Scans an identifier that cannot be rewritten without breaking the request (a
+    /// tool's name, a tool call's id, a JSON-schema property name): any finding the
+    /// policy does not allow refuses the request, since a placeholder there would
+    /// change what the model calls.
+    pub fn check_identifier(&mut self, text: &str) -> Result<(), Blocked> {
+        let mut findings = std::mem::take(&mut self.findings);
+        scan_into(text, &mut findings);
+        let mut result = Ok(());
+        for f in &findings {
+            *self.counts.entry(f.kind).or_default() += 1;
+            if !f.kind.is_secret() {
+                self.seen_pii.insert(f.value(text).to_owned());
+            }
+            if result.is_ok() && self.policy.action_for(f.kind) != ContentAction::Allow {
+                result = Err(Blocked { kind: f.kind });
+            }
+        }
+        self.findings = findings;
+        result
+    }
+
     fn apply_findings(
         &mut self,
         text: &str,

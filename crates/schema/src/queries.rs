@@ -183,3 +183,43 @@ pub async fn touch_key_last_used(
         .await?;
     Ok(())
 }
+
+/// Every model price row: list prices (`tenant_id` NULL) and tenants' own.
+pub async fn all_model_prices(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<crate::entities::model_price::Model>, DbErr> {
+    crate::entities::model_price::Entity::find().all(db).await
+}
+
+/// `(row count, newest updated_at)` of `model_prices`: the relay reloads its prices
+/// when this changes (a deleted row changes the count, an edit the time).
+pub async fn model_prices_stamp(
+    db: &impl ConnectionTrait,
+) -> Result<(i64, Option<DateTime<Utc>>), DbErr> {
+    use crate::entities::model_price;
+    let stamp: Option<(i64, Option<DateTime<Utc>>)> = model_price::Entity::find()
+        .select_only()
+        .column_as(
+            Expr::from(Func::count(Expr::col(model_price::Column::Id))),
+            "rows",
+        )
+        .column_as(
+            Expr::from(Func::max(Expr::col(model_price::Column::UpdatedAt))),
+            "newest",
+        )
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(stamp.unwrap_or((0, None)))
+}
+
+/// Key rows by id (the relay's periodic full reload of the keys it caches).
+pub async fn keys_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<relay_key::Model>, DbErr> {
+    relay_key::Entity::find()
+        .filter(relay_key::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}

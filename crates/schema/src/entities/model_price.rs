@@ -18,6 +18,9 @@ pub struct Model {
     pub provider_family: String,
     pub input_per_mtok_micros: i64,
     pub output_per_mtok_micros: i64,
+    /// JSON array of other names at this price; `{date}` stands for a release date
+    /// (see `airlock_core::pricing::alias_matches`).
+    pub aliases: Json,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

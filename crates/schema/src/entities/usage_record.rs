@@ -55,6 +55,8 @@ pub struct Model {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cost_micros: i64,
+    /// False when the model had no price, so `cost_micros` is 0 for want of a price.
+    pub priced: bool,
     pub message_count: i32,
     pub input_chars: i64,
     /// Image parts in the request (counted, never stored or inspected).
