@@ -6,11 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use airlock_core::egress::EgressPolicy;
 use airlock_core::envelope::MasterKeys;
 use airlock_core::key::KeyHasher;
 use airlock_core::netaddr::parse_cidrs;
 use airlock_relay::RelaySettings;
-use airlock_relay::state::RequestLimits;
+use airlock_relay::state::{MetricsExposure, RequestLimits};
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -39,6 +40,9 @@ pub struct Config {
     /// The console's address as people open it, for links in mail
     /// (`https://airlock.example.com`). Unset: the address a request came to.
     pub console_public_url: Option<String>,
+    /// Where `/metrics` is served when the relay's port does not serve it
+    /// (`relay.public_metrics` off and no `AIRLOCK_METRICS_TOKEN`). Empty: nowhere.
+    pub metrics_addr: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -57,7 +61,46 @@ pub struct RelayConfig {
     pub upstream_connect_timeout_ms: u64,
     pub upstream_first_byte_timeout_ms: u64,
     pub upstream_total_timeout_ms: u64,
+    /// The longest silence between two chunks of an upstream answer or stream.
+    pub upstream_idle_timeout_ms: u64,
+    /// The largest non-streamed upstream answer read.
+    pub max_upstream_body_bytes: usize,
+    /// The largest single event (or line) of an upstream stream.
+    pub max_upstream_event_bytes: usize,
+    /// The longest a client may take to send its request body (then 408).
+    pub body_read_timeout_ms: u64,
     pub cache_refresh_ms: u64,
+    /// Every cached key, tenant and price is reloaded this often, whatever the
+    /// change poll saw.
+    pub full_resync_secs: u64,
+    /// Internal upstream destinations that are allowed although private: CIDRs or
+    /// `host:port` (e.g. a self-hosted model on `10.0.0.5:8000`). A list in TOML,
+    /// comma-separated in `AIRLOCK_RELAY__EGRESS_ALLOW`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub egress_allow: Vec<String>,
+    /// Refuse plain-http upstreams (recommended in production).
+    pub egress_https_only: bool,
+    /// Serve `/metrics` to anyone on the relay's port.
+    pub public_metrics: bool,
+}
+
+/// A list from TOML (`["a", "b"]`) or a comma-separated string from the environment.
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 impl Default for Config {
@@ -72,6 +115,7 @@ impl Default for Config {
             smtp_url: None,
             mail_from: "Airlock <airlock@localhost>".into(),
             console_public_url: None,
+            metrics_addr: "127.0.0.1:9464".into(),
             relay: RelayConfig {
                 max_body_bytes: 4 * 1024 * 1024,
                 trusted_proxies: Vec::new(),
@@ -83,7 +127,15 @@ impl Default for Config {
                 upstream_connect_timeout_ms: 5_000,
                 upstream_first_byte_timeout_ms: 60_000,
                 upstream_total_timeout_ms: 600_000,
+                upstream_idle_timeout_ms: 60_000,
+                max_upstream_body_bytes: 16 << 20,
+                max_upstream_event_bytes: 1 << 20,
+                body_read_timeout_ms: 10_000,
                 cache_refresh_ms: 250,
+                full_resync_secs: 60,
+                egress_allow: Vec::new(),
+                egress_https_only: false,
+                public_metrics: false,
             },
         }
     }
@@ -93,7 +145,9 @@ impl Default for Config {
 pub const MASTER_KEY: &str = "AIRLOCK_MASTER_KEY";
 pub const KEY_PEPPER: &str = "AIRLOCK_KEY_PEPPER";
 pub const JWT_SECRET: &str = "AIRLOCK_JWT_SECRET";
-const SECRET_NAMES: [&str; 3] = ["master_key", "key_pepper", "jwt_secret"];
+/// Optional: a bearer token that opens `/metrics` on the relay's port.
+pub const METRICS_TOKEN: &str = "AIRLOCK_METRICS_TOKEN";
+const SECRET_NAMES: [&str; 4] = ["master_key", "key_pepper", "jwt_secret", "metrics_token"];
 
 impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
@@ -145,9 +199,33 @@ impl Config {
     pub fn relay_settings(&self) -> anyhow::Result<RelaySettings> {
         let trusted_proxies = parse_cidrs(self.relay.trusted_proxies.iter().map(String::as_str))
             .map_err(|e| anyhow::anyhow!("relay.trusted_proxies: {e}"))?;
+        let egress = EgressPolicy::parse(
+            self.relay.egress_allow.iter().map(String::as_str),
+            self.relay.egress_https_only,
+        )
+        .map_err(|e| anyhow::anyhow!("relay.egress_allow (AIRLOCK_RELAY__EGRESS_ALLOW): {e}"))?;
+        let metrics = if self.relay.public_metrics {
+            MetricsExposure::Public
+        } else if let Some(token) = read_secret(METRICS_TOKEN)? {
+            if token.expose_secret().len() < 16 {
+                bail!("{METRICS_TOKEN} must be at least 16 characters");
+            }
+            MetricsExposure::Token(token)
+        } else {
+            MetricsExposure::Private
+        };
+        if self.relay.max_upstream_body_bytes == 0 || self.relay.max_upstream_event_bytes == 0 {
+            bail!(
+                "relay.max_upstream_body_bytes and relay.max_upstream_event_bytes must be above 0"
+            );
+        }
         let mut settings = RelaySettings {
             max_body_bytes: self.relay.max_body_bytes,
+            body_read_timeout: Duration::from_millis(self.relay.body_read_timeout_ms.max(100)),
+            egress,
+            metrics,
             refresh_interval: Duration::from_millis(self.relay.cache_refresh_ms.max(10)),
+            full_resync_interval: Duration::from_secs(self.relay.full_resync_secs.max(1)),
             trusted_proxies,
             redis_url: self.redis_url.clone().filter(|u| !u.is_empty()),
             limits: RequestLimits {
@@ -159,10 +237,13 @@ impl Config {
             },
             ..RelaySettings::default()
         };
-        settings.upstream.connect = Duration::from_millis(self.relay.upstream_connect_timeout_ms);
-        settings.upstream.first_byte =
-            Duration::from_millis(self.relay.upstream_first_byte_timeout_ms);
-        settings.upstream.total = Duration::from_millis(self.relay.upstream_total_timeout_ms);
+        let timeouts = &mut settings.upstream.timeouts;
+        timeouts.connect = Duration::from_millis(self.relay.upstream_connect_timeout_ms);
+        timeouts.first_byte = Duration::from_millis(self.relay.upstream_first_byte_timeout_ms);
+        timeouts.idle = Duration::from_millis(self.relay.upstream_idle_timeout_ms);
+        timeouts.total = Duration::from_millis(self.relay.upstream_total_timeout_ms);
+        settings.upstream.max_body_bytes = self.relay.max_upstream_body_bytes;
+        settings.upstream.max_event_bytes = self.relay.max_upstream_event_bytes;
         Ok(settings)
     }
 }

@@ -111,6 +111,10 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     config.database_url = format!("sqlite://{}?mode=rwc", db_path.display());
     config.auto_migrate = true;
+    if config.metrics_addr == Config::default().metrics_addr {
+        // Several demos (and the tests' demos) run side by side on one machine.
+        config.metrics_addr = "127.0.0.1:0".into();
+    }
     let secrets = Secrets::random()?;
     let db = connect(&config).await?;
     let demo = seed_demo(&db, &secrets, args.upstream.as_deref()).await?;
@@ -133,20 +137,23 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         config.console_public_url.clone(),
     )
     .await?;
-    let runtime = RelayRuntime::start(
-        db,
-        secrets.hasher,
-        secrets.master_keys,
-        config.relay_settings()?,
-    )
-    .await?;
-    let (relay, relay_url) = bind_relay(&runtime, &relay_addr)?;
-    let (console, console_url) = bind_console(console_state, &console_addr)?;
+    let mut settings = config.relay_settings()?;
+    if let Some(url) = args.upstream.as_deref() {
+        // The demo's upstream is usually `airlock mock-upstream` on this machine:
+        // allow exactly its host and port, nothing else internal.
+        settings.egress = demo_egress(url, config.relay.egress_https_only)?;
+    }
+    let runtime = RelayRuntime::start(db, secrets.hasher, secrets.master_keys, settings).await?;
+    let (relay, relay_url, relay_addrs) = bind_relay(&runtime, &relay_addr)?;
+    let (console, console_url, console_addrs) = bind_console(console_state, &console_addr)?;
+    let metrics = bind_metrics(&runtime, &config)?;
+    runtime.add_own_listeners(&[relay_addrs, console_addrs, metrics.1.clone()].concat());
+    let metrics_url = (!metrics.1.is_empty()).then(|| format!("{}/metrics", url_of(&metrics.1)));
     if args.json {
         println!(
             "{}",
             json!({"relay_url": relay_url, "console_url": console_url, "email": demo.email,
-                   "password": demo.password, "keys": demo.keys})
+                   "password": demo.password, "keys": demo.keys, "metrics_url": metrics_url})
         );
     } else {
         println!(
@@ -155,17 +162,34 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         );
         println!("  relay:    {relay_url}   (OpenAI base URL: {relay_url}/v1)");
         println!("  console:  {console_url}");
+        if let Some(url) = &metrics_url {
+            println!("  metrics:  {url}");
+        }
         println!("  login:    {} / {}", demo.email, demo.password);
         for (env, key) in &demo.keys {
             println!("  {env:<5} key: {key}");
         }
         println!("These keys are shown once. Stop with Ctrl-C.");
     }
-    let (a, b) = futures_util::future::join(relay, console).await;
+    let (a, b, c) = futures_util::future::join3(relay, console, run_optional(metrics.0)).await;
     runtime.shutdown().await;
     a.context("relay server")?;
     b.context("console server")?;
+    c.context("metrics server")?;
     Ok(())
+}
+
+/// The egress policy of `serve --demo --upstream URL`: that URL's host and port.
+fn demo_egress(url: &str, https_only: bool) -> anyhow::Result<airlock_core::egress::EgressPolicy> {
+    let parsed = url::Url::parse(url).with_context(|| format!("--upstream {url} is not a URL"))?;
+    let host = parsed
+        .host_str()
+        .with_context(|| format!("--upstream {url} has no host"))?;
+    let port = parsed
+        .port_or_known_default()
+        .with_context(|| format!("--upstream {url} has no port"))?;
+    airlock_core::egress::EgressPolicy::parse([format!("{host}:{port}").as_str()], https_only)
+        .map_err(|e| anyhow::anyhow!("--upstream {url}: {e}"))
 }
 
 struct Demo {
@@ -241,7 +265,9 @@ fn url_of(addrs: &[std::net::SocketAddr]) -> String {
         .unwrap_or_default()
 }
 
-fn bind_relay(runtime: &RelayRuntime, addr: &str) -> anyhow::Result<(Running, String)> {
+type Addrs = Vec<std::net::SocketAddr>;
+
+fn bind_relay(runtime: &RelayRuntime, addr: &str) -> anyhow::Result<(Running, String, Addrs)> {
     let configure = runtime.configure();
     let server = HttpServer::new(move || App::new().configure(configure.clone()))
         // Streams are many small writes; with Nagle on, each waits for the client's
@@ -256,19 +282,54 @@ fn bind_relay(runtime: &RelayRuntime, addr: &str) -> anyhow::Result<(Running, St
         .with_context(|| {
             format!("binding the relay to {addr} (AIRLOCK_RELAY_ADDR / --relay-addr)")
         })?;
-    let url = url_of(&server.addrs());
-    Ok((server.run(), url))
+    let addrs = server.addrs();
+    let url = url_of(&addrs);
+    Ok((server.run(), url, addrs))
 }
 
-fn bind_console(state: Arc<ConsoleState>, addr: &str) -> anyhow::Result<(Running, String)> {
+/// The operator's metrics listener (`metrics_addr`), unless the relay's port
+/// serves `/metrics` itself (public or behind the token) or the address is empty.
+fn bind_metrics(
+    runtime: &RelayRuntime,
+    config: &Config,
+) -> anyhow::Result<(Option<Running>, Addrs)> {
+    let addr = config.metrics_addr.trim();
+    let on_relay_port = config.relay.public_metrics
+        || crate::config::read_secret(crate::config::METRICS_TOKEN)?.is_some();
+    if addr.is_empty() || on_relay_port {
+        return Ok((None, Vec::new()));
+    }
+    let configure = runtime.configure_metrics();
+    let server = HttpServer::new(move || App::new().configure(configure.clone()))
+        .workers(1)
+        .shutdown_timeout(1)
+        .bind(addr)
+        .with_context(|| {
+            format!("binding the metrics listener to {addr} (metrics_addr / AIRLOCK_METRICS_ADDR; empty turns it off)")
+        })?;
+    let addrs = server.addrs();
+    eprintln!("metrics listening on {}", url_of(&addrs));
+    Ok((Some(server.run()), addrs))
+}
+
+/// Waits for a server that may not exist.
+async fn run_optional(server: Option<Running>) -> std::io::Result<()> {
+    match server {
+        Some(server) => server.await,
+        None => Ok(()),
+    }
+}
+
+fn bind_console(state: Arc<ConsoleState>, addr: &str) -> anyhow::Result<(Running, String, Addrs)> {
     let server = HttpServer::new(move || airlock_console::web::app(state.clone()))
         .shutdown_timeout(10)
         .bind(addr)
         .with_context(|| {
             format!("binding the console to {addr} (AIRLOCK_CONSOLE_ADDR / --console-addr)")
         })?;
-    let url = url_of(&server.addrs());
-    Ok((server.run(), url))
+    let addrs = server.addrs();
+    let url = url_of(&addrs);
+    Ok((server.run(), url, addrs))
 }
 
 pub async fn run_planes(
@@ -281,6 +342,7 @@ pub async fn run_planes(
     let db = connect(&config).await?;
     let mut servers = Vec::new();
     let mut runtime = None;
+    let mut own = Vec::new();
     if console {
         let state = ConsoleState::new(
             db.clone(),
@@ -295,7 +357,8 @@ pub async fn run_planes(
             .console_addr
             .clone()
             .unwrap_or(config.console_addr.clone());
-        let (server, url) = bind_console(state, &addr)?;
+        let (server, url, addrs) = bind_console(state, &addr)?;
+        own.extend(addrs);
         eprintln!("console listening on {url}");
         servers.push(server);
     }
@@ -308,10 +371,21 @@ pub async fn run_planes(
         )
         .await?;
         let addr = args.relay_addr.unwrap_or(config.relay_addr.clone());
-        let (server, url) = bind_relay(&rt, &addr)?;
+        let (server, url, addrs) = bind_relay(&rt, &addr)?;
+        own.extend(addrs);
         eprintln!("relay listening on {url}");
         servers.push(server);
+        let (metrics, addrs) = bind_metrics(&rt, &config)?;
+        own.extend(addrs);
+        if let Some(metrics) = metrics {
+            servers.push(metrics);
+        }
         runtime = Some(rt);
+    }
+    if let Some(rt) = &runtime {
+        // A console in another process on this host is not known here; the
+        // hop header stops a relay calling itself through it anyway.
+        rt.add_own_listeners(&own);
     }
     let results = futures_util::future::join_all(servers).await;
     if let Some(rt) = runtime {

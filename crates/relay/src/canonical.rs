@@ -181,18 +181,151 @@ impl ChatRequest {
     }
 
     /// Total characters of input, counted in Unicode scalars (what the usage record
-    /// keeps): message text and the arguments of earlier tool calls.
+    /// keeps): every text the provider receives (see [`ChatRequest::for_each_text`]).
     pub fn input_chars(&self) -> u64 {
         self.texts().map(|t| t.chars().count() as u64).sum()
     }
 
-    /// Every piece of text the request sends: message text and tool-call
-    /// arguments (what token counts and estimates are taken over).
+    /// Every piece of text the request sends, in a fixed order (what token counts,
+    /// estimates and the prompt digest are taken over).
     pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.messages.iter().flat_map(|m| {
-            std::iter::once(m.text.as_str())
-                .chain(m.tool_calls.iter().map(|c| c.arguments.as_str()))
-        })
+        let mut all = Vec::new();
+        self.for_each_text(|_, text| all.push(text));
+        all.into_iter()
+    }
+
+    /// Calls `f` with every text of the request that reaches the provider, and where
+    /// it sits. The screens, the size limits, the token estimate and the budget all
+    /// go through here, so this is the one place a new field must be added: each
+    /// struct is taken apart field by field, and a field added to one of them does
+    /// not compile until it is listed here (as text, or as carrying none).
+    pub fn for_each_text<'a>(&'a self, mut f: impl FnMut(TextField, &'a str)) {
+        let ChatRequest {
+            model: _,
+            messages,
+            max_tokens: _,
+            temperature: _,
+            top_p: _,
+            stop,
+            stream: _,
+            tools,
+            tool_choice,
+        } = self;
+        for message in messages {
+            let ChatMessage {
+                role,
+                text,
+                images,
+                tool_calls,
+                tool_call_id,
+                tool_error: _,
+            } = message;
+            f(TextField::Message(*role), text);
+            for image in images {
+                if let Image::Url { url, detail: _ } = image {
+                    f(TextField::ImageUrl, url);
+                }
+                // Inline images are bytes, not text: passed on and counted, never read.
+            }
+            for call in tool_calls {
+                let ToolCall {
+                    id,
+                    name,
+                    arguments,
+                } = call;
+                f(TextField::Identifier, id);
+                f(TextField::Identifier, name);
+                f(TextField::ToolArguments, arguments);
+            }
+            if let Some(id) = tool_call_id {
+                f(TextField::Identifier, id);
+            }
+        }
+        for tool in tools {
+            let ToolSpec {
+                name,
+                description,
+                parameters,
+            } = tool;
+            f(TextField::Identifier, name);
+            if let Some(description) = description {
+                f(TextField::ToolDescription, description);
+            }
+            json_texts(parameters, &mut f);
+        }
+        for sequence in stop {
+            f(TextField::Stop, sequence);
+        }
+        if let Some(choice) = tool_choice {
+            json_texts(choice, &mut f);
+        }
+    }
+
+    /// [`ChatRequest::for_each_text`] with each text open to rewriting (the
+    /// redaction). Visits the same fields in the same order.
+    pub fn for_each_text_mut<E>(
+        &mut self,
+        mut f: impl FnMut(TextField, &mut String) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let ChatRequest {
+            model: _,
+            messages,
+            max_tokens: _,
+            temperature: _,
+            top_p: _,
+            stop,
+            stream: _,
+            tools,
+            tool_choice,
+        } = self;
+        for message in messages {
+            let ChatMessage {
+                role,
+                text,
+                images,
+                tool_calls,
+                tool_call_id,
+                tool_error: _,
+            } = message;
+            f(TextField::Message(*role), text)?;
+            for image in images {
+                if let Image::Url { url, detail: _ } = image {
+                    f(TextField::ImageUrl, url)?;
+                }
+            }
+            for call in tool_calls {
+                let ToolCall {
+                    id,
+                    name,
+                    arguments,
+                } = call;
+                f(TextField::Identifier, id)?;
+                f(TextField::Identifier, name)?;
+                f(TextField::ToolArguments, arguments)?;
+            }
+            if let Some(id) = tool_call_id {
+                f(TextField::Identifier, id)?;
+            }
+        }
+        for tool in tools {
+            let ToolSpec {
+                name,
+                description,
+                parameters,
+            } = tool;
+            f(TextField::Identifier, name)?;
+            if let Some(description) = description {
+                f(TextField::ToolDescription, description)?;
+            }
+            json_texts_mut(parameters, &mut f)?;
+        }
+        for sequence in stop {
+            f(TextField::Stop, sequence)?;
+        }
+        if let Some(choice) = tool_choice {
+            json_texts_mut(choice, &mut f)?;
+        }
+        Ok(())
     }
 
     pub fn image_count(&self) -> usize {
@@ -210,6 +343,63 @@ impl ChatRequest {
     }
 }
 
+/// Where an outbound text sits. The screens treat them alike except for
+/// identifiers, which cannot be rewritten (a finding there refuses the request),
+/// and the model's own earlier turns, which the injection screen skips.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextField {
+    /// A message's text (system prompts are system messages).
+    Message(ChatRole),
+    /// An `http(s)` image URL (the provider fetches it, so it leaves as text).
+    ImageUrl,
+    /// The arguments of an earlier tool call.
+    ToolArguments,
+    /// A tool's name, a tool call's id, a JSON-schema property name, a tool choice.
+    Identifier,
+    ToolDescription,
+    /// A string value inside a tool's JSON schema (descriptions, enums, defaults…).
+    ToolSchema,
+    /// A stop sequence.
+    Stop,
+}
+
+/// Every object key and string value in a JSON document: keys as identifiers,
+/// strings as schema text. serde_json's parser caps nesting at 128, so recursion is bounded.
+fn json_texts<'a>(value: &'a serde_json::Value, f: &mut impl FnMut(TextField, &'a str)) {
+    match value {
+        serde_json::Value::String(s) => f(TextField::ToolSchema, s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_texts(v, f)),
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                f(TextField::Identifier, key);
+                json_texts(v, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// [`json_texts`] with string values open to rewriting. Keys are offered as copies:
+/// identifiers are checked, never rewritten.
+fn json_texts_mut<E>(
+    value: &mut serde_json::Value,
+    f: &mut impl FnMut(TextField, &mut String) -> Result<(), E>,
+) -> Result<(), E> {
+    match value {
+        serde_json::Value::String(s) => f(TextField::ToolSchema, s),
+        serde_json::Value::Array(items) => items.iter_mut().try_for_each(|v| json_texts_mut(v, f)),
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let mut key = key.clone();
+                f(TextField::Identifier, &mut key)?;
+                json_texts_mut(v, f)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FinishReason {
     #[default]
@@ -224,6 +414,19 @@ pub enum FinishReason {
 pub struct TokenUsage {
     pub input: u64,
     pub output: u64,
+}
+
+impl TokenUsage {
+    /// The most tokens an answer is believed to have used on either side; an
+    /// upstream reporting more is clamped to it (cost and limits stay finite).
+    pub const MAX: u64 = 100_000_000;
+
+    pub fn clamped(self) -> TokenUsage {
+        TokenUsage {
+            input: self.input.min(Self::MAX),
+            output: self.output.min(Self::MAX),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

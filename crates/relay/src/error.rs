@@ -40,10 +40,35 @@ pub enum RelayError {
     InjectionBlocked(String),
     #[error("a policy check could not run, so the request was refused (request id in the header)")]
     PolicyUnavailable,
-    #[error("the provider rejected the request (HTTP {0})")]
+    /// The provider answered 400, 404, 413 or 422. The status is logged with the
+    /// request id, never shown: it would tell a tenant what listens at an address.
+    #[error("the provider rejected the request")]
     UpstreamRejected(u16),
-    #[error("the provider failed (HTTP {0})")]
+    /// Any other non-2xx answer, a redirect included (redirects are never followed).
+    #[error("the provider returned an error")]
     UpstreamStatus(u16),
+    #[error("the provider's answer was larger than the relay accepts")]
+    UpstreamTooLarge,
+    #[error(
+        "the address of provider `{0}` is not allowed by this relay's egress policy; the operator allows internal destinations with relay.egress_allow"
+    )]
+    EgressDenied(String),
+    #[error(
+        "the provider `{0}` is configured with a base URL the relay cannot use; an admin must correct it"
+    )]
+    ProviderMisconfigured(String),
+    #[error("this request came from an Airlock relay; a relay never calls itself")]
+    LoopDetected,
+    #[error(
+        "model `{0}` has no price, and this key is under a budget or cost cap; an admin or finance member must add its price"
+    )]
+    ModelNotPriced(String),
+    #[error(
+        "the answer is longer than the output checks can hold ({limit} bytes), so it was not delivered"
+    )]
+    OutputTooLarge { limit: usize },
+    #[error("the request body was not received in time")]
+    BodyTimeout,
     #[error("the provider could not be reached")]
     UpstreamUnreachable,
     #[error("the provider sent a response Airlock could not read")]
@@ -66,11 +91,15 @@ impl RelayError {
             | RelayError::KeyRevoked
             | RelayError::KeyExpired => StatusCode::UNAUTHORIZED,
             RelayError::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RelayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            RelayError::LoopDetected => StatusCode::LOOP_DETECTED,
             RelayError::InvalidRequest(_) | RelayError::UpstreamRejected(_) => {
                 StatusCode::BAD_REQUEST
             }
             RelayError::ModelNotAllowed(_)
             | RelayError::IpNotAllowed
+            | RelayError::EgressDenied(_)
+            | RelayError::ModelNotPriced(_)
             | RelayError::ClassificationBlocked(_) => StatusCode::FORBIDDEN,
             RelayError::RateLimited { .. } | RelayError::BudgetExceeded(_) => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -81,6 +110,9 @@ impl RelayError {
             | RelayError::UpstreamUnreachable
             | RelayError::UpstreamProtocol
             | RelayError::UpstreamCut
+            | RelayError::UpstreamTooLarge
+            | RelayError::ProviderMisconfigured(_)
+            | RelayError::OutputTooLarge { .. }
             | RelayError::CredentialUnavailable(_) => StatusCode::BAD_GATEWAY,
             RelayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             RelayError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -94,6 +126,11 @@ impl RelayError {
             RelayError::KeyRevoked => "key_revoked",
             RelayError::KeyExpired => "key_expired",
             RelayError::RequestTooLarge { .. } => "request_too_large",
+            RelayError::BodyTimeout => "request_timeout",
+            RelayError::LoopDetected => "loop_detected",
+            RelayError::EgressDenied(_) => "egress_denied",
+            RelayError::ModelNotPriced(_) => "model_not_priced",
+            RelayError::OutputTooLarge { .. } => "output_too_large",
             RelayError::InvalidRequest(_) | RelayError::UpstreamRejected(_) => "invalid_request",
             RelayError::ModelNotAllowed(_) => "model_not_allowed",
             RelayError::IpNotAllowed => "ip_not_allowed",
@@ -107,6 +144,8 @@ impl RelayError {
             | RelayError::UpstreamUnreachable
             | RelayError::UpstreamProtocol
             | RelayError::UpstreamCut
+            | RelayError::UpstreamTooLarge
+            | RelayError::ProviderMisconfigured(_)
             | RelayError::CredentialUnavailable(_) => "upstream_error",
             RelayError::UpstreamTimeout => "upstream_timeout",
             RelayError::Internal => "internal_error",
@@ -118,7 +157,7 @@ impl RelayError {
         match self.status().as_u16() {
             401 => "authentication_error",
             403 => "permission_error",
-            400 | 413 => "invalid_request_error",
+            400 | 408 | 413 => "invalid_request_error",
             429 => match self {
                 RelayError::BudgetExceeded(_) => "insufficient_quota",
                 _ => "rate_limit_error",
@@ -133,7 +172,7 @@ impl RelayError {
             401 => "authentication_error",
             403 => "permission_error",
             413 => "request_too_large",
-            400 => "invalid_request_error",
+            400 | 408 => "invalid_request_error",
             429 => "rate_limit_error",
             504 | 502 => "api_error",
             _ => "api_error",
@@ -185,7 +224,13 @@ mod tests {
         assert_eq!(body["error"]["code"], "upstream_error");
         assert_eq!(
             body["error"]["message"],
-            "the provider failed (HTTP 500) (request id req_1)"
+            "the provider returned an error (request id req_1)"
+        );
+        // The upstream's status is for the log only.
+        assert!(
+            !RelayError::UpstreamRejected(404)
+                .to_string()
+                .contains("404")
         );
     }
 

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod mock_upstream;
 pub mod pipeline;
 pub mod policy;
+pub mod prices;
 pub mod providers;
 pub mod routing;
 pub mod server;

@@ -18,7 +18,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::class::DataClass;
 use airlock_core::key::{KeyError, RelayKey};
 use airlock_core::mock_reply::estimate_tokens;
-use airlock_core::pricing::cost;
+use airlock_core::pricing::{Price, cost};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
@@ -40,7 +40,7 @@ use crate::error::RelayError;
 use crate::front::{Front, FrontOptions, SseWriter, ToolCallPiece};
 use crate::limits::{RateHeaders, RateLimits, Subject};
 use crate::policy::{AnswerGuard, Guarded, ScreenReport, StreamGuard, ToolPiece, screen_request};
-use crate::providers::UpstreamCall;
+use crate::providers::{HOP_HEADER, UpstreamCall};
 use crate::routing;
 use crate::state::{RelayState, RequestLimits};
 use crate::usage::UsageRecord;
@@ -79,6 +79,8 @@ struct Ticket {
     started: Instant,
     record: UsageRecord,
     headers: Vec<(&'static str, String)>,
+    /// The price of the routed model, once known.
+    price: Option<Price>,
 }
 
 impl Ticket {
@@ -92,6 +94,7 @@ impl Ticket {
                 ..UsageRecord::default()
             },
             headers: Vec::new(),
+            price: None,
         }
     }
 
@@ -121,16 +124,20 @@ impl Ticket {
         state.usage.record(self.record);
     }
 
-    /// Records the token counts and returns the cost.
-    fn set_tokens(&mut self, state: &RelayState, usage: TokenUsage) -> MicroDollars {
+    /// Records the token counts and returns the cost. Without a price the cost is
+    /// zero and the record says so (`priced: false`); the pipeline only lets an
+    /// unpriced model through when no budget or cap applies.
+    fn set_tokens(&mut self, usage: TokenUsage) -> MicroDollars {
+        let usage = usage.clamped();
         self.record.input_tokens = usage.input;
         self.record.output_tokens = usage.output;
-        let model = self.record.model.as_deref().unwrap_or_default();
-        let cost = state
-            .prices
-            .lookup(model)
-            .map(|price| cost(price, usage.input, usage.output))
-            .unwrap_or(MicroDollars::ZERO);
+        let cost = match self.price {
+            Some(price) => cost(price, usage.input, usage.output),
+            None => {
+                self.record.unpriced = true;
+                MicroDollars::ZERO
+            }
+        };
         self.record.cost_micros = cost.as_micros();
         cost
     }
@@ -203,7 +210,7 @@ async fn relay(
             response.text = guarded.text;
             response.tool_calls = guarded.tool_calls;
             ticket.record.output_chars = response.text.chars().count() as u64;
-            let cost = ticket.set_tokens(&state, response.usage);
+            let cost = ticket.set_tokens(response.usage);
             accounting.settle(&state, response.usage, cost);
             let body = front.render(&response, &request_id);
             let headers = std::mem::take(&mut ticket.headers);
@@ -280,14 +287,17 @@ async fn handle(
     state: &Arc<RelayState>,
     ticket: &mut Ticket,
 ) -> Result<Answered, RelayError> {
+    if req.headers().contains_key(HOP_HEADER) {
+        return Err(RelayError::LoopDetected);
+    }
     let now = chrono::Utc::now();
-    let key = authenticate_request(req.headers(), state).await?;
+    let client = client_address(req, &state.settings.trusted_proxies);
+    let key = authenticate_request(req.headers(), client, state).await?;
     ticket.record.tenant_id = Some(key.tenant_id);
     ticket.record.key_id = Some(key.id);
     ticket.record.env = Some(key.env.as_str().to_owned());
     key.check_state(now)?;
 
-    let client = client_address(req, &state.settings.trusted_proxies);
     if !client.is_some_and(|ip| key.ip_allowlist.allows(ip)) {
         return Err(RelayError::IpNotAllowed);
     }
@@ -316,7 +326,13 @@ async fn handle(
     let data_class = requested_class(req.headers(), &key)?;
     ticket.record.data_class = Some(data_class.as_str());
 
-    let body = read_body(payload, req.headers(), state.settings.max_body_bytes).await?;
+    let body = read_body(
+        payload,
+        req.headers(),
+        state.settings.max_body_bytes,
+        state.settings.body_read_timeout,
+    )
+    .await?;
     let (mut request, options) = front.parse(&body)?;
     record_input(ticket, state, &request);
     ticket.record.model = Some(request.model.clone());
@@ -343,6 +359,8 @@ async fn handle(
     let route = routing::resolve(&tenant, &request.model)?;
     ticket.record.provider = Some(route.provider.name.clone());
     ticket.record.model = Some(route.upstream_model.clone());
+    ticket.price = price_of(state, key.tenant_id, &route);
+    ticket.record.unpriced = ticket.price.is_none();
     let policy = tenant.policy(data_class);
     let destination = Destination {
         name: &route.provider.name,
@@ -409,10 +427,17 @@ async fn handle(
         },
     };
     if !target.limits.is_unlimited() {
+        // A budget cannot be kept with a model whose cost is unknown.
+        let Some(price) = ticket.price else {
+            return Err(RelayError::ModelNotPriced(
+                crate::front::openai::truncate_label(&route.upstream_model),
+            ));
+        };
         accounting.reservation = Some(
             reserve_budget(
                 state,
                 &target,
+                price,
                 &route.upstream_model,
                 &request,
                 image_tokens,
@@ -460,18 +485,12 @@ async fn handle(
 async fn reserve_budget(
     state: &Arc<RelayState>,
     target: &BudgetTarget,
+    price: Price,
     model: &str,
     request: &ChatRequest,
     image_tokens: u64,
     max_output: u32,
 ) -> Result<Reservation, RelayError> {
-    let Some(price) = state.prices.lookup(model) else {
-        // A model without a price costs nothing here; the counters still apply.
-        return state
-            .ledger
-            .reserve(&state.db, target, MicroDollars::ZERO)
-            .await;
-    };
     let bytes: usize = request.texts().map(str::len).sum();
     let upper = cost(
         price,
@@ -541,14 +560,40 @@ fn validate(
     Ok(())
 }
 
+/// The price of a routed model: the tenant's own price, else the list price. The
+/// in-process mock answers any model name; names it has no price for cost what
+/// `mock` costs, so tests and the demo see real budget arithmetic.
+fn price_of(state: &RelayState, tenant_id: uuid::Uuid, route: &routing::Route) -> Option<Price> {
+    state
+        .prices
+        .lookup(tenant_id, &route.upstream_model)
+        .or_else(|| {
+            (route.provider.kind == crate::providers::ProviderKind::Mock)
+                .then(|| state.prices.lookup(tenant_id, "mock"))
+                .flatten()
+        })
+}
+
 /// The client's address: the TCP peer, or what a trusted proxy says it saw.
-fn client_address(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+/// `X-Forwarded-For` may arrive as several header lines; they are one list, in
+/// order (RFC 9110 §5.3), so a client cannot hide a hop by adding a line.
+pub fn client_address(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    Some(client_ip(peer, forwarded, trusted))
+    let mut lines = req.headers().get_all("x-forwarded-for").peekable();
+    if lines.peek().is_none() {
+        return Some(client_ip(peer, None, trusted));
+    }
+    let mut joined = String::new();
+    for line in lines {
+        // A line that is not text cannot be read; what lies left of it is
+        // untrusted anyway, so it ends the walk like a malformed entry would.
+        let text = line.to_str().unwrap_or("?");
+        if !joined.is_empty() {
+            joined.push(',');
+        }
+        joined.push_str(text);
+    }
+    Some(client_ip(peer, Some(&joined), trusted))
 }
 
 /// `X-Airlock-PHI: true` marks protected health information (a BAA is then needed).
@@ -563,10 +608,16 @@ fn phi_flag(headers: &HeaderMap) -> Result<bool, RelayError> {
     }
 }
 
+/// Token counts an upstream reports are believed up to [`TokenUsage::MAX`].
+fn clamp_tokens(tokens: u64) -> u64 {
+    tokens.min(TokenUsage::MAX)
+}
+
 /// Finds the key without touching the database when it is cached. A key that
 /// fails its checksum is refused before any lookup.
 pub async fn authenticate_request(
     headers: &HeaderMap,
+    client: Option<IpAddr>,
     state: &RelayState,
 ) -> Result<Arc<CachedKey>, RelayError> {
     let presented = presented_key(headers).ok_or(RelayError::MissingApiKey)?;
@@ -584,6 +635,15 @@ pub async fn authenticate_request(
         Lookup::Unknown => return Err(RelayError::InvalidApiKey("no such key")),
         Lookup::Miss => {}
     }
+    // Made-up keys with a valid checksum are free to produce; each costs a
+    // database read, so a client network gets only so many.
+    state
+        .unknown_keys
+        .admit(client)
+        .map_err(|retry_after_secs| RelayError::RateLimited {
+            message: "too many requests with unknown keys from this address".into(),
+            retry_after_secs,
+        })?;
     let row = airlock_schema::queries::find_key_by_hash(&state.db, &hash.to_hex())
         .await
         .map_err(|e| {
@@ -629,7 +689,21 @@ fn requested_class(headers: &HeaderMap, key: &CachedKey) -> Result<DataClass, Re
     }
 }
 
+/// Reads the request body: at most `limit` bytes, all of it within `deadline`
+/// (a client that sends a byte every few seconds would otherwise hold a connection
+/// and a buffer for as long as it likes).
 async fn read_body(
+    payload: web::Payload,
+    headers: &HeaderMap,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<Bytes, RelayError> {
+    tokio::time::timeout(deadline, read_body_within(payload, headers, limit))
+        .await
+        .map_err(|_| RelayError::BodyTimeout)?
+}
+
+async fn read_body_within(
     mut payload: web::Payload,
     headers: &HeaderMap,
     limit: usize,
@@ -729,7 +803,7 @@ impl RelayStream {
         if let Some(mut ticket) = self.ticket.take() {
             ticket.record.output_chars = self.delivered_chars;
             ticket.record.client_disconnected = disconnected;
-            let cost = ticket.set_tokens(&self.state, usage);
+            let cost = ticket.set_tokens(usage);
             if let Some(accounting) = self.accounting.take() {
                 accounting.settle(&self.state, usage, cost);
             }
@@ -745,11 +819,12 @@ impl RelayStream {
             StreamEvent::Delta(text) => {
                 // Tokens are what the model wrote, whether or not it is sent as is.
                 self.delivered_text_tokens += estimate_tokens(&text);
-                match self.guard.as_mut() {
-                    Some(guard) => {
-                        let ready = guard.piece(&text);
+                match self.guard.as_mut().map(|guard| guard.piece(&text)) {
+                    Some(Ok(ready)) => {
+                        let ready = ready.into_owned();
                         self.send_text(&ready, out);
                     }
+                    Some(Err(refused)) => self.fail(refused, out),
                     None => self.send_text(&text, out),
                 }
             }
@@ -768,13 +843,16 @@ impl RelayStream {
                 };
                 let ready = match self.guard.as_mut() {
                     Some(guard) => guard.tool_piece(piece),
-                    None => Some(piece),
+                    None => Ok(Some(piece)),
                 };
-                if let Some(piece) = ready {
-                    self.send_tool_piece(&piece, out);
+                match ready {
+                    Ok(Some(piece)) => self.send_tool_piece(&piece, out),
+                    Ok(None) => {}
+                    Err(refused) => self.fail(refused, out),
                 }
             }
             StreamEvent::Usage { input, output } => {
+                let (input, output) = (input.map(clamp_tokens), output.map(clamp_tokens));
                 self.input_tokens = input.or(self.input_tokens);
                 self.output_tokens = output.or(self.output_tokens);
             }
@@ -784,6 +862,17 @@ impl RelayStream {
 }
 
 impl RelayStream {
+    /// Ends the stream with an error event (the answer so far is all the client
+    /// gets, and the error says why it stops).
+    fn fail(&mut self, error: RelayError, out: &mut Vec<Bytes>) {
+        if self.done {
+            return;
+        }
+        self.writer.error(&error, &self.request_id, out);
+        self.done = true;
+        self.close(error.status().as_u16(), Some(&error), false);
+    }
+
     fn send_text(&mut self, text: &str, out: &mut Vec<Bytes>) {
         if !text.is_empty() {
             self.delivered_chars += text.chars().count() as u64;
@@ -843,11 +932,7 @@ impl Stream for RelayStream {
             match this.upstream.as_mut().poll_next(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Some(Ok(event))) => this.on_event(event, &mut out),
-                Poll::Ready(Some(Err(error))) => {
-                    this.writer.error(&error, &this.request_id, &mut out);
-                    this.done = true;
-                    this.close(error.status().as_u16(), Some(&error), false);
-                }
+                Poll::Ready(Some(Err(error))) => this.fail(error, &mut out),
                 Poll::Ready(None) => this.end(&mut out),
             }
         }

@@ -13,7 +13,7 @@ use airlock_core::output_check::{OutputChecker, OutputFindings};
 use airlock_core::policy::{CheckAction, ClassPolicy};
 use airlock_core::redact::{Redaction, Restorer};
 
-use crate::canonical::{ChatRequest, ChatRole, ToolCall};
+use crate::canonical::{ChatRequest, ChatRole, TextField, ToolCall};
 use crate::error::RelayError;
 
 /// A screened request: what its answer must go through, and the header value of
@@ -58,35 +58,47 @@ pub fn screen_request(
             answer: AnswerGuard::passthrough(),
         });
     }
-    // Every text the provider will see: message contents (system, user, assistant
-    // and tool results alike) and the arguments of earlier tool calls.
+    // Every text the provider will see (`for_each_text_mut` lists them): message
+    // contents of every role, tool-call arguments and ids, tool names, descriptions
+    // and schemas, stop sequences, the tool choice and image URLs.
     let mut redaction = Redaction::new(policy.redaction, request.texts());
-    for message in &mut request.messages {
-        let texts = std::iter::once(&mut message.text)
-            .chain(message.tool_calls.iter_mut().map(|c| &mut c.arguments));
-        for text in texts {
-            match redaction.apply(text) {
-                Ok(Some(redacted)) => *text = redacted,
-                Ok(None) => {}
-                Err(blocked) => {
-                    report.redactions = counts(&redaction);
-                    return Err(RelayError::PiiBlocked(blocked.kind.described()));
-                }
-            }
+    let redacted = request.for_each_text_mut(|field, text| {
+        if field == TextField::Identifier {
+            return redaction.check_identifier(text);
         }
-    }
+        if let Some(redacted) = redaction.apply(text)? {
+            *text = redacted;
+        }
+        Ok(())
+    });
     report.redactions = counts(&redaction);
+    if let Err(blocked) = redacted {
+        return Err(RelayError::PiiBlocked(blocked.kind.described()));
+    }
 
     let mut verdict = Verdict::default();
     if policy.injection != CheckAction::Off {
-        for message in &request.messages {
-            // The model's own earlier turns are not an attack surface of this request.
-            if message.role == ChatRole::Assistant {
-                continue;
+        let mut failed = false;
+        request.for_each_text(|field, text| {
+            let screened = match field {
+                // The model's own earlier turns are not an attack surface of this
+                // request; identifiers are too constrained to carry an instruction.
+                TextField::Message(ChatRole::Assistant)
+                | TextField::ToolArguments
+                | TextField::Identifier
+                | TextField::ImageUrl => return,
+                TextField::Message(_)
+                | TextField::ToolDescription
+                | TextField::ToolSchema
+                | TextField::Stop => injection::screen(text),
+            };
+            match screened {
+                Ok(found) => verdict = verdict.merge(found),
+                Err(_) => failed = true,
             }
-            let found =
-                injection::screen(&message.text).map_err(|_| RelayError::PolicyUnavailable)?;
-            verdict = verdict.merge(found);
+        });
+        if failed {
+            return Err(RelayError::PolicyUnavailable);
         }
         report.injection = verdict;
         if policy.injection == CheckAction::Block && !verdict.is_clean() {
@@ -144,8 +156,13 @@ pub fn withheld_text(findings: &OutputFindings) -> String {
 }
 
 /// The most of a streamed answer kept for the output checks in flag mode
-/// (a longer answer is checked on its first 1 MiB).
+/// (a longer answer is checked on its first 1 MiB, and flows on unchanged).
 const MAX_CHECKED: usize = 1 << 20;
+
+/// The most of a streamed answer held in block mode. Past it the answer cannot be
+/// checked whole, so it is refused (`output_too_large`) rather than cut short or
+/// sent unchecked.
+pub const MAX_HELD: usize = 4 << 20;
 
 impl AnswerGuard {
     /// A guard that changes nothing (no policy applies).
@@ -203,6 +220,7 @@ impl AnswerGuard {
         StreamGuard {
             guard: self,
             seen: String::new(),
+            held: 0,
             calls: BTreeMap::new(),
         }
     }
@@ -234,25 +252,39 @@ struct StreamedCall {
 pub struct StreamGuard {
     guard: AnswerGuard,
     seen: String,
+    /// Bytes held so far in block mode (text and tool arguments).
+    held: usize,
     calls: BTreeMap<u32, StreamedCall>,
 }
 
 impl StreamGuard {
-    /// Takes a piece of the answer; returns what may be sent now.
-    pub fn piece<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
+    /// Takes a piece of the answer; returns what may be sent now, or refuses an
+    /// answer too long to hold in block mode.
+    pub fn piece<'t>(&mut self, text: &'t str) -> Result<Cow<'t, str>, RelayError> {
+        if self.holds_everything() {
+            self.held += text.len();
+            if self.held > MAX_HELD {
+                return Err(RelayError::OutputTooLarge { limit: MAX_HELD });
+            }
+            self.seen.push_str(text);
+            return Ok(Cow::Borrowed(""));
+        }
         if self.guard.checker.is_some() && self.seen.len() < MAX_CHECKED {
             self.seen.push_str(text);
         }
-        if self.holds_everything() {
-            return Cow::Borrowed("");
-        }
-        self.guard.restorer.push(text)
+        Ok(self.guard.restorer.push(text))
     }
 
     /// Takes a piece of a tool call; returns what may be sent now (nothing while
-    /// the answer is held).
-    pub fn tool_piece(&mut self, piece: ToolPiece) -> Option<ToolPiece> {
+    /// the answer is held), or refuses an answer too long to hold.
+    pub fn tool_piece(&mut self, piece: ToolPiece) -> Result<Option<ToolPiece>, RelayError> {
         let holds = self.holds_everything();
+        if holds {
+            self.held += piece.arguments.len();
+            if self.held > MAX_HELD {
+                return Err(RelayError::OutputTooLarge { limit: MAX_HELD });
+            }
+        }
         let checking = self.guard.checker.is_some();
         let call = self
             .calls
@@ -267,16 +299,16 @@ impl StreamGuard {
         if piece.name.is_some() {
             call.name.clone_from(&piece.name);
         }
-        if (holds || checking) && call.arguments.len() < MAX_CHECKED {
+        if holds || (checking && call.arguments.len() < MAX_CHECKED) {
             call.arguments.push_str(&piece.arguments);
         }
         if holds {
-            return None;
+            return Ok(None);
         }
-        Some(ToolPiece {
+        Ok(Some(ToolPiece {
             arguments: call.restorer.push(&piece.arguments).into_owned(),
             ..piece
-        })
+        }))
     }
 
     /// The end of the answer: what is left to send (text, and the tail of each
@@ -421,11 +453,41 @@ mod tests {
             .unwrap()
             .answer
             .into_stream();
-        assert_eq!(stream.piece("Sure: never reveal the discount "), "");
-        assert_eq!(stream.piece("code to anyone who asks for it."), "");
+        assert_eq!(
+            stream.piece("Sure: never reveal the discount ").unwrap(),
+            ""
+        );
+        assert_eq!(stream.piece("code to anyone who asks for it.").unwrap(), "");
         let (end, _) = stream.end();
         assert!(end.replaced && end.findings.prompt_leak);
         assert!(end.text.contains("prompt leak"), "{}", end.text);
+    }
+
+    #[test]
+    fn block_mode_refuses_an_answer_too_long_to_hold_instead_of_cutting_it() {
+        let mut policy = ClassPolicy::default_for(DataClass::Public);
+        policy.output = CheckAction::Block;
+        let mut req = request("be brief", "hi");
+        let mut stream = screen_request(&mut req, &policy, &mut ScreenReport::default())
+            .unwrap()
+            .answer
+            .into_stream();
+        let chunk = "word ".repeat(1000);
+        let mut refused = None;
+        for _ in 0..(MAX_HELD / chunk.len() + 2) {
+            match stream.piece(&chunk) {
+                Ok(out) => assert_eq!(out, ""),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        assert_eq!(
+            refused.map(|e| e.code()),
+            Some("output_too_large"),
+            "a held answer past the limit must be refused, not truncated"
+        );
     }
 
     #[test]
@@ -436,8 +498,8 @@ mod tests {
             .unwrap()
             .answer
             .into_stream();
-        let mut out = stream.piece("Done: [EMA").into_owned();
-        out.push_str(&stream.piece("IL_1], also eve@example.net"));
+        let mut out = stream.piece("Done: [EMA").unwrap().into_owned();
+        out.push_str(&stream.piece("IL_1], also eve@example.net").unwrap());
         let (end, _) = stream.end();
         out.push_str(&end.text);
         assert_eq!(out, "Done: zoe@example.com, also eve@example.net");

@@ -20,7 +20,32 @@ pub struct Route {
     pub upstream_model: String,
 }
 
+/// A route's upstream model name, checked before it is sent: no control
+/// characters anywhere, and for providers that put the model in the URL path
+/// (Gemini) nothing that could leave its path segment (`/`, `?`, `#`, `..`).
+/// Routes are tenant input, and so is the part after `provider/`.
+fn checked(route: Route) -> Result<Route, RelayError> {
+    let name = route.upstream_model.as_str();
+    let in_path = route.provider.kind == ProviderKind::Gemini;
+    let bad = name.is_empty()
+        || name.len() > 256
+        || name.chars().any(char::is_control)
+        || (in_path && (name.contains(['/', '?', '#', '\\', '%']) || name.contains("..")));
+    if bad {
+        return Err(RelayError::InvalidRequest(format!(
+            "the model name `{}` cannot be sent to provider `{}`",
+            crate::front::openai::truncate_label(name),
+            route.provider.name
+        )));
+    }
+    Ok(route)
+}
+
 pub fn resolve(tenant: &TenantRuntime, model: &str) -> Result<Route, RelayError> {
+    resolve_unchecked(tenant, model).and_then(checked)
+}
+
+fn resolve_unchecked(tenant: &TenantRuntime, model: &str) -> Result<Route, RelayError> {
     let route = |provider: &Arc<ProviderEndpoint>, upstream_model: &str| Route {
         provider: provider.clone(),
         upstream_model: upstream_model.to_owned(),

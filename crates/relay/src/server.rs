@@ -7,8 +7,8 @@ use actix_web::http::header::HeaderMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::envelope::MasterKeys;
 use airlock_core::key::KeyHasher;
-use airlock_core::pricing::PriceTable;
 use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -16,13 +16,16 @@ use tokio::task::JoinHandle;
 use airlock_core::tokens::Tokenizer;
 
 use crate::budget::{Ledger, LocalLedger, RedisLedger};
+use crate::cache::keys::UnknownKeyThrottle;
 use crate::cache::{KeyCache, TenantCache, refresh};
 use crate::error::RelayError;
 use crate::limits::{Limiter, LocalLimiter, RedisLimiter};
 use crate::metrics::RelayMetrics;
 use crate::pipeline::{self, REQUEST_ID_HEADER};
-use crate::providers::{Providers, Upstream, http_client};
-use crate::state::{RelaySettings, RelayState};
+use crate::prices::PriceBook;
+use crate::providers::egress::Egress;
+use crate::providers::{Providers, Upstream};
+use crate::state::{MetricsExposure, RelaySettings, RelayState};
 use crate::usage::{self, UsageWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("connecting to Redis failed: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("loading model prices failed: {0}")]
+    Prices(#[from] sea_orm::DbErr),
 }
 
 /// A running data plane minus its HTTP listener: mount it with [`RelayRuntime::configure`]
@@ -70,7 +75,9 @@ impl RelayRuntime {
         // The OpenAI tokenizer's tables take ~150 ms to load: do it now, not on the
         // first request that needs an exact count.
         tokio::task::spawn_blocking(|| Tokenizer::O200k.warm());
-        let client = http_client(&settings.upstream)?;
+        let egress = Egress::new(settings.egress.clone());
+        let upstream = Upstream::new(settings.upstream, egress.clone())?;
+        let prices = PriceBook::load(&db).await?;
         let (recorder, usage_writer) = usage::spawn(db.clone(), settings.usage, metrics.clone());
         let state = Arc::new(RelayState {
             db,
@@ -78,16 +85,18 @@ impl RelayRuntime {
             master_keys,
             keys: KeyCache::new(std::time::Duration::from_secs(1)),
             tenants: TenantCache::new(),
-            providers: Providers::new(Upstream::new(client, settings.upstream)),
+            providers: Providers::new(upstream),
             usage: recorder,
             metrics,
-            prices: PriceTable::builtin(),
+            prices,
+            egress,
+            unknown_keys: UnknownKeyThrottle::default(),
             limiter,
             ledger: Arc::new(ledger),
             settings,
         });
         let (stop, stopped) = watch::channel(false);
-        let poller = refresh::spawn(state.clone(), state.settings.refresh_interval, stopped);
+        let poller = refresh::spawn(state.clone(), stopped);
         Ok(RelayRuntime {
             state: web::Data::from(state),
             stop,
@@ -110,6 +119,21 @@ impl RelayRuntime {
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics));
+        }
+    }
+
+    /// Records addresses this process listens on (relay, console, metrics), which
+    /// the egress policy then refuses as upstreams. Call it once they are bound.
+    pub fn add_own_listeners(&self, addrs: &[std::net::SocketAddr]) {
+        self.state.egress.add_own_listeners(addrs);
+    }
+
+    /// `/metrics` alone, for a listener of its own (`metrics_addr`).
+    pub fn configure_metrics(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + use<> {
+        let state = self.state.clone();
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(state.clone())
+                .route("/metrics", web::get().to(private_metrics));
         }
     }
 
@@ -144,10 +168,44 @@ async fn readyz(state: web::Data<RelayState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<RelayState>) -> HttpResponse {
+fn render_metrics(state: &RelayState) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// `/metrics` on the relay's own port: what it reveals (tenants' traffic shapes,
+/// error rates) is for the operator, so it is open only when the operator says so,
+/// or behind the metrics token. Otherwise it is served on `metrics_addr` and this
+/// route answers 404 like any unknown path.
+async fn metrics(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse {
+    match &state.settings.metrics {
+        MetricsExposure::Public => render_metrics(&state),
+        MetricsExposure::Token(token) => {
+            let presented = req
+                .headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            let expected = token.expose_secret();
+            let matches: bool =
+                subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
+            if !expected.is_empty() && matches {
+                render_metrics(&state)
+            } else {
+                HttpResponse::Unauthorized()
+                    .insert_header(("www-authenticate", "Bearer"))
+                    .finish()
+            }
+        }
+        MetricsExposure::Private => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// The metrics listener's handler (bound to an operator address only).
+async fn private_metrics(state: web::Data<RelayState>) -> HttpResponse {
+    render_metrics(&state)
 }
 
 /// The Anthropic SDKs send `anthropic-version`; they get Anthropic's list shape.
@@ -201,7 +259,11 @@ async fn list_models(
     req: &HttpRequest,
     state: &RelayState,
 ) -> Result<Vec<(String, String)>, RelayError> {
-    let key = pipeline::authenticate_request(req.headers(), state).await?;
+    if req.headers().contains_key(crate::providers::HOP_HEADER) {
+        return Err(RelayError::LoopDetected);
+    }
+    let client = pipeline::client_address(req, &state.settings.trusted_proxies);
+    let key = pipeline::authenticate_request(req.headers(), client, state).await?;
     key.check_state(chrono::Utc::now())?;
     let tenant = state
         .tenants
@@ -223,9 +285,10 @@ async fn list_models(
         routed.into_iter().for_each(|m| push(m));
         state
             .prices
-            .entries()
-            .filter(|(m, _)| *m != "mock")
-            .for_each(|(m, _)| push(m));
+            .models(tenant.tenant_id)
+            .iter()
+            .filter(|m| m.as_str() != "mock")
+            .for_each(|m| push(m));
     }
     Ok(entries)
 }

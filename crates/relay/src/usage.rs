@@ -35,6 +35,9 @@ pub struct UsageRecord {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost_micros: i64,
+    /// The model had no price: `cost_micros` is 0 for that reason, not because the
+    /// call was free. (Negative so that `Default` means "priced".)
+    pub unpriced: bool,
     pub message_count: u32,
     pub input_chars: u64,
     pub input_images: u32,
@@ -77,6 +80,7 @@ impl UsageRecord {
             input_tokens: Set(clamp_i64(self.input_tokens)),
             output_tokens: Set(clamp_i64(self.output_tokens)),
             cost_micros: Set(self.cost_micros),
+            priced: Set(!self.unpriced),
             message_count: Set(i32::try_from(self.message_count).unwrap_or(i32::MAX)),
             input_chars: Set(clamp_i64(self.input_chars)),
             input_images: Set(i32::try_from(self.input_images).unwrap_or(i32::MAX)),

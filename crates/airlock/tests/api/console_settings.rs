@@ -873,6 +873,7 @@ async fn the_keys_page_shows_what_each_key_spent_this_month() {
             input_tokens: 1,
             output_tokens: 1,
             cost_micros: cost,
+            priced: true,
             message_count: 1,
             input_chars: 1,
             output_chars: 1,

@@ -257,8 +257,16 @@ impl TestApp {
             .unwrap();
         }
 
+        // The mock upstream listens on loopback, which the egress policy refuses
+        // unless the operator allows it: allow exactly its port, as an operator
+        // allows a self-hosted model.
+        let mock_addr = mock_url.trim_start_matches("http://");
         let settings = RelaySettings {
             refresh_interval: Duration::from_millis(100),
+            egress: settings
+                .egress
+                .clone()
+                .allowing(airlock_core::egress::parse_allow_entry(mock_addr).unwrap()),
             ..settings
         };
         let runtime = RelayRuntime::start(db.conn.clone(), hasher.clone(), master_keys, settings)
@@ -323,6 +331,13 @@ impl TestApp {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+
+    /// Tells the relay which addresses are its own (the binary does this after binding).
+    pub fn add_own_listeners(&self, addrs: &[std::net::SocketAddr]) {
+        if let Some(runtime) = &self.runtime {
+            runtime.add_own_listeners(addrs);
+        }
     }
 
     /// Sets how `mock-upstream` answers from now on.

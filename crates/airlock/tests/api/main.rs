@@ -11,9 +11,11 @@
 )]
 
 mod binary;
+mod boundary;
 mod console;
 mod console_settings;
 mod helpers;
+mod hostile;
 mod leak;
 mod management_api;
 mod policy;

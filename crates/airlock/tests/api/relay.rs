@@ -356,7 +356,12 @@ async fn a_revoked_key_is_refused_within_a_second() {
 
 #[actix_web::test]
 async fn models_lists_what_the_key_may_use_and_health_endpoints_answer() {
-    let app = TestApp::spawn().await;
+    // Metrics on the relay's own port only when the operator opens them.
+    let app = TestApp::spawn_with(airlock_relay::RelaySettings {
+        metrics: airlock_relay::state::MetricsExposure::Public,
+        ..airlock_relay::RelaySettings::default()
+    })
+    .await;
     let key = app.key(Env::Dev).await;
     let models: Value = app
         .client

@@ -120,6 +120,62 @@ impl CachedKey {
 /// Unknown-key entries beyond this are dropped wholesale (they are only an optimisation).
 const MAX_UNKNOWN: usize = 100_000;
 
+/// Database lookups of uncached keys a client network may cause per minute.
+const UNKNOWN_LOOKUPS_PER_MINUTE: u32 = 60;
+/// Tracked client networks beyond which fully refilled entries are dropped; beyond
+/// four times as many, all are (memory stays bounded whatever the attacker spreads).
+const MAX_TRACKED_NETWORKS: usize = 10_000;
+
+/// Limits how many database lookups of keys the relay does not know one client
+/// network can cause. Keys with a valid checksum cost nothing to make up; without
+/// this each one would be a database read.
+pub struct UnknownKeyThrottle {
+    limiter: RwLock<Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>>,
+}
+
+fn unknown_key_limiter() -> Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>> {
+    let per_minute =
+        std::num::NonZeroU32::new(UNKNOWN_LOOKUPS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
+    Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+        per_minute,
+    )))
+}
+
+impl Default for UnknownKeyThrottle {
+    fn default() -> Self {
+        Self {
+            limiter: RwLock::new(unknown_key_limiter()),
+        }
+    }
+}
+
+impl UnknownKeyThrottle {
+    /// `Ok` when this client may look up one more unknown key now, else the
+    /// whole seconds to wait.
+    pub fn admit(&self, client: Option<std::net::IpAddr>) -> Result<(), u64> {
+        let Some(client) = client else { return Ok(()) };
+        let limiter = match self.limiter.read() {
+            Ok(limiter) => limiter.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if limiter.len() > MAX_TRACKED_NETWORKS {
+            limiter.retain_recent();
+            // Still too many networks in one window: start over rather than grow.
+            if limiter.len() > 4 * MAX_TRACKED_NETWORKS
+                && let Ok(mut slot) = self.limiter.write()
+            {
+                *slot = unknown_key_limiter();
+            }
+        }
+        let network = airlock_core::netaddr::client_network(client);
+        limiter.check_key(&network).map_err(|not_until| {
+            use governor::clock::Clock;
+            let now = governor::clock::DefaultClock::default().now();
+            not_until.wait_time_from(now).as_secs().max(1)
+        })
+    }
+}
+
 pub struct KeyCache {
     known: RwLock<HashMap<KeyHash, Arc<CachedKey>>>,
     unknown: RwLock<HashMap<KeyHash, Instant>>,
@@ -180,6 +236,25 @@ impl KeyCache {
                 }
                 None
             }
+        }
+    }
+
+    /// Ids of every cached key (for the periodic full reload).
+    pub fn cached_ids(&self) -> Vec<Uuid> {
+        self.known
+            .read()
+            .map(|known| known.values().map(|k| k.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops cached keys whose rows are gone from the database.
+    pub fn forget_missing(
+        &self,
+        checked: &std::collections::HashSet<Uuid>,
+        present: &std::collections::HashSet<Uuid>,
+    ) {
+        if let Ok(mut known) = self.known.write() {
+            known.retain(|_, key| !checked.contains(&key.id) || present.contains(&key.id));
         }
     }
 

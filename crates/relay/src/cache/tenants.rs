@@ -104,6 +104,14 @@ impl TenantCache {
         self.load(db, master_keys, tenant_id).await
     }
 
+    /// Ids of every cached tenant (for the periodic full reload).
+    pub fn cached_ids(&self) -> Vec<Uuid> {
+        self.map
+            .read()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Reloads a tenant only if it is cached (the poller's path).
     pub async fn refresh_if_cached(
         &self,

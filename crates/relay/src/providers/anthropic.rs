@@ -284,7 +284,7 @@ impl Provider for AnthropicAdapter {
             self.upstream
                 .exchange(
                     &call,
-                    &call.endpoint.url("/v1/messages"),
+                    "/v1/messages",
                     &headers,
                     &body,
                     {

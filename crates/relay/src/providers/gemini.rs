@@ -269,6 +269,21 @@ impl StreamState {
     }
 }
 
+/// A model name as one path segment: everything but unreserved characters is
+/// percent-encoded. (Routing has already refused names with `/`, `?`, `#`, `..` or
+/// control characters; this keeps anything else from changing the path.)
+fn encode_model(model: &str) -> String {
+    let mut out = String::with_capacity(model.len());
+    for byte in model.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 impl Provider for GeminiAdapter {
     fn send<'a>(
         &'a self,
@@ -285,11 +300,11 @@ impl Provider for GeminiAdapter {
             } else {
                 "generateContent"
             };
-            let path = format!("/v1beta/models/{}:{method}", call.model);
+            let path = format!("/v1beta/models/{}:{method}", encode_model(call.model));
             self.upstream
                 .exchange(
                     &call,
-                    &call.endpoint.url(&path),
+                    &path,
                     &headers,
                     &body,
                     {
@@ -308,6 +323,12 @@ impl Provider for GeminiAdapter {
 mod tests {
     use super::*;
     use crate::canonical::ChatMessage;
+
+    #[test]
+    fn model_names_are_one_encoded_path_segment() {
+        assert_eq!(encode_model("gemini-2.5-flash"), "gemini-2.5-flash");
+        assert_eq!(encode_model("a b%c:d"), "a%20b%25c%3Ad");
+    }
 
     #[test]
     fn roles_and_generation_config_translate() {

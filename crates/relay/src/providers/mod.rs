@@ -4,12 +4,14 @@
 //! client with connect, first-byte and total timeouts serves them all.
 
 pub mod anthropic;
+pub mod egress;
 pub mod gemini;
 pub mod mock;
 pub mod openai;
-mod sse;
+pub mod sse;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -44,8 +46,21 @@ impl fmt::Debug for ProviderEndpoint {
 }
 
 impl ProviderEndpoint {
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base_url.trim_end_matches('/'), path)
+    /// The base URL joined with an API path. Base URLs are checked when saved (no
+    /// query, fragment or credentials); one that fails here was stored before that
+    /// check or by hand, and is refused rather than guessed at.
+    fn url(&self, path: &str) -> Result<url::Url, RelayError> {
+        let joined = format!("{}{}", self.base_url.trim_end_matches('/'), path);
+        let misconfigured = || RelayError::ProviderMisconfigured(self.name.clone());
+        let url = url::Url::parse(&joined).map_err(|_| misconfigured())?;
+        if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+            return Err(misconfigured());
+        }
+        // Only the Gemini stream path carries a query, and only `alt=sse`.
+        if url.query().is_some_and(|q| q != "alt=sse") {
+            return Err(misconfigured());
+        }
+        Ok(url)
     }
 
     /// The credential as a header value marked sensitive, so neither reqwest nor
@@ -105,6 +120,8 @@ pub struct UpstreamTimeouts {
     pub connect: Duration,
     /// From sending the request to the response headers.
     pub first_byte: Duration,
+    /// The longest silence between two chunks of a body or stream.
+    pub idle: Duration,
     /// The whole exchange, body and stream included.
     pub total: Duration,
 }
@@ -114,19 +131,53 @@ impl Default for UpstreamTimeouts {
         Self {
             connect: Duration::from_secs(5),
             first_byte: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
             total: Duration::from_secs(600),
         }
     }
 }
 
-/// The relay's one pooled HTTP client.
-pub fn http_client(timeouts: &UpstreamTimeouts) -> Result<reqwest::Client, reqwest::Error> {
+/// How the relay talks to upstreams: timeouts, and the most it reads of an answer.
+#[derive(Clone, Copy, Debug)]
+pub struct UpstreamSettings {
+    pub timeouts: UpstreamTimeouts,
+    /// The largest non-streamed answer read (`relay.max_upstream_body_bytes`).
+    pub max_body_bytes: usize,
+    /// The largest single SSE event or line of a stream (`relay.max_upstream_event_bytes`).
+    pub max_event_bytes: usize,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            timeouts: UpstreamTimeouts::default(),
+            max_body_bytes: 16 << 20,
+            max_event_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The header every upstream request carries, so a relay that is (through any chain
+/// of base URLs) asked to call itself refuses instead of recursing.
+pub const HOP_HEADER: &str = "x-airlock-hop";
+
+/// The relay's one pooled HTTP client: timeouts, no redirects (a 3xx could point
+/// anywhere, and the egress check was made for this URL only), no proxy from the
+/// environment (the egress check must see the real destination), and the egress
+/// resolver.
+pub fn http_client(
+    timeouts: &UpstreamTimeouts,
+    resolver: Arc<egress::EgressResolver>,
+) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.total)
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(512)
         .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(resolver)
         .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -145,15 +196,20 @@ pub struct Upstream {
     /// Used to build each worker's client with the same settings; kept so a
     /// configuration error surfaces at startup, not on the first request.
     template: reqwest::Client,
-    timeouts: UpstreamTimeouts,
+    settings: UpstreamSettings,
+    egress: Arc<egress::Egress>,
 }
 
 impl Upstream {
-    pub fn new(client: reqwest::Client, timeouts: UpstreamTimeouts) -> Self {
-        Self {
-            template: client,
-            timeouts,
-        }
+    pub fn new(
+        settings: UpstreamSettings,
+        egress: Arc<egress::Egress>,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            template: http_client(&settings.timeouts, egress.resolver())?,
+            settings,
+            egress,
+        })
     }
 
     fn client(&self) -> reqwest::Client {
@@ -162,36 +218,48 @@ impl Upstream {
             if let Some(client) = slot.as_ref() {
                 return client.clone();
             }
-            let client = http_client(&self.timeouts).unwrap_or_else(|_| self.template.clone());
+            let client = http_client(&self.settings.timeouts, self.egress.resolver())
+                .unwrap_or_else(|_| self.template.clone());
             *slot = Some(client.clone());
             client
         })
     }
 
     /// POSTs JSON and returns the response once its headers arrived with a 2xx.
-    /// A connection that could not be opened is retried once: nothing was sent,
-    /// so the retry cannot double a request. Nothing else is retried.
+    /// The destination is checked against the egress policy (the URL here, the
+    /// resolved address in the resolver). A connection that could not be opened is
+    /// retried once: nothing was sent, so the retry cannot double a request.
+    /// Nothing else is retried.
     async fn post_json(
         &self,
-        url: &str,
+        endpoint: &ProviderEndpoint,
+        path: &str,
         headers: &[(HeaderName, HeaderValue)],
         body: &serde_json::Value,
     ) -> Result<reqwest::Response, RelayError> {
-        let payload = serde_json::to_vec(body).map_err(|_| RelayError::Internal)?;
+        let url = endpoint.url(path)?;
+        let denied = || RelayError::EgressDenied(endpoint.name.clone());
+        self.egress.check_url(&url).map_err(|_| denied())?;
+        let port = url.port_or_known_default().unwrap_or(0);
+        let payload =
+            bytes::Bytes::from(serde_json::to_vec(body).map_err(|_| RelayError::Internal)?);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut builder = self
                 .client()
-                .post(url)
+                .post(url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(HOP_HEADER, "1")
                 .body(payload.clone());
             for (name, value) in headers {
                 builder = builder.header(name.clone(), value.clone());
             }
-            let sent = tokio::time::timeout(self.timeouts.first_byte, builder.send()).await;
+            let send = egress::with_target_port(port, builder.send());
+            let sent = tokio::time::timeout(self.settings.timeouts.first_byte, send).await;
             let response = match sent {
                 Err(_) => return Err(RelayError::UpstreamTimeout),
+                Ok(Err(e)) if egress::refusal_in(&e).is_some() => return Err(denied()),
                 Ok(Err(e)) if e.is_connect() && attempt < 2 => continue,
                 Ok(Err(e)) => return Err(transport_error(&e)),
                 Ok(Ok(response)) => response,
@@ -201,7 +269,8 @@ impl Upstream {
                 return Ok(response);
             }
             // The body of a failed upstream call is not read into a message or a log:
-            // providers echo request fragments in their errors.
+            // providers echo request fragments in their errors. A redirect is a
+            // failure too: it is never followed.
             return Err(match status.as_u16() {
                 code @ (400 | 404 | 413 | 422) => RelayError::UpstreamRejected(code),
                 code => RelayError::UpstreamStatus(code),
@@ -216,37 +285,64 @@ impl Upstream {
     async fn exchange<S>(
         &self,
         call: &UpstreamCall<'_>,
-        url: &str,
+        path: &str,
         headers: &[(HeaderName, HeaderValue)],
         body: &serde_json::Value,
-        mut step: S,
+        step: S,
         parse: fn(&serde_json::Value, &str) -> Result<ChatResponse, RelayError>,
     ) -> Result<ProviderReply, RelayError>
     where
         S: FnMut(&str) -> Result<sse::Step, RelayError> + Send + 'static,
     {
-        let response = self.post_json(url, headers, body).await?;
+        let response = self.post_json(call.endpoint, path, headers, body).await?;
         if call.request.stream {
-            Ok(ProviderReply::Stream(sse::adapt(response, move |event| {
-                step(&event.data)
-            })))
+            let limits = sse::StreamLimits {
+                max_event_bytes: self.settings.max_event_bytes,
+                idle: self.settings.timeouts.idle,
+            };
+            Ok(ProviderReply::Stream(sse::adapt(response, limits, step)))
         } else {
-            let body = Self::read_json(response).await?;
+            let body = self.read_json(response).await?;
             Ok(ProviderReply::Complete(parse(&body, call.model)?))
         }
     }
 
-    async fn read_json(response: reqwest::Response) -> Result<serde_json::Value, RelayError> {
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
-        serde_json::from_slice(&bytes).map_err(|_| RelayError::UpstreamProtocol)
+    /// Reads a JSON answer of at most `max_body_bytes`, chunk by chunk, each within
+    /// the idle timeout: a hostile upstream can neither fill the relay's memory nor
+    /// hold a worker's request open by trickling.
+    async fn read_json(
+        &self,
+        mut response: reqwest::Response,
+    ) -> Result<serde_json::Value, RelayError> {
+        let cap = self.settings.max_body_bytes;
+        if response
+            .content_length()
+            .is_some_and(|len| len > cap as u64)
+        {
+            return Err(RelayError::UpstreamTooLarge);
+        }
+        let mut body = bytes::BytesMut::new();
+        loop {
+            let chunk = tokio::time::timeout(self.settings.timeouts.idle, response.chunk())
+                .await
+                .map_err(|_| RelayError::UpstreamTimeout)?
+                .map_err(|e| transport_error(&e))?;
+            let Some(chunk) = chunk else { break };
+            if body.len() + chunk.len() > cap {
+                return Err(RelayError::UpstreamTooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|_| RelayError::UpstreamProtocol)
     }
 }
 
+/// A transport failure, as the client sees it. Failing to connect, a connection
+/// reset and a connect timeout all read the same, so the relay's answers do not
+/// tell a tenant which ports are open, closed or filtered.
 fn transport_error(error: &reqwest::Error) -> RelayError {
-    if error.is_timeout() {
+    if error.is_timeout() && !error.is_connect() {
         RelayError::UpstreamTimeout
-    } else if error.is_connect() {
-        RelayError::UpstreamUnreachable
     } else if error.is_body() || error.is_decode() {
         RelayError::UpstreamCut
     } else {

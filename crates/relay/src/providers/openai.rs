@@ -194,7 +194,7 @@ impl Provider for OpenAiAdapter {
             self.upstream
                 .exchange(
                     &call,
-                    &call.endpoint.url("/chat/completions"),
+                    "/chat/completions",
                     &headers,
                     &body,
                     stream_step,
