@@ -16,13 +16,20 @@
 
 use std::collections::BTreeSet;
 
+use airlock_core::class::DataClass;
+use airlock_core::key::Env;
+use airlock_core::policy::CheckAction;
 use airlock_core::pricing::PriceTable;
+use airlock_core::provider::ProviderKind;
+use airlock_core::redact::ContentAction;
+use airlock_core::role::Role;
 use airlock_migrations::{Migrator, MigratorTrait, SchemaManager};
 use airlock_schema::entities::{
-    alert, api_token, audit_event, classification_policy, env_default, invitation, membership,
-    model_price, model_route, provider_agreement, provider_credential, relay_key, tenant,
-    usage_daily, usage_record, user,
+    alert, api_token, audit_event, audit_head, classification_policy, env_default, invitation,
+    membership, model_price, model_route, provider_agreement, provider_credential, relay_key,
+    tenant, usage_daily, usage_record, user, user_token,
 };
+use airlock_schema::stored::Stored;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use sea_orm_migration::sea_orm::{
     ActiveModelTrait, ColumnTrait, ColumnType, ConnectionTrait, DatabaseBackend,
@@ -65,8 +72,10 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "client_disconnected",
 ];
 
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 18] = [
     "api_tokens",
+    "audit_heads",
+    "user_tokens",
     "invitations",
     "tenants",
     "users",
@@ -245,7 +254,7 @@ async fn exercise_backend(db: DatabaseConnection) {
     // first schema had are selected: later ones are gone by then.
     let override_tenant = insert_tenant(&db, "after-seed").await;
     insert_tenant_price(&db, override_tenant.id).await;
-    Migrator::down(&db, Some(6)).await.unwrap();
+    Migrator::down(&db, Some(7)).await.unwrap();
     let list_prices = model_price::Entity::find()
         .select_only()
         .column(model_price::Column::Id)
@@ -310,6 +319,8 @@ async fn every_entity_matches_its_table(db: &DatabaseConnection) {
     entity_matches_table(db, alert::Entity).await;
     entity_matches_table(db, invitation::Entity).await;
     entity_matches_table(db, api_token::Entity).await;
+    entity_matches_table(db, audit_head::Entity).await;
+    entity_matches_table(db, user_token::Entity).await;
 
     // The database itself, not only the entity, holds no extra usage column.
     let allowed: BTreeSet<String> = USAGE_RECORD_ALLOWED_COLUMNS
@@ -457,7 +468,7 @@ fn usage_record_for(tenant_id: Uuid, key_id: Uuid) -> usage_record::Model {
         request_id: "r".repeat(usage_record::max_len::REQUEST_ID),
         tenant_id: Some(tenant_id),
         key_id: Some(key_id),
-        env: Some("prod".to_owned()),
+        env: Some(Stored(Env::Prod)),
         endpoint: "chat_completions".to_owned(),
         provider: Some("openai".to_owned()),
         model: Some("m".repeat(usage_record::max_len::MODEL)),
@@ -477,7 +488,7 @@ fn usage_record_for(tenant_id: Uuid, key_id: Uuid) -> usage_record::Model {
         injection_flags: 0,
         output_flags: 0,
         input_images: 1,
-        data_class: Some("internal".to_owned()),
+        data_class: Some(Stored(DataClass::Internal)),
         input_hash: Some("ab".repeat(32)),
         streamed: true,
         client_disconnected: false,
@@ -495,6 +506,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             display_name: "Ada".to_owned(),
             session_version: 0,
             disabled: false,
+            email_verified_at: None,
             created_at: at(0),
             updated_at: at(0),
         },
@@ -506,7 +518,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             id: Uuid::now_v7(),
             tenant_id: acme.id,
             user_id: ada.id,
-            role: "owner".to_owned(),
+            role: Stored(Role::Owner),
             created_at: at(0),
         },
     )
@@ -516,7 +528,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
         relay_key::Model {
             id: Uuid::now_v7(),
             tenant_id: acme.id,
-            env: "prod".to_owned(),
+            env: Stored(Env::Prod),
             name: "checkout".to_owned(),
             display_prefix: "prod_ab12".to_owned(),
             key_hash: "0".repeat(64),
@@ -535,8 +547,8 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             per_request_cap_micros: Some(1_000_000),
             allowed_models: json!(["gpt-4o", "claude-sonnet-4"]),
             ip_allowlist: json!(["10.0.0.0/8"]),
-            max_data_class: "confidential".to_owned(),
-            default_data_class: "internal".to_owned(),
+            max_data_class: Stored(DataClass::Confidential),
+            default_data_class: Stored(DataClass::Internal),
             max_tokens_ceiling: Some(4096),
             reject_over_ceiling: false,
         },
@@ -561,7 +573,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
         env_default::Model {
             id: Uuid::now_v7(),
             tenant_id: acme.id,
-            env: "dev".to_owned(),
+            env: Stored(Env::Dev),
             rpm_limit: 10,
             tpm_limit: None,
             monthly_budget_micros: 5_000_000,
@@ -576,7 +588,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             id: Uuid::now_v7(),
             tenant_id: acme.id,
             name: "openai".to_owned(),
-            kind: "openai".to_owned(),
+            kind: Stored(ProviderKind::OpenAi),
             base_url: Some("https://api.openai.com/v1".to_owned()),
             ciphertext: Some(vec![0, 1, 2, 254, 255]),
             nonce: Some(vec![7; 12]),
@@ -595,7 +607,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             id: Uuid::now_v7(),
             tenant_id: acme.id,
             name: "mock".to_owned(),
-            kind: "mock".to_owned(),
+            kind: Stored(ProviderKind::Mock),
             base_url: None,
             ciphertext: None,
             nonce: None,
@@ -644,15 +656,15 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
         classification_policy::Model {
             id: Uuid::now_v7(),
             tenant_id: acme.id,
-            data_class: "confidential".to_owned(),
+            data_class: Stored(DataClass::Confidential),
             allowed_providers: json!(["openai"]),
             require_dpa: true,
             require_zdr: true,
             require_baa: false,
-            pii_action: "redact".to_owned(),
-            secret_action: "block".to_owned(),
-            injection_action: "flag".to_owned(),
-            output_action: "flag".to_owned(),
+            pii_action: Stored(ContentAction::Redact),
+            secret_action: Stored(ContentAction::Block),
+            injection_action: Stored(CheckAction::Flag),
+            output_action: Stored(CheckAction::Flag),
             block_code: true,
             updated_at: at(0),
         },
@@ -686,7 +698,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             id: Uuid::now_v7(),
             tenant_id: acme.id,
             key_id: Some(old_key.id),
-            env: Some("prod".to_owned()),
+            env: Some(Stored(Env::Prod)),
             model: "gpt-4o".to_owned(),
             day: day(23),
             requests: 10,
@@ -715,6 +727,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             created_at: at(4),
             prev_hash: "0".repeat(64),
             hash: "f".repeat(64),
+            keyed: true,
         },
     )
     .await;
@@ -757,7 +770,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
         id: Uuid::now_v7(),
         tenant_id: acme.id,
         user_id: ada.id,
-        role: "viewer".to_owned(),
+        role: Stored(Role::Viewer),
         created_at: at(0),
     };
     assert!(

@@ -1,19 +1,40 @@
-//! `airlock admin …`: enough to run Airlock before the console exists.
-//! Secrets (passwords, provider API keys) are read from standard input, never
-//! from arguments, so they stay out of shell history and process lists.
+//! `airlock admin …`: the operator's commands. They go through the same tenant
+//! functions as the console, with the operator's scope and the `cli:<os user>`
+//! actor, so every change is validated like a page's and lands in the tenant's
+//! audit log. Secrets (passwords, provider API keys) are read from standard
+//! input, never from arguments, so they stay out of shell history and process
+//! lists.
+//!
+//! Writes sign the audit chain, so they need `AIRLOCK_JWT_SECRET` (the audit key
+//! is derived from it); `create-key` also needs the pepper and `set-credential`
+//! the master key. Against a running demo they read the demo's `secrets.env`
+//! (`--data-dir`, or found next to the demo's database).
 
 use std::io::BufRead;
+use std::path::PathBuf;
 
-use airlock_console::ops;
-use airlock_core::key::Env;
+use airlock_console::accounts::{self, NewUser};
+use airlock_console::tenant::members::NewMember;
+use airlock_console::tenant::{self, Actor, NewTenant, Store, TenantScope};
+use airlock_core::envelope::MasterKeys;
+use airlock_core::key::{Env, KeyHasher};
 use airlock_core::provider::ProviderKind;
 use airlock_core::role::Role;
 use anyhow::{Context, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{Config, KEY_PEPPER, MASTER_KEY, require_secret};
+use crate::config::{Config, JWT_SECRET, KEY_PEPPER, MASTER_KEY, SecretSource, audit_key};
 use crate::serve::connect;
+
+#[derive(Args)]
+pub struct AdminArgs {
+    /// A demo's data directory: use its database and its secrets (secrets.env).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
@@ -35,6 +56,13 @@ pub enum AdminCommand {
         role: Role,
         #[arg(long, default_value = "")]
         name: String,
+        #[arg(long)]
+        generate_password: bool,
+    },
+    /// Set a user's password (stdin, or generated with --generate-password); signs them out everywhere.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
         #[arg(long)]
         generate_password: bool,
     },
@@ -61,15 +89,13 @@ pub enum AdminCommand {
     SetCredential {
         #[arg(long)]
         tenant: String,
-        /// Provider name used for routing (e.g. openai, anthropic, deepseek).
         #[arg(long)]
         name: String,
-        /// Wire format: openai (any OpenAI-compatible URL), anthropic, gemini or mock.
         #[arg(long, value_parser = parse_kind)]
         kind: ProviderKind,
         #[arg(long)]
         base_url: Option<String>,
-        /// Also make this the tenant's default provider.
+        /// Make it the tenant's default provider.
         #[arg(long)]
         default: bool,
     },
@@ -81,7 +107,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
         .map_err(|_| "one of owner, admin, developer, finance, viewer".to_owned())
 }
-fn parse_env(s: &str) -> Result<Env, String> {
+pub(crate) fn parse_env(s: &str) -> Result<Env, String> {
     s.parse()
         .map_err(|_| "one of dev, stg, prod, ci".to_owned())
 }
@@ -102,11 +128,63 @@ fn read_stdin_line(what: &str) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(value))
 }
 
-pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+/// What an admin command works with: the tenant layer's store, the operator as
+/// actor, and where to find the secrets a command needs.
+pub struct Operator {
+    pub store: Store,
+    pub actor: Actor,
+    secrets: SecretSource,
+}
+
+impl Operator {
+    /// The operator's scope over a tenant.
+    pub async fn scope(&self, slug: &str) -> anyhow::Result<TenantScope> {
+        TenantScope::operator(self.store.db(), slug)
+            .await
+            .with_context(|| format!("no tenant with the address `{slug}`"))
+    }
+
+    fn hasher(&self) -> anyhow::Result<KeyHasher> {
+        KeyHasher::new(self.secrets.require(KEY_PEPPER)?.expose_secret().as_bytes())
+            .map_err(|e| anyhow::anyhow!("{KEY_PEPPER} is invalid: {e}"))
+    }
+
+    fn master_keys(&self) -> anyhow::Result<MasterKeys> {
+        MasterKeys::parse(self.secrets.require(MASTER_KEY)?.expose_secret())
+            .map_err(|e| anyhow::anyhow!("{MASTER_KEY} is invalid: {e}"))
+    }
+}
+
+pub async fn run(mut config: Config, args: AdminArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.data_dir {
+        config.database_url = format!(
+            "sqlite://{}?mode=rw",
+            dir.join(crate::serve::DEMO_DATABASE).display()
+        );
+    }
+    let secrets = SecretSource::for_cli(&config, args.data_dir.as_deref())?;
+    let jwt = secrets
+        .require(JWT_SECRET)
+        .context("admin commands sign the audit log with a key derived from AIRLOCK_JWT_SECRET")?;
     let db = connect(&config).await?;
+    let operator = Operator {
+        store: Store::new(db, audit_key(&jwt)?),
+        actor: Actor::cli(),
+        secrets,
+    };
+    let egress = config.egress()?;
+    run_command(&operator, &egress, args.command).await
+}
+
+async fn run_command(
+    op: &Operator,
+    egress: &airlock_core::egress::EgressPolicy,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
     match command {
         AdminCommand::CreateTenant { slug, name } => {
-            let tenant = ops::create_tenant(&db, &slug, &name).await?;
+            let tenant =
+                tenant::create(&op.store, &op.actor, None, NewTenant { slug, name }).await?;
             println!("created tenant {} ({})", tenant.slug, tenant.id);
         }
         AdminCommand::CreateUser {
@@ -116,15 +194,59 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             name,
             generate_password,
         } => {
-            let tenant = ops::find_tenant(&db, &tenant).await?;
+            let scope = op.scope(&tenant).await?;
             let password = if generate_password {
-                airlock_console::password::generate_password()
+                accounts::generate_password()
             } else {
                 read_stdin_line("password")?
             };
-            let user = ops::create_user(&db, &email, &name, password.clone()).await?;
-            ops::add_member(&db, tenant.id, user.id, role).await?;
-            println!("created user {} as {} of {}", user.email, role, tenant.slug);
+            let user = accounts::create_user(
+                op.store.db(),
+                NewUser {
+                    email,
+                    display_name: name,
+                    password: password.clone(),
+                    verified: true,
+                },
+            )
+            .await?;
+            tenant::members::add(
+                &op.store,
+                &scope,
+                &op.actor,
+                NewMember {
+                    user_id: user.id,
+                    role,
+                },
+            )
+            .await?;
+            println!(
+                "created user {} as {} of {}",
+                user.email,
+                role,
+                scope.slug()
+            );
+            if generate_password {
+                println!("password (shown once): {}", password.expose_secret());
+            }
+        }
+        AdminCommand::ResetPassword {
+            email,
+            generate_password,
+        } => {
+            let password = if generate_password {
+                accounts::generate_password()
+            } else {
+                read_stdin_line("password")?
+            };
+            let user = accounts::find_by_email(op.store.db(), &email)
+                .await?
+                .with_context(|| format!("no account with the address {email}"))?;
+            accounts::set_password(op.store.db(), user.id, password.clone()).await?;
+            println!(
+                "set a new password for {}; their sessions ended",
+                user.email
+            );
             if generate_password {
                 println!("password (shown once): {}", password.expose_secret());
             }
@@ -135,37 +257,28 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             name,
             allowed_models,
         } => {
-            let hasher = airlock_core::key::KeyHasher::new(
-                require_secret(KEY_PEPPER)?.expose_secret().as_bytes(),
-            )
-            .map_err(|e| anyhow::anyhow!("{KEY_PEPPER} is invalid: {e}"))?;
-            let tenant = ops::find_tenant(&db, &tenant).await?;
-            let allowed_models = allowed_models
-                .into_iter()
-                .filter(|m| !m.is_empty())
-                .collect();
-            let (row, key) = ops::create_key(
-                &db,
-                &hasher,
-                ops::NewKey {
-                    tenant_id: tenant.id,
-                    env,
-                    name,
-                    owner_user_id: None,
-                    allowed_models,
-                    expires_at: None,
-                },
-            )
-            .await?;
+            let hasher = op.hasher()?;
+            let scope = op.scope(&tenant).await?;
+            let new = tenant::keys::NewKey {
+                hasher: &hasher,
+                env,
+                name,
+                allowed_models,
+                expires_at: None,
+            };
+            let created = tenant::keys::create(&op.store, &scope, &op.actor, new).await?;
             eprintln!(
                 "created key {} (shown once below; store it now)",
-                row.display_prefix
+                created.row.display_prefix
             );
-            println!("{}", key.expose());
+            println!("{}", created.key.expose());
         }
         AdminCommand::RevokeKey { tenant, prefix } => {
-            let tenant = ops::find_tenant(&db, &tenant).await?;
-            let row = ops::revoke_key(&db, tenant.id, &prefix).await?;
+            let scope = op.scope(&tenant).await?;
+            let key = tenant::keys::by_prefix(&op.store, &scope, &prefix)
+                .await
+                .with_context(|| format!("no key starting with `{prefix}` in this tenant"))?;
+            let row = tenant::keys::revoke(&op.store, &scope, &op.actor, key.id).await?;
             println!("revoked {}", row.display_prefix);
         }
         AdminCommand::SetCredential {
@@ -175,30 +288,24 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             base_url,
             default,
         } => {
-            let master_keys = airlock_core::envelope::MasterKeys::parse(
-                require_secret(MASTER_KEY)?.expose_secret(),
-            )
-            .map_err(|e| anyhow::anyhow!("{MASTER_KEY} is invalid: {e}"))?;
-            let tenant = ops::find_tenant(&db, &tenant).await?;
-            let secret = if kind.needs_credential() {
+            let master_keys = op.master_keys()?;
+            let scope = op.scope(&tenant).await?;
+            let api_key = if kind.needs_credential() {
                 Some(read_stdin_line("provider API key")?)
             } else {
                 None
             };
-            let row = ops::set_credential(
-                &db,
-                &master_keys,
-                ops::NewCredential {
-                    tenant_id: tenant.id,
-                    name: &name,
-                    kind,
-                    base_url: base_url.as_deref(),
-                    secret,
-                },
-            )
-            .await?;
+            let input = tenant::providers::ProviderInput {
+                master_keys: &master_keys,
+                egress,
+                name: name.clone(),
+                kind,
+                base_url,
+                api_key,
+            };
+            let row = tenant::providers::save(&op.store, &scope, &op.actor, input).await?;
             if default {
-                ops::set_default_provider(&db, tenant, &name).await?;
+                tenant::providers::set_default(&op.store, &scope, &op.actor, &name).await?;
             }
             println!(
                 "provider {} ({}) saved, key ending {}",
@@ -207,7 +314,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
                 row.last4.unwrap_or_default()
             );
         }
-        AdminCommand::Policy(command) => crate::admin_policy::run(&db, command).await?,
+        AdminCommand::Policy(command) => crate::admin_policy::run(op, command).await?,
     }
     Ok(())
 }

@@ -1,9 +1,12 @@
-//! `airlock admin set-…`: every setting the relay enforces, until the console
-//! has pages for them. Each command changes only the options it is given; `none`
-//! clears a limit (and `any` an allow-list). Relays apply a change within a second.
+//! `airlock admin set-…`: every setting the relay enforces, from the shell, through
+//! the same tenant functions as the console (validated and audited alike). Each
+//! command changes only the options it is given; `none` clears a limit (and `any`
+//! an allow-list). Relays apply a change within a second.
 
-use airlock_console::ops;
-use airlock_console::policy_ops::{self, Change, KeyLimits, NewAgreement};
+use airlock_console::tenant::agreements::NewAgreement;
+use airlock_console::tenant::limits::{EnvDefaultsInput, KeyLimits, KeyLimitsInput, TenantLimits};
+use airlock_console::tenant::providers::SelfHosted;
+use airlock_console::tenant::{self, Change};
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
 use airlock_core::money::MicroDollars;
@@ -11,7 +14,8 @@ use airlock_core::policy::CheckAction;
 use airlock_core::redact::ContentAction;
 use chrono::{NaiveDate, TimeZone, Utc};
 use clap::Subcommand;
-use sea_orm::DatabaseConnection;
+
+use crate::admin::Operator;
 
 // The variants are the CLI's verbs (`set-key-limits`, `set-policy`, …).
 #[allow(clippy::enum_variant_names)]
@@ -147,7 +151,7 @@ pub enum PolicyCommand {
         tenant: String,
         #[arg(long)]
         provider: String,
-        #[arg(long)]
+        #[arg(long, action = clap::ArgAction::Set)]
         value: bool,
     },
 }
@@ -182,8 +186,7 @@ fn parse_class(s: &str) -> Result<DataClass, String> {
         .map_err(|e: airlock_core::class::UnknownDataClass| e.to_string())
 }
 fn parse_env(s: &str) -> Result<Env, String> {
-    s.parse()
-        .map_err(|_| "one of dev, stg, prod, ci".to_owned())
+    crate::admin::parse_env(s)
 }
 fn parse_content(s: &str) -> Result<ContentAction, String> {
     s.parse()
@@ -206,7 +209,8 @@ fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
-pub async fn run(db: &DatabaseConnection, command: PolicyCommand) -> anyhow::Result<()> {
+pub async fn run(op: &Operator, command: PolicyCommand) -> anyhow::Result<()> {
+    let (store, actor) = (&op.store, &op.actor);
     match command {
         PolicyCommand::SetKeyLimits {
             tenant,
@@ -224,7 +228,10 @@ pub async fn run(db: &DatabaseConnection, command: PolicyCommand) -> anyhow::Res
             reject_over_ceiling,
             expires,
         } => {
-            let tenant = ops::find_tenant(db, &tenant).await?;
+            let scope = op.scope(&tenant).await?;
+            let key = tenant::keys::by_prefix(store, &scope, &prefix)
+                .await
+                .map_err(|_| anyhow::anyhow!("no key starting with `{prefix}` in this tenant"))?;
             let expires_at = match expires.unwrap_or_default() {
                 Change::Keep => Change::Keep,
                 Change::Clear => Change::Clear,
@@ -246,7 +253,11 @@ pub async fn run(db: &DatabaseConnection, command: PolicyCommand) -> anyhow::Res
                 reject_over_ceiling,
                 expires_at,
             };
-            let key = policy_ops::set_key_limits(db, tenant.id, &prefix, limits).await?;
+            let input = KeyLimitsInput {
+                key_id: key.id,
+                limits,
+            };
+            let key = tenant::limits::save_key_limits(store, &scope, actor, input).await?;
             println!("updated key {}", key.display_prefix);
         }
         PolicyCommand::SetEnvDefaults {
@@ -257,18 +268,23 @@ pub async fn run(db: &DatabaseConnection, command: PolicyCommand) -> anyhow::Res
             monthly_budget,
             max_key_age_days,
         } => {
-            let tenant = ops::find_tenant(db, &tenant).await?;
-            policy_ops::set_env_default(
-                db,
-                tenant.id,
+            let scope = op.scope(&tenant).await?;
+            let current = tenant::limits::env_defaults(store, &scope)
+                .await?
+                .into_iter()
+                .find(|row| *row.env == env)
+                .ok_or_else(|| anyhow::anyhow!("the tenant has no {env} defaults"))?;
+            let input = EnvDefaultsInput {
                 env,
-                rpm,
-                tpm.unwrap_or_default(),
-                monthly_budget,
-                max_key_age_days,
-            )
-            .await?;
-            println!("updated the {} defaults of {}", env.as_str(), tenant.slug);
+                rpm: rpm.unwrap_or(u32::try_from(current.rpm_limit).unwrap_or(0)),
+                tpm: tpm.unwrap_or_default(),
+                monthly_budget: monthly_budget
+                    .unwrap_or(MicroDollars::new(current.monthly_budget_micros)),
+                max_key_age_days: max_key_age_days
+                    .unwrap_or(u32::try_from(current.max_key_age_days).unwrap_or(0)),
+            };
+            tenant::limits::save_env_defaults(store, &scope, actor, input).await?;
+            println!("updated the {} defaults of {}", env.as_str(), scope.slug());
         }
         PolicyCommand::SetTenantLimits {
             tenant,
@@ -276,16 +292,14 @@ pub async fn run(db: &DatabaseConnection, command: PolicyCommand) -> anyhow::Res
             tpm,
             monthly_budget,
         } => {
-            let tenant = ops::find_tenant(db, &tenant).await?;
-            let tenant = policy_ops::set_tenant_limits(
-                db,
-                tenant,
-                rpm.unwrap_or_default(),
-                tpm.unwrap_or_default(),
-                monthly_budget.unwrap_or_default(),
-            )
-            .await?;
-            println!("updated the limits of {}", tenant.slug);
+            let scope = op.scope(&tenant).await?;
+            let limits = TenantLimits {
+                rpm: rpm.unwrap_or_default(),
+                tpm: tpm.unwrap_or_default(),
+                monthly_budget: monthly_budget.unwrap_or_default(),
+            };
+            tenant::limits::save_tenant_limits(store, &scope, actor, limits).await?;
+            println!("updated the limits of {}", scope.slug());
         }
         PolicyCommand::SetAgreement {
             tenant,
@@ -298,10 +312,11 @@ pub async fn run(db: &DatabaseConnection, command: PolicyCommand) -> anyhow::Res
             region,
             expires,
         } => {
-            let tenant = ops::find_tenant(db, &tenant).await?;
-            let row = policy_ops::set_agreement(
-                db,
-                tenant.id,
+            let scope = op.scope(&tenant).await?;
+            let row = tenant::agreements::save(
+                store,
+                &scope,
+                actor,
                 NewAgreement {
                     provider,
                     dpa_signed_on: dpa_signed,
@@ -329,8 +344,8 @@ pub async fn run(db: &DatabaseConnection, command: PolicyCommand) -> anyhow::Res
             output,
             block_code,
         } => {
-            let tenant = ops::find_tenant(db, &tenant).await?;
-            let mut policy = policy_ops::policy_of(db, tenant.id, class).await?;
+            let scope = op.scope(&tenant).await?;
+            let mut policy = tenant::policies::of_class(store, &scope, class).await?;
             if let Some(providers) = providers {
                 policy.allowed_providers = list(&providers);
             }
@@ -342,16 +357,20 @@ pub async fn run(db: &DatabaseConnection, command: PolicyCommand) -> anyhow::Res
             policy.injection = injection.unwrap_or(policy.injection);
             policy.output = output.unwrap_or(policy.output);
             policy.block_code = block_code.unwrap_or(policy.block_code);
-            policy_ops::set_policy(db, tenant.id, policy).await?;
-            println!("updated the {class} policy of {}", tenant.slug);
+            tenant::policies::save(store, &scope, actor, policy).await?;
+            println!("updated the {class} policy of {}", scope.slug());
         }
         PolicyCommand::SetSelfHosted {
             tenant,
             provider,
             value,
         } => {
-            let tenant = ops::find_tenant(db, &tenant).await?;
-            policy_ops::set_self_hosted(db, tenant.id, &provider, value).await?;
+            let scope = op.scope(&tenant).await?;
+            let mark = SelfHosted {
+                provider: provider.clone(),
+                self_hosted: value,
+            };
+            tenant::providers::set_self_hosted(store, &scope, actor, mark).await?;
             println!("provider {provider} self-hosted: {value}");
         }
     }

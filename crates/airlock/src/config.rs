@@ -40,6 +40,8 @@ pub struct Config {
     /// The console's address as people open it, for links in mail
     /// (`https://airlock.example.com`). Unset: the address a request came to.
     pub console_public_url: Option<String>,
+    /// Anyone may make an account (`false`: accounts by invitation only).
+    pub allow_signup: bool,
     /// Where `/metrics` is served when the relay's port does not serve it
     /// (`relay.public_metrics` off and no `AIRLOCK_METRICS_TOKEN`). Empty: nowhere.
     pub metrics_addr: String,
@@ -116,6 +118,7 @@ impl Default for Config {
             mail_from: "Airlock <airlock@localhost>".into(),
             console_public_url: None,
             metrics_addr: "127.0.0.1:9464".into(),
+            allow_signup: true,
             relay: RelayConfig {
                 max_body_bytes: 4 * 1024 * 1024,
                 trusted_proxies: Vec::new(),
@@ -196,14 +199,29 @@ impl Config {
             .transpose()
     }
 
-    pub fn relay_settings(&self) -> anyhow::Result<RelaySettings> {
-        let trusted_proxies = parse_cidrs(self.relay.trusted_proxies.iter().map(String::as_str))
-            .map_err(|e| anyhow::anyhow!("relay.trusted_proxies: {e}"))?;
-        let egress = EgressPolicy::parse(
+    /// The operator's egress policy (`relay.egress_allow`, `relay.egress_https_only`).
+    pub fn egress(&self) -> anyhow::Result<EgressPolicy> {
+        EgressPolicy::parse(
             self.relay.egress_allow.iter().map(String::as_str),
             self.relay.egress_https_only,
         )
-        .map_err(|e| anyhow::anyhow!("relay.egress_allow (AIRLOCK_RELAY__EGRESS_ALLOW): {e}"))?;
+        .map_err(|e| anyhow::anyhow!("relay.egress_allow (AIRLOCK_RELAY__EGRESS_ALLOW): {e}"))
+    }
+
+    /// The console's settings.
+    pub fn console_settings(&self) -> anyhow::Result<airlock_console::ConsoleSettings> {
+        Ok(airlock_console::ConsoleSettings {
+            public_url: self.console_public_url.clone().filter(|u| !u.is_empty()),
+            allow_signup: self.allow_signup,
+            egress: self.egress()?,
+            body_read_timeout: Duration::from_millis(self.relay.body_read_timeout_ms.max(100)),
+        })
+    }
+
+    pub fn relay_settings(&self) -> anyhow::Result<RelaySettings> {
+        let trusted_proxies = parse_cidrs(self.relay.trusted_proxies.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("relay.trusted_proxies: {e}"))?;
+        let egress = self.egress()?;
         let metrics = if self.relay.public_metrics {
             MetricsExposure::Public
         } else if let Some(token) = read_secret(METRICS_TOKEN)? {
@@ -248,6 +266,74 @@ impl Config {
     }
 }
 
+/// Where secrets are read from: the environment (`NAME`, or the file named by
+/// `NAME_FILE`), and, for the CLI against a running demo, the demo's
+/// `secrets.env` for what the environment does not set.
+#[derive(Default)]
+pub struct SecretSource {
+    demo: std::collections::HashMap<String, String>,
+}
+
+/// The file the demo writes its generated secrets to, in its data directory.
+pub const DEMO_SECRETS_FILE: &str = "secrets.env";
+
+impl SecretSource {
+    /// The environment only (the server).
+    pub fn environment() -> SecretSource {
+        SecretSource::default()
+    }
+
+    /// The environment, then the demo's `secrets.env` in `data_dir`, or (without
+    /// one) next to a SQLite database URL if the demo left the file there.
+    pub fn for_cli(config: &Config, data_dir: Option<&Path>) -> anyhow::Result<SecretSource> {
+        let dir = match data_dir {
+            Some(dir) => Some(dir.to_path_buf()),
+            None => sqlite_dir(&config.database_url),
+        };
+        let Some(dir) = dir else {
+            return Ok(SecretSource::default());
+        };
+        let path = dir.join(DEMO_SECRETS_FILE);
+        if !path.exists() {
+            if data_dir.is_some() {
+                bail!(
+                    "{} does not exist (is --data-dir the demo's data directory?)",
+                    path.display()
+                );
+            }
+            return Ok(SecretSource::default());
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let demo = text
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        Ok(SecretSource { demo })
+    }
+
+    /// A secret from `NAME`, `NAME_FILE`, or the demo's file.
+    pub fn read(&self, name: &str) -> anyhow::Result<Option<SecretString>> {
+        match read_secret(name)? {
+            Some(secret) => Ok(Some(secret)),
+            None => Ok(self.demo.get(name).cloned().map(SecretString::from)),
+        }
+    }
+
+    pub fn require(&self, name: &str) -> anyhow::Result<SecretString> {
+        self.read(name)?.with_context(|| {
+            format!("{name} is not set: set {name} or {name}_FILE (generate one with `openssl rand -base64 32`)")
+        })
+    }
+}
+
+/// The directory of a SQLite database URL (`sqlite://dir/file.db?…`).
+fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://")?.split('?').next()?;
+    Path::new(path).parent().map(Path::to_path_buf)
+}
+
 /// Reads a secret from `NAME` or the file named by `NAME_FILE`.
 pub fn read_secret(name: &str) -> anyhow::Result<Option<SecretString>> {
     let file_var = format!("{name}_FILE");
@@ -268,9 +354,13 @@ pub fn read_secret(name: &str) -> anyhow::Result<Option<SecretString>> {
 }
 
 pub fn require_secret(name: &str) -> anyhow::Result<SecretString> {
-    read_secret(name)?.with_context(|| {
-        format!("{name} is not set: set {name} or {name}_FILE (generate one with `openssl rand -base64 32`)")
-    })
+    SecretSource::environment().require(name)
+}
+
+/// The audit chain's key, derived from the session secret.
+pub fn audit_key(jwt: &SecretString) -> anyhow::Result<airlock_console::tenant::AuditKey> {
+    airlock_console::tenant::AuditKey::derive(jwt.expose_secret().as_bytes())
+        .map_err(|e| anyhow::anyhow!("{JWT_SECRET} is invalid: {e}"))
 }
 
 /// The secrets the server needs, validated.
@@ -279,6 +369,10 @@ pub struct Secrets {
     pub hasher: KeyHasher,
     /// Signs console sessions and derives their CSRF tokens.
     pub sessions: airlock_console::session::SessionKeys,
+    /// Signs the audit chain (derived from the session secret).
+    pub audit_key: airlock_console::tenant::AuditKey,
+    /// The values, for the demo to write to its data directory.
+    raw: [(&'static str, SecretString); 3],
 }
 
 impl Secrets {
@@ -300,11 +394,48 @@ impl Secrets {
             .map_err(|e| anyhow::anyhow!("{KEY_PEPPER} is invalid: {e}"))?;
         let sessions = airlock_console::session::SessionKeys::new(&jwt)
             .map_err(|_| anyhow::anyhow!("{JWT_SECRET} must be at least 32 bytes"))?;
+        let audit_key = audit_key(&jwt)?;
         Ok(Secrets {
             master_keys,
             hasher,
             sessions,
+            audit_key,
+            raw: [
+                (MASTER_KEY, master.clone()),
+                (KEY_PEPPER, pepper.clone()),
+                (JWT_SECRET, jwt),
+            ],
         })
+    }
+
+    /// The console's share of the secrets.
+    pub fn console(&self) -> airlock_console::ConsoleSecrets {
+        airlock_console::ConsoleSecrets {
+            hasher: self.hasher.clone(),
+            sessions: self.sessions.clone(),
+            master_keys: self.master_keys.clone(),
+            audit_key: self.audit_key.clone(),
+        }
+    }
+
+    /// Writes the secrets as `NAME=value` lines to `path`, readable by the owner
+    /// only: the demo's, so the CLI can work on the running demo.
+    pub fn write_env_file(&self, path: &Path) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        for (name, value) in &self.raw {
+            writeln!(file, "{name}={}", value.expose_secret())?;
+        }
+        Ok(())
     }
 
     /// Fresh random secrets (the demo).

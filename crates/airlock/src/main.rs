@@ -36,9 +36,8 @@ enum Command {
     Migrate,
     /// Run a deterministic stand-in for the OpenAI, Anthropic and Gemini APIs.
     MockUpstream(serve::MockArgs),
-    /// Manage tenants, users, keys and provider credentials from the shell.
-    #[command(subcommand)]
-    Admin(admin::AdminCommand),
+    /// Manage tenants, users, keys, providers and policies from the shell (audited).
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> std::process::ExitCode {

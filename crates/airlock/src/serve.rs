@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::{App, HttpServer, web};
-use airlock_console::{ConsoleState, ops};
+use airlock_console::ConsoleState;
+use airlock_console::accounts::{self, NewUser};
+use airlock_console::tenant::{self, Actor, NewTenant, Store, TenantScope};
 use airlock_core::key::Env;
 use airlock_core::provider::ProviderKind;
-use airlock_core::role::Role;
 use airlock_migrations::{Migrator, MigratorTrait};
 use airlock_relay::RelayRuntime;
 use airlock_relay::mock_upstream::{self, MockBehaviour, MockUpstream};
@@ -105,7 +106,7 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the demo data dir {}", args.data_dir.display()))?;
-    let db_path = args.data_dir.join("airlock-demo.db");
+    let db_path = args.data_dir.join(DEMO_DATABASE);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
     }
@@ -116,8 +117,14 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         config.metrics_addr = "127.0.0.1:0".into();
     }
     let secrets = Secrets::random()?;
+    // The CLI reads these to work on the running demo (`airlock admin --data-dir …`).
+    secrets.write_env_file(&args.data_dir.join(crate::config::DEMO_SECRETS_FILE))?;
     let db = connect(&config).await?;
-    let demo = seed_demo(&db, &secrets, args.upstream.as_deref()).await?;
+    let demo_egress = match args.upstream.as_deref() {
+        Some(url) => demo_egress(url, config.relay.egress_https_only)?,
+        None => config.egress()?,
+    };
+    let demo = seed_demo(&db, &secrets, args.upstream.as_deref(), &demo_egress).await?;
     let relay_addr = args
         .planes
         .relay_addr
@@ -128,21 +135,19 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .console_addr
         .clone()
         .unwrap_or(config.console_addr.clone());
+    let mut console_settings = config.console_settings()?;
+    console_settings.egress = demo_egress.clone();
     let console_state = ConsoleState::new(
         db.clone(),
-        secrets.hasher.clone(),
-        secrets.sessions.clone(),
-        secrets.master_keys.clone(),
+        secrets.console(),
         config.mailer()?,
-        config.console_public_url.clone(),
+        console_settings,
     )
     .await?;
     let mut settings = config.relay_settings()?;
-    if let Some(url) = args.upstream.as_deref() {
-        // The demo's upstream is usually `airlock mock-upstream` on this machine:
-        // allow exactly its host and port, nothing else internal.
-        settings.egress = demo_egress(url, config.relay.egress_https_only)?;
-    }
+    // The demo's upstream is usually `airlock mock-upstream` on this machine:
+    // allow exactly its host and port, nothing else internal.
+    settings.egress = demo_egress;
     let runtime = RelayRuntime::start(db, secrets.hasher, secrets.master_keys, settings).await?;
     let (relay, relay_url, relay_addrs) = bind_relay(&runtime, &relay_addr)?;
     let (console, console_url, console_addrs) = bind_console(console_state, &console_addr)?;
@@ -198,56 +203,81 @@ struct Demo {
     keys: BTreeMap<&'static str, String>,
 }
 
+/// The demo's database file, in its data directory.
+pub const DEMO_DATABASE: &str = "airlock-demo.db";
+
 async fn seed_demo(
     db: &DatabaseConnection,
     secrets: &Secrets,
     upstream: Option<&str>,
+    egress: &airlock_core::egress::EgressPolicy,
 ) -> anyhow::Result<Demo> {
-    let tenant = ops::create_tenant(db, "demo", "Demo Org").await?;
-    let email = "owner@demo.airlock.local".to_owned();
-    let password = airlock_console::password::generate_password();
-    let user = ops::create_user(db, &email, "Demo Owner", password.clone()).await?;
-    ops::add_member(db, tenant.id, user.id, Role::Owner).await?;
-    let provider = match upstream {
-        None => ops::NewCredential {
-            tenant_id: tenant.id,
-            name: "mock",
-            kind: ProviderKind::Mock,
-            base_url: None,
-            secret: None,
-        },
-        Some(url) => ops::NewCredential {
-            tenant_id: tenant.id,
-            name: "upstream",
-            kind: ProviderKind::OpenAi,
-            base_url: Some(url),
-            secret: Some(secrecy::SecretString::from("demo-upstream-key")),
-        },
+    let store = Store::new(db.clone(), secrets.audit_key.clone());
+    let actor = Actor {
+        label: "airlock serve --demo".into(),
+        ..Actor::cli()
     };
-    let provider_name = provider.name.to_owned();
-    ops::set_credential(db, &secrets.master_keys, provider).await?;
+    let email = "owner@demo.airlock.local".to_owned();
+    let password = accounts::generate_password();
+    let user = accounts::create_user(
+        db,
+        NewUser {
+            email: email.clone(),
+            display_name: "Demo Owner".into(),
+            password: password.clone(),
+            verified: true,
+        },
+    )
+    .await?;
+    tenant::create(
+        &store,
+        &actor,
+        Some(user.id),
+        NewTenant {
+            slug: "demo".into(),
+            name: "Demo Org".into(),
+        },
+    )
+    .await?;
+    let scope = TenantScope::check(db, &user, "demo").await?;
+    let (name, kind, base_url, api_key) = match upstream {
+        None => ("mock", ProviderKind::Mock, None, None),
+        Some(url) => (
+            "upstream",
+            ProviderKind::OpenAi,
+            Some(url.to_owned()),
+            Some(secrecy::SecretString::from("demo-upstream-key")),
+        ),
+    };
+    let provider = tenant::providers::ProviderInput {
+        master_keys: &secrets.master_keys,
+        egress,
+        name: name.into(),
+        kind,
+        base_url,
+        api_key,
+    };
+    tenant::providers::save(&store, &scope, &actor, provider).await?;
     if upstream.is_some() {
         // The demo's upstream is a local stand-in (`airlock mock-upstream`): data
         // sent to it does not leave, so every data class may go there.
-        airlock_console::policy_ops::set_self_hosted(db, tenant.id, &provider_name, true).await?;
+        let mark = tenant::providers::SelfHosted {
+            provider: name.into(),
+            self_hosted: true,
+        };
+        tenant::providers::set_self_hosted(&store, &scope, &actor, mark).await?;
     }
-    ops::set_default_provider(db, tenant.clone(), &provider_name).await?;
     let mut keys = BTreeMap::new();
     for env in Env::ALL {
-        let (_, key) = ops::create_key(
-            db,
-            &secrets.hasher,
-            ops::NewKey {
-                tenant_id: tenant.id,
-                env,
-                name: format!("demo {env}"),
-                owner_user_id: Some(user.id),
-                allowed_models: Vec::new(),
-                expires_at: None,
-            },
-        )
-        .await?;
-        keys.insert(env.as_str(), key.expose().to_owned());
+        let new = tenant::keys::NewKey {
+            hasher: &secrets.hasher,
+            env,
+            name: format!("demo {env}"),
+            allowed_models: Vec::new(),
+            expires_at: None,
+        };
+        let created = tenant::keys::create(&store, &scope, &actor, new).await?;
+        keys.insert(env.as_str(), created.key.expose().to_owned());
     }
     Ok(Demo {
         email,
@@ -346,11 +376,9 @@ pub async fn run_planes(
     if console {
         let state = ConsoleState::new(
             db.clone(),
-            secrets.hasher.clone(),
-            secrets.sessions.clone(),
-            secrets.master_keys.clone(),
+            secrets.console(),
             config.mailer()?,
-            config.console_public_url.clone(),
+            config.console_settings()?,
         )
         .await?;
         let addr = args

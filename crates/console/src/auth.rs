@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::error::ConsoleError;
-use crate::session::{Claims, SESSION_COOKIE, session_cookie};
+use crate::session::{SESSION_COOKIE, session_cookie};
 use crate::state::ConsoleState;
 
 /// Header htmx requests carry the CSRF token in (set once on `<body hx-headers>`).
@@ -36,7 +36,6 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct CurrentUser {
     pub user: user::Model,
-    pub claims: Arc<Claims>,
     /// The session's CSRF token, for forms on the page being rendered.
     pub csrf: String,
 }
@@ -45,10 +44,10 @@ pub struct CurrentUser {
 #[derive(Clone)]
 struct RenewedSession(Cookie<'static>);
 
-fn state(req: &HttpRequest) -> Result<Arc<ConsoleState>, ConsoleError> {
+pub(crate) fn state(req: &HttpRequest) -> Result<Arc<ConsoleState>, ConsoleError> {
     req.app_data::<web::Data<ConsoleState>>()
         .map(|d| d.clone().into_inner())
-        .ok_or(ConsoleError::Internal)
+        .ok_or_else(|| ConsoleError::internal("the console state is not registered"))
 }
 
 impl CurrentUser {
@@ -63,7 +62,7 @@ impl CurrentUser {
             .verify(&token)
             .map_err(|_| ConsoleError::SignedOut)?;
         let user = user::Entity::find_by_id(claims.sub)
-            .one(&state.db)
+            .one(state.db())
             .await?
             .filter(|u| !u.disabled && u.session_version == claims.sv)
             .ok_or(ConsoleError::SignedOut)?;
@@ -74,11 +73,7 @@ impl CurrentUser {
                 .insert(RenewedSession(session_cookie(token)));
         }
         let csrf = state.sessions.csrf_token(&claims);
-        Ok(CurrentUser {
-            user,
-            claims: Arc::new(claims),
-            csrf,
-        })
+        Ok(CurrentUser { user, csrf })
     }
 }
 

@@ -1,15 +1,22 @@
-//! Console errors: a page for browsers, the relay's JSON error shape for the API.
-//! Messages never carry a secret; database errors are logged, not shown.
+//! The console's one error type, for pages, the API and the CLI alike. Each
+//! variant has a status and a stable code; the message is what a person may be
+//! shown and never carries a secret. An internal failure keeps its cause for the
+//! log, which the request boundary writes once, with the request id
+//! (`web::request_span`); the person sees only that something went wrong.
+//!
+//! How an error looks is decided by its reader: the pages wrap it in the error
+//! page (`pages::errors`), the API in the relay's JSON error shape (`api`), the
+//! CLI prints it. This module renders nothing, so it depends on neither.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use askama::Template;
 
-use crate::ops::OpsError;
+/// What went wrong inside, kept for the log only.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    /// No valid session: the browser is sent to the sign-in page.
+    /// No valid session (a page sends the browser to sign in) or API token.
     #[error("sign in to continue")]
     SignedOut,
     #[error("the form expired or did not come from this console; reload the page and try again")]
@@ -20,15 +27,17 @@ pub enum ConsoleError {
     /// tenants cannot be probed.
     #[error("not found")]
     NotFound,
+    /// Input that cannot be accepted, with what to do about it.
     #[error("{0}")]
     Invalid(String),
     #[error("too many attempts; wait a minute and try again")]
     Throttled,
     #[error("something went wrong on our side")]
-    Internal,
+    Internal(#[source] Cause),
 }
 
 impl ConsoleError {
+    /// The stable code clients and tests match on.
     pub fn code(&self) -> &'static str {
         match self {
             ConsoleError::SignedOut => "unauthenticated",
@@ -37,38 +46,52 @@ impl ConsoleError {
             ConsoleError::NotFound => "not_found",
             ConsoleError::Invalid(_) => "invalid_request",
             ConsoleError::Throttled => "rate_limit_exceeded",
-            ConsoleError::Internal => "internal_error",
+            ConsoleError::Internal(_) => "internal_error",
         }
+    }
+
+    /// An internal failure with this cause.
+    pub fn internal(cause: impl Into<Cause>) -> ConsoleError {
+        ConsoleError::Internal(cause.into())
+    }
+
+    /// The message with its causes, for the log (never shown).
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
     }
 }
 
 impl From<sea_orm::DbErr> for ConsoleError {
     fn from(e: sea_orm::DbErr) -> Self {
-        tracing::error!(error = %e, "console database error");
-        ConsoleError::Internal
+        ConsoleError::internal(e)
     }
 }
 
-impl From<OpsError> for ConsoleError {
-    fn from(e: OpsError) -> Self {
+impl From<sea_orm::TransactionError<ConsoleError>> for ConsoleError {
+    fn from(e: sea_orm::TransactionError<ConsoleError>) -> Self {
         match e {
-            OpsError::Db(e) => e.into(),
-            OpsError::UnknownKey(_) | OpsError::UnknownTenant(_) | OpsError::UnknownUser(_) => {
-                ConsoleError::NotFound
-            }
-            OpsError::Invalid(message) => ConsoleError::Invalid(message),
-            OpsError::Password(e) => ConsoleError::Invalid(e.to_string()),
+            sea_orm::TransactionError::Connection(e) => e.into(),
+            sea_orm::TransactionError::Transaction(e) => e,
         }
     }
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    status: u16,
-    message: &'a str,
+impl From<askama::Error> for ConsoleError {
+    fn from(e: askama::Error) -> Self {
+        ConsoleError::internal(e)
+    }
 }
 
+/// The bare response: status, code header and the public message. Pages and the
+/// API replace the body with their own shape; this is what is left if neither
+/// does (and what a test of the status sees).
 impl ResponseError for ConsoleError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -77,26 +100,27 @@ impl ResponseError for ConsoleError {
             ConsoleError::NotFound => StatusCode::NOT_FOUND,
             ConsoleError::Invalid(_) => StatusCode::BAD_REQUEST,
             ConsoleError::Throttled => StatusCode::TOO_MANY_REQUESTS,
-            ConsoleError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ConsoleError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        if matches!(self, ConsoleError::SignedOut) {
-            // A page request without a session goes to the sign-in page.
-            return crate::pages::redirect("/signin");
-        }
-        let message = self.to_string();
-        let page = ErrorPage {
-            status: status.as_u16(),
-            message: &message,
-        };
-        let mut response = HttpResponse::build(status);
-        response.insert_header(("x-airlock-error-code", self.code()));
-        match page.render() {
-            Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
-            Err(_) => response.body(message),
-        }
+        HttpResponse::build(self.status_code())
+            .insert_header(("x-airlock-error-code", self.code()))
+            .content_type("text/plain; charset=utf-8")
+            .body(self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_shows_nothing_of_its_cause_but_logs_it() {
+        let error = ConsoleError::internal(sea_orm::DbErr::Custom("relation x is gone".into()));
+        assert_eq!(error.to_string(), "something went wrong on our side");
+        assert!(error.chain().contains("relation x is gone"));
+        assert_eq!(error.code(), "internal_error");
     }
 }

@@ -1,26 +1,27 @@
-//! Airlock's control plane: the web console (askama pages, sessions, CSRF,
-//! tenant scope, audit log) and the operations on tenants, users, keys, provider
-//! credentials and policies that both the console and the `airlock admin` CLI run.
+//! Airlock's control plane: the web console (askama pages, sessions, CSRF) and
+//! the management API over one service layer, [`tenant`], which the `airlock
+//! admin` CLI calls too. Accounts (sign-up, address verification, password
+//! reset) are in [`accounts`].
+//!
+//! The public surface is what the binary needs: [`web`] to serve, [`ConsoleState`]
+//! to build, [`tenant`] and [`accounts`] for the CLI, [`mail::Mailer`] and
+//! [`session::SessionKeys`] for the secrets and settings. Everything else is the
+//! crate's own.
 
-pub mod api;
-pub mod api_tokens;
-pub mod audit;
-pub mod auth;
+pub mod accounts;
+pub(crate) mod api;
+pub(crate) mod api_tokens;
+pub(crate) mod auth;
 pub mod error;
-pub mod invitations;
 pub mod mail;
-pub mod ops;
-pub mod pages;
-pub mod password;
-pub mod policy_ops;
-pub mod scope;
-pub mod scoped;
-pub mod secret_token;
+pub(crate) mod pages;
+pub(crate) mod password;
+pub(crate) mod secret_token;
 pub mod session;
 pub mod state;
-pub mod tenant_config;
-pub mod throttle;
-pub mod usage;
+pub mod tenant;
+pub(crate) mod throttle;
 pub mod web;
 
-pub use state::ConsoleState;
+pub use error::ConsoleError;
+pub use state::{ConsoleSecrets, ConsoleSettings, ConsoleState};

@@ -1,4 +1,6 @@
-//! Outgoing mail: invitations, over SMTP with lettre.
+//! Outgoing mail (invitations, address verification, password reset) over SMTP
+//! with lettre. Mail never carries a secret of the product: links only, which
+//! work once and expire.
 //!
 //! `smtp://host:port` sends in clear (a local relay, or the sink the tests run),
 //! `smtp://host?tls=required` upgrades with STARTTLS, `smtps://host` is TLS from
@@ -38,6 +40,23 @@ impl Mailer {
         Ok(Mailer { transport, from })
     }
 
+    /// Sends a plain-text message to `to`.
+    pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
+        let to: Mailbox = to.parse().map_err(|_| MailError::To)?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| MailError::Send(e.to_string()))?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| MailError::Send(e.to_string()))
+    }
+
     /// Sends the invitation link to `to`.
     pub async fn send_invitation(
         &self,
@@ -47,24 +66,43 @@ impl Mailer {
         role: &str,
         link: &str,
     ) -> Result<(), MailError> {
-        let to: Mailbox = to.parse().map_err(|_| MailError::To)?;
         let body = format!(
             "{inviter} invited you to the tenant \"{tenant_name}\" on Airlock, as {role}.\n\n\
              Accept the invitation here (sign up or sign in with this address first):\n\n\
              {link}\n\n\
              The link works once and expires in 7 days. If you did not expect it, ignore this mail.\n"
         );
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(format!("You are invited to {tenant_name} on Airlock"))
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
-            .map_err(|e| MailError::Send(e.to_string()))?;
-        self.transport
-            .send(message)
+        self.send(
+            to,
+            &format!("[Airlock] You are invited to {tenant_name}"),
+            body,
+        )
+        .await
+    }
+
+    /// Sends the link that proves `to` is the new account's address.
+    pub async fn send_verification(&self, to: &str, link: &str) -> Result<(), MailError> {
+        let body = format!(
+            "Someone (we hope you) made an Airlock account with this address.\n\n\
+             Confirm the address here to finish setting it up:\n\n\
+             {link}\n\n\
+             The link works once and expires in {} hours. If it was not you, ignore this mail.\n",
+            crate::accounts::VERIFY_HOURS
+        );
+        self.send(to, "[Airlock] Confirm your email address", body)
             .await
-            .map(|_| ())
-            .map_err(|e| MailError::Send(e.to_string()))
+    }
+
+    /// Sends a password reset link.
+    pub async fn send_reset(&self, to: &str, link: &str) -> Result<(), MailError> {
+        let body = format!(
+            "A password reset was asked for the Airlock account with this address.\n\n\
+             Choose a new password here:\n\n\
+             {link}\n\n\
+             The link works once and expires in {} minutes; it signs you out everywhere.\n\
+             If you did not ask for it, ignore this mail: your password stays as it is.\n",
+            crate::accounts::RESET_MINUTES
+        );
+        self.send(to, "[Airlock] Reset your password", body).await
     }
 }

@@ -1,19 +1,32 @@
-//! The console's HTTP surface: routes, static files and the headers every
-//! response carries.
+//! The console's HTTP surface: routes, static files, and the middleware every
+//! request passes: a request id and a tracing span (where errors are logged,
+//! once), a deadline on reading the body, the session, error pages, and the
+//! headers every response carries.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, web};
+use futures_util::StreamExt;
+use tracing::Instrument;
 
 use crate::auth::session_middleware;
+use crate::error::ConsoleError;
 use crate::pages::{
-    account, agreements, audit, auth, invitations, keys, limits, policies, providers, tenants,
-    usage,
+    account, agreements, audit, auth, errors, invitations, keys, limits, policies, prices,
+    providers, tenants, usage,
 };
 use crate::state::ConsoleState;
+
+/// The id of a request, in its span, its 5xx page and its `x-request-id` header.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// The most a console request body may hold (forms and API JSON are small).
+const MAX_BODY_BYTES: usize = 1 << 20;
 
 async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
@@ -36,9 +49,11 @@ async fn htmx() -> HttpResponse {
         .body(include_str!("../../../static/htmx.min.js"))
 }
 
-async fn not_found() -> Result<HttpResponse, crate::error::ConsoleError> {
-    Err(crate::error::ConsoleError::NotFound)
+async fn not_found() -> Result<HttpResponse, ConsoleError> {
+    Err(ConsoleError::NotFound)
 }
+
+pub use crate::api::API_ROUTES;
 
 /// Declares the routes once: the registration and the [`ROUTES`] list that the
 /// tenant-isolation sweep enumerates come from the same lines, so a route cannot
@@ -61,6 +76,12 @@ console_routes! {
     get "/signup" => auth::signup_page,
     post "/signup" => auth::signup,
     post "/signout" => auth::signout,
+    get "/verify/{token}" => auth::verify,
+    post "/verify/resend" => auth::resend_verification,
+    get "/forgot" => auth::forgot_page,
+    post "/forgot" => auth::forgot,
+    get "/reset/{token}" => auth::reset_page,
+    post "/reset/{token}" => auth::reset,
     get "/tenants" => tenants::list,
     post "/tenants" => tenants::create,
     get "/t/{slug}" => tenants::open,
@@ -76,12 +97,17 @@ console_routes! {
     get "/t/{slug}/providers" => providers::list,
     post "/t/{slug}/providers" => providers::save,
     post "/t/{slug}/providers/default" => providers::set_default,
+    post "/t/{slug}/providers/self-hosted" => providers::set_self_hosted,
     post "/t/{slug}/routes" => providers::save_route,
     post "/t/{slug}/routes/{route_id}/remove" => providers::remove_route,
     get "/t/{slug}/agreements" => agreements::list,
     post "/t/{slug}/agreements" => agreements::save,
+    post "/t/{slug}/agreements/{provider}/delete" => agreements::delete,
     get "/t/{slug}/policies" => policies::list,
     post "/t/{slug}/policies/{class}" => policies::save,
+    get "/t/{slug}/prices" => prices::page,
+    post "/t/{slug}/prices" => prices::save,
+    post "/t/{slug}/prices/remove" => prices::remove,
     get "/t/{slug}/members" => tenants::members,
     post "/t/{slug}/members/{user_id}/role" => tenants::change_role,
     post "/t/{slug}/members/{user_id}/remove" => tenants::remove_member,
@@ -113,6 +139,111 @@ pub fn configure(state: Arc<ConsoleState>) -> impl Fn(&mut web::ServiceConfig) +
             )
             .default_service(web::to(not_found));
     }
+}
+
+/// Gives each request an id and a span (request id, route, tenant), and logs a
+/// failed request once, here, with its cause: handlers return errors and never
+/// log them themselves.
+pub async fn request_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = format!("req_{}", uuid::Uuid::now_v7().simple());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let tenant = req.match_info().get("slug").unwrap_or("").to_owned();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("console", request.id = %id, route = %route, tenant = %tenant);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Some(error) = res.response().error()
+        && let Some(console) = error.as_error::<ConsoleError>()
+    {
+        let _entered = span.enter();
+        if res.status().is_server_error() {
+            tracing::error!(code = console.code(), error = %console.chain(), "console request failed");
+        } else {
+            tracing::debug!(code = console.code(), "console request refused");
+        }
+    }
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            value,
+        );
+    }
+    Ok(res)
+}
+
+/// Reads a request's body within `body_read_timeout` and [`MAX_BODY_BYTES`] before
+/// any handler sees it: a client sending a byte every few seconds would
+/// otherwise hold a connection (and a worker's attention) as long as it liked.
+/// Too slow is a 408, too large a 413.
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let has_body = !matches!(
+        *req.method(),
+        actix_web::http::Method::GET
+            | actix_web::http::Method::HEAD
+            | actix_web::http::Method::OPTIONS
+    );
+    if has_body {
+        let mut payload = req.take_payload();
+        let read = async {
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| 400)?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(413);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body.freeze())
+        };
+        let refused =
+            |status: actix_web::http::StatusCode, code: &'static str, text: &'static str| {
+                HttpResponse::build(status)
+                    .insert_header(("x-airlock-error-code", code))
+                    .insert_header(("connection", "close"))
+                    .content_type("text/plain; charset=utf-8")
+                    .body(text)
+            };
+        let deadline = req
+            .app_data::<web::Data<ConsoleState>>()
+            .map_or(Duration::from_secs(10), |state| {
+                state.settings.body_read_timeout
+            });
+        match tokio::time::timeout(deadline, read).await {
+            Ok(Ok(body)) => req.set_payload(Payload::from(body)),
+            Ok(Err(413)) => {
+                let res = refused(
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "request_too_large",
+                    "The request is too large.",
+                );
+                return Ok(req.into_response(res));
+            }
+            Ok(Err(_)) => {
+                let res = refused(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "The request body could not be read.",
+                );
+                return Ok(req.into_response(res));
+            }
+            Err(_) => {
+                let res = refused(
+                    actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "The request body was not received in time.",
+                );
+                return Ok(req.into_response(res));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// Headers every console response carries: scripts only from the console's own
@@ -163,7 +294,10 @@ pub fn app(
     >,
 > {
     actix_web::App::new()
+        .wrap(from_fn(errors::error_pages))
         .wrap(from_fn(session_middleware))
+        .wrap(from_fn(body_deadline))
         .wrap(from_fn(security_headers))
+        .wrap(from_fn(request_span))
         .configure(configure(state))
 }

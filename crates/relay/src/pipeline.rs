@@ -295,7 +295,7 @@ async fn handle(
     let key = authenticate_request(req.headers(), client, state).await?;
     ticket.record.tenant_id = Some(key.tenant_id);
     ticket.record.key_id = Some(key.id);
-    ticket.record.env = Some(key.env.as_str().to_owned());
+    ticket.record.env = Some(key.env);
     key.check_state(now)?;
 
     if !client.is_some_and(|ip| key.ip_allowlist.allows(ip)) {
@@ -324,7 +324,7 @@ async fn handle(
     ticket.headers.extend(rate_headers.pairs());
 
     let data_class = requested_class(req.headers(), &key)?;
-    ticket.record.data_class = Some(data_class.as_str());
+    ticket.record.data_class = Some(data_class);
 
     let body = read_body(
         payload,

@@ -8,8 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_core::class::DataClass;
+use airlock_core::key::Env;
 use airlock_schema::entities::usage_record;
 use airlock_schema::queries;
+use airlock_schema::stored::Stored;
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, DatabaseConnection};
 use tokio::sync::{mpsc, oneshot};
@@ -23,7 +26,7 @@ pub struct UsageRecord {
     pub request_id: String,
     pub tenant_id: Option<Uuid>,
     pub key_id: Option<Uuid>,
-    pub env: Option<String>,
+    pub env: Option<Env>,
     pub endpoint: &'static str,
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -45,7 +48,7 @@ pub struct UsageRecord {
     pub redactions: HashMap<String, u32>,
     pub injection_flags: u32,
     pub output_flags: u32,
-    pub data_class: Option<&'static str>,
+    pub data_class: Option<DataClass>,
     pub input_hash: Option<String>,
     pub streamed: bool,
     pub client_disconnected: bool,
@@ -68,7 +71,7 @@ impl UsageRecord {
             request_id: Set(self.request_id),
             tenant_id: Set(self.tenant_id),
             key_id: Set(self.key_id),
-            env: Set(self.env),
+            env: Set(self.env.map(Stored)),
             endpoint: Set(self.endpoint.to_owned()),
             provider: Set(capped(self.provider, usage_record::max_len::PROVIDER)),
             model: Set(capped(self.model, usage_record::max_len::MODEL)),
@@ -88,7 +91,7 @@ impl UsageRecord {
             redactions: Set(serde_json::json!(self.redactions)),
             injection_flags: Set(i32::try_from(self.injection_flags).unwrap_or(i32::MAX)),
             output_flags: Set(i32::try_from(self.output_flags).unwrap_or(i32::MAX)),
-            data_class: Set(self.data_class.map(str::to_owned)),
+            data_class: Set(self.data_class.map(Stored)),
             input_hash: Set(self.input_hash),
             streamed: Set(self.streamed),
             client_disconnected: Set(self.client_disconnected),

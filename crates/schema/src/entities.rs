@@ -2,8 +2,8 @@
 //! migrations in `migrations/` (there is no codegen); `airlock_migrations`' tests check
 //! that every entity's columns equal its table's columns on SQLite and PostgreSQL.
 //!
-//! Enums (env, role, data class, actions, kinds) are stored as lowercase strings and
-//! parsed with `airlock_core` types at the edge; money is `i64` micro-dollars in columns
+//! Enums (env, role, data class, actions, kinds) are stored as lowercase words and
+//! read as `airlock_core` types through [`crate::stored::Stored`]; money is `i64` micro-dollars in columns
 //! ending `_micros`; times are UTC; lists are JSON arrays of strings.
 //!
 //! Entity models are storage rows, not response shapes: the console and the API build
@@ -14,6 +14,7 @@ pub mod prelude;
 pub mod alert;
 pub mod api_token;
 pub mod audit_event;
+pub mod audit_head;
 pub mod classification_policy;
 pub mod env_default;
 pub mod invitation;
@@ -27,3 +28,4 @@ pub mod tenant;
 pub mod usage_daily;
 pub mod usage_record;
 pub mod user;
+pub mod user_token;

@@ -9,6 +9,7 @@ pub mod db;
 pub mod entities;
 pub mod queries;
 pub mod settings;
+pub mod stored;
 
 /// The strings of a JSON array column (`allowed_models`, `ip_allowlist`,
 /// `allowed_providers`); anything else in it, or a non-array, gives no strings.

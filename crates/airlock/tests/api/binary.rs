@@ -151,7 +151,11 @@ async fn sigterm_under_load_flushes_every_completed_requests_usage_and_logs_no_c
     );
 }
 
-/// Every policy setting can be set from the CLI; bad values get a clear message.
+const CLI_JWT_SECRET: &str = "cli-test-jwt-secret-0123456789abcdef0123";
+
+/// Every policy setting can be set from the CLI; bad values get a clear message;
+/// every change is in the tenant's audit log under the CLI's actor, and the chain
+/// verifies.
 #[actix_web::test]
 async fn the_admin_cli_sets_every_policy_setting() {
     use airlock_schema::entities::{
@@ -169,6 +173,7 @@ async fn the_admin_cli_sets_every_policy_setting() {
                 "AIRLOCK_MASTER_KEY",
                 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
             )
+            .env("AIRLOCK_JWT_SECRET", CLI_JWT_SECRET)
             .output()
             .unwrap();
         (
@@ -339,7 +344,7 @@ async fn the_admin_cli_sets_every_policy_setting() {
         .await
         .unwrap()
         .into_iter()
-        .find(|e| e.env == "prod")
+        .find(|e| *e.env == airlock_core::key::Env::Prod)
         .unwrap();
     assert_eq!(
         (prod.rpm_limit, prod.tpm_limit, prod.monthly_budget_micros),
@@ -365,4 +370,189 @@ async fn the_admin_cli_sets_every_policy_setting() {
         ("block", "block", "block")
     );
     assert!(p.require_baa && p.block_code && p.require_dpa && p.require_zdr);
+
+    // The rest of the write commands.
+    let (ok, out) = admin(&[
+        "create-user",
+        "--tenant",
+        "acme",
+        "--email",
+        "ops@acme.test",
+        "--role",
+        "admin",
+        "--generate-password",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = admin(&[
+        "set-credential",
+        "--tenant",
+        "acme",
+        "--name",
+        "local",
+        "--kind",
+        "mock",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = admin(&[
+        "set-self-hosted",
+        "--tenant",
+        "acme",
+        "--provider",
+        "local",
+        "--value",
+        "true",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = admin(&["revoke-key", "--tenant", "acme", "--prefix", &prefix]);
+    assert!(ok, "{out}");
+    // A base URL the console would refuse, the CLI refuses too.
+    let (ok, out) = admin(&[
+        "set-credential",
+        "--tenant",
+        "acme",
+        "--name",
+        "inside",
+        "--kind",
+        "mock",
+        "--base-url",
+        "http://10.0.0.1/v1",
+    ]);
+    assert!(!ok, "{out}");
+
+    use airlock_schema::entities::audit_event;
+    use sea_orm::QueryOrder;
+    let events = audit_event::Entity::find()
+        .order_by_asc(audit_event::Column::Seq)
+        .all(&db)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for expected in [
+        "tenant.create",
+        "key.create",
+        "key.limits",
+        "budget.env_defaults",
+        "budget.tenant_limits",
+        "agreement.save",
+        "policy.save",
+        "member.add",
+        "provider.create",
+        "provider.self_hosted",
+        "key.revoke",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "no {expected} event in {actions:?}"
+        );
+    }
+    assert!(
+        events.iter().all(|e| e.actor_label.starts_with("cli:")),
+        "{events:?}"
+    );
+    let store = airlock_console::tenant::Store::new(
+        db.clone(),
+        airlock_console::tenant::AuditKey::derive(CLI_JWT_SECRET.as_bytes()).unwrap(),
+    );
+    let scope = airlock_console::tenant::TenantScope::operator(&db, "acme")
+        .await
+        .unwrap();
+    assert!(matches!(
+        airlock_console::tenant::audit::verify(&store, &scope)
+            .await
+            .unwrap(),
+        airlock_console::tenant::audit::ChainStatus::Intact { .. }
+    ));
+}
+
+/// The CLI works on a running demo: `--data-dir` gives it the demo's database
+/// and the secrets the demo wrote (mode 0600), and what it does, the demo's relay
+/// obeys and its audit log shows.
+#[actix_web::test]
+async fn the_admin_cli_works_against_a_running_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = airlock()
+        .args([
+            "serve",
+            "--demo",
+            "--json",
+            "--relay-addr",
+            "127.0.0.1:0",
+            "--console-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let demo: Value = serde_json::from_str(&line).unwrap();
+    let relay = demo["relay_url"].as_str().unwrap().to_owned();
+    let secrets = dir.path().join("secrets.env");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secrets).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "secrets.env is for its owner only");
+    }
+    let output = airlock()
+        .args(["admin", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "create-key",
+            "--tenant",
+            "demo",
+            "--env",
+            "stg",
+            "--name",
+            "from-cli",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let key = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(key.starts_with("stg_"), "{key}");
+    let client = reqwest::Client::new();
+    let chat = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    let mut status = 0;
+    for _ in 0..20 {
+        status = client
+            .post(format!("{relay}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&chat)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the demo's relay took the CLI's key");
+    let db = airlock_schema::db::connect(&format!(
+        "sqlite://{}?mode=rw",
+        dir.path().join("airlock-demo.db").display()
+    ))
+    .await
+    .unwrap();
+    use airlock_schema::entities::audit_event;
+    let events = audit_event::Entity::find().all(&db).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "key.create" && e.actor_label.starts_with("cli:")),
+        "{events:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

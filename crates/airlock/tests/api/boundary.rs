@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use airlock_console::policy_ops::{self, Change, KeyLimits, NewPolicy};
+use airlock_console::tenant::Change;
+use airlock_console::tenant::agreements::NewAgreement;
+use airlock_console::tenant::limits::KeyLimits;
+use airlock_console::tenant::policies::NewPolicy;
 use airlock_core::class::DataClass;
 use airlock_core::egress::EgressPolicy;
 use airlock_core::key::Env;
@@ -16,7 +19,8 @@ use airlock_core::provider::ProviderKind;
 use airlock_core::redact::ContentAction;
 use airlock_relay::RelaySettings;
 use airlock_relay::providers::UpstreamSettings;
-use airlock_schema::entities::{model_route, relay_key};
+use airlock_schema::entities::{model_route, provider_credential, relay_key};
+use airlock_schema::stored::Stored;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -40,41 +44,48 @@ async fn error_of(response: reqwest::Response) -> (u16, String, String) {
     )
 }
 
-/// Saves an OpenAI-compatible provider `name` at `base_url`, with a route sending
-/// model `name` to it, as a tenant admin can.
+/// Points provider `name` at `base_url`, with a route sending model `name` to
+/// it. Written straight to the database, as a row saved before base URLs were
+/// checked (or edited by hand) would be: what is tested here is the relay's own
+/// check at connect time, which does not trust the console's.
 async fn point_provider_at(app: &TestApp, name: &str, kind: ProviderKind, base_url: &str) {
     let (_, master_keys) = secrets();
-    let tenant = airlock_console::ops::find_tenant(&app.db.conn, "acme")
-        .await
-        .unwrap();
-    airlock_console::ops::set_credential(
-        &app.db.conn,
-        &master_keys,
-        airlock_console::ops::NewCredential {
-            tenant_id: tenant.id,
-            name,
-            kind,
-            base_url: Some(base_url),
-            secret: Some(SecretString::from(format!("{PROVIDER_SECRET}-{name}"))),
-        },
-    )
+    let secret = format!("{PROVIDER_SECRET}-{name}");
+    let sealed = master_keys.seal(
+        app.tenant_id.as_bytes(),
+        secret.as_bytes(),
+        &mut rand::rngs::OsRng,
+    );
+    let now = chrono::Utc::now();
+    provider_credential::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        tenant_id: Set(app.tenant_id),
+        name: Set(name.to_owned()),
+        kind: Set(Stored(kind)),
+        base_url: Set(Some(base_url.to_owned())),
+        key_version: Set(Some(i32::try_from(sealed.key_version).unwrap())),
+        nonce: Set(Some(sealed.nonce)),
+        ciphertext: Set(Some(sealed.ciphertext)),
+        last4: Set(Some("0001".into())),
+        self_hosted: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        rotated_at: Set(None),
+    }
+    .insert(&app.db.conn)
     .await
     .unwrap();
-    // A priced upstream model: pricing is not what these tests are about either.
+    // A priced upstream model: pricing is not what these tests are about.
     route(app, name, name, Some("gpt-4o-mini")).await;
-    // Agreements are not what these tests are about.
-    policy_ops::set_agreement(
-        &app.db.conn,
-        app.tenant_id,
-        policy_ops::NewAgreement {
+    // Agreements are not either.
+    app.tenant
+        .agreement(NewAgreement {
             provider: name.into(),
             dpa_signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
             zero_data_retention: true,
             ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await;
 }
 
 async fn route(app: &TestApp, model: &str, provider: &str, upstream: Option<&str>) {
@@ -406,9 +417,7 @@ async fn secrets_pii_and_injections_in_every_outbound_field_are_blocked() {
     policy.pii = ContentAction::Block;
     policy.secrets = ContentAction::Block;
     policy.injection = CheckAction::Block;
-    policy_ops::set_policy(&app.db.conn, app.tenant_id, policy)
-        .await
-        .unwrap();
+    app.tenant.policy(policy).await;
     settle().await;
     app.clear_received().await;
     for field in FIELDS {

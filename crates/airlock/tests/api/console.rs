@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::HttpServer;
 use airlock_console::session::SessionKeys;
-use airlock_console::{ConsoleState, ops};
+use airlock_console::{ConsoleSecrets, ConsoleSettings, ConsoleState};
 use airlock_core::role::Role;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -18,10 +18,7 @@ use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, secrets};
-
-const JWT_SECRET: &str = "console-test-jwt-secret-0123456789abcdef";
-const PASSWORD: &str = "correct horse battery staple";
+use crate::helpers::{JWT_SECRET, PASSWORD, TestApp, TestDb, audit_key, secrets, user_by_email};
 
 /// A console server on a random port.
 pub(super) struct Console {
@@ -37,11 +34,35 @@ pub(super) async fn spawn_console_with_mail(
     db: &DatabaseConnection,
     mailer: Option<airlock_console::mail::Mailer>,
 ) -> Console {
+    spawn_console_with(
+        db,
+        mailer,
+        ConsoleSettings {
+            // The tests' upstreams listen on loopback.
+            egress: airlock_core::egress::EgressPolicy::parse(["127.0.0.0/8"], false).unwrap(),
+            ..ConsoleSettings::default()
+        },
+    )
+    .await
+}
+
+/// A console with settings of the test's choosing.
+pub(super) async fn spawn_console_with(
+    db: &DatabaseConnection,
+    mailer: Option<airlock_console::mail::Mailer>,
+    settings: ConsoleSettings,
+) -> Console {
     let sessions = SessionKeys::new(&SecretString::from(JWT_SECRET.to_owned())).unwrap();
-    let state: Arc<ConsoleState> =
-        ConsoleState::new(db.clone(), secrets().0, sessions, secrets().1, mailer, None)
-            .await
-            .unwrap();
+    let (hasher, master_keys) = secrets();
+    let secrets = ConsoleSecrets {
+        hasher,
+        sessions,
+        master_keys,
+        audit_key: audit_key(),
+    };
+    let state: Arc<ConsoleState> = ConsoleState::new(db.clone(), secrets, mailer, settings)
+        .await
+        .unwrap();
     let server = HttpServer::new(move || airlock_console::web::app(state.clone()))
         .workers(1)
         .bind("127.0.0.1:0")
@@ -148,7 +169,18 @@ impl Browser {
         self.finish(response).await
     }
 
+    /// Signs up and opens the confirmation link (shown on the page: the tests'
+    /// consoles send no mail). Returns the sign-up's answer.
     pub(super) async fn sign_up(&mut self, email: &str) -> Page {
+        let page = self.sign_up_unconfirmed(email).await;
+        if let Some(link) = shown_link(&page) {
+            let confirmed = self.get(&link).await;
+            assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+        }
+        page
+    }
+
+    pub(super) async fn sign_up_unconfirmed(&mut self, email: &str) -> Page {
         self.get("/signup").await;
         self.post(
             "/signup",
@@ -161,7 +193,7 @@ impl Browser {
         .await
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub(super) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         self.get("/signin").await;
         self.post("/signin", &[("email", email), ("password", password)])
             .await
@@ -175,6 +207,18 @@ impl Browser {
     pub(super) fn session_cookie(&self) -> String {
         self.session().cloned().unwrap_or_default()
     }
+}
+
+/// The path of the link a page shows in place of a mail (`id="shown-link"`).
+pub(super) fn shown_link(page: &Page) -> Option<String> {
+    let start = page.body.find(r#"id="shown-link" href=""#)? + 22;
+    let rest = &page.body[start..];
+    let url = &rest[..rest.find('"')?];
+    let path = url
+        .find("/verify/")
+        .or_else(|| url.find("/reset/"))
+        .or_else(|| url.find("/invite/"))?;
+    Some(url[path..].to_owned())
 }
 
 /// The full key shown once on the "key created" page.
@@ -206,9 +250,31 @@ async fn sign_up_create_a_tenant_and_sign_out_everywhere() {
 
     let page = browser.get("/").await;
     assert_eq!(page.location.as_deref(), Some("/signin"));
-    let page = browser.sign_up("new.admin@example.com").await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(page.location.as_deref(), Some("/tenants"));
+    // Sign-up makes the account and shows the link that proves the address; until
+    // it is opened, the account may not create a tenant.
+    let page = browser.sign_up_unconfirmed("new.admin@example.com").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Confirm your address"), "{}", page.body);
+    let link = shown_link(&page).unwrap();
+    let unconfirmed = browser.get("/tenants").await;
+    assert!(unconfirmed.body.contains("Confirm your email address"));
+    let refused = browser
+        .post("/tenants", &[("name", "Early"), ("slug", "early")])
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("confirm your email address"),
+        "{}",
+        refused.body
+    );
+    let confirmed = browser.get(&link).await;
+    assert!(
+        confirmed.body.contains("is confirmed"),
+        "{}",
+        confirmed.body
+    );
+    // The link works once.
+    assert_eq!(browser.get(&link).await.status, 404);
     let page = browser.get("/tenants").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("not a member of any tenant yet"));
@@ -347,7 +413,7 @@ async fn forged_expired_and_other_algorithm_tokens_are_refused() {
     let console = spawn_console(&db.conn).await;
     let mut browser = Browser::new(&console);
     browser.sign_up("jwt@example.com").await;
-    let user = ops::find_user(&db.conn, "jwt@example.com").await.unwrap();
+    let user = user_by_email(&db.conn, "jwt@example.com").await;
     let now = chrono::Utc::now().timestamp();
     let claims = |iat: i64, exp: i64| json!({"sub": user.id, "sv": user.session_version, "jti": "abc", "iat": iat, "exp": exp});
     let sign = |alg: Algorithm, claims: &Value| {
@@ -412,22 +478,22 @@ async fn forged_expired_and_other_algorithm_tokens_are_refused() {
 
 /// A tenant `acme` with one member per role; returns their browsers by role.
 pub(super) async fn team(db: &TestDb, console: &Console) -> HashMap<Role, Browser> {
+    // Accounts made directly (address confirmed); the sign-up flow has its own test.
     let mut owner = Browser::new(console);
-    owner.sign_up("owner@acme.test").await;
+    crate::helpers::user_with_password(&db.conn, "owner@acme.test").await;
+    owner.sign_in("owner@acme.test", PASSWORD).await;
     owner.get("/tenants").await;
     owner
         .post("/tenants", &[("name", "Acme"), ("slug", "acme")])
         .await;
-    let tenant = ops::find_tenant(&db.conn, "acme").await.unwrap();
+    let tenant = crate::helpers::TestTenant::existing(db, "acme").await;
     let mut browsers = HashMap::from([(Role::Owner, owner)]);
     for role in [Role::Admin, Role::Developer, Role::Finance, Role::Viewer] {
         let mut browser = Browser::new(console);
         let email = format!("{role}@acme.test");
-        browser.sign_up(&email).await;
-        let user = ops::find_user(&db.conn, &email).await.unwrap();
-        ops::add_member(&db.conn, tenant.id, user.id, role)
-            .await
-            .unwrap();
+        crate::helpers::user_with_password(&db.conn, &email).await;
+        browser.sign_in(&email, PASSWORD).await;
+        tenant.member(&email, role).await;
         browsers.insert(role, browser);
     }
     browsers
@@ -545,11 +611,7 @@ async fn no_route_reaches_another_tenants_data() {
             &[("model", "b-model"), ("provider", "b-provider")],
         )
         .await;
-    let b_user = ops::find_user(&db.conn, "owner@b.test")
-        .await
-        .unwrap()
-        .id
-        .to_string();
+    let b_user = user_by_email(&db.conn, "owner@b.test").await.id.to_string();
     let b_route = {
         use sea_orm::EntityTrait;
         airlock_schema::entities::model_route::Entity::find()
@@ -576,6 +638,10 @@ async fn no_route_reaches_another_tenants_data() {
         "/signin",
         "/signup",
         "/signout",
+        "/verify/{token}",
+        "/verify/resend",
+        "/forgot",
+        "/reset/{token}",
         "/tenants",
         "/invite/{token}",
         "/invite/{token}/accept",
@@ -655,12 +721,7 @@ async fn keys_made_in_the_console_work_on_the_relay_and_revocation_and_rotation_
     let console = spawn_console(&app.db.conn).await;
     let mut browser = Browser::new(&console);
     browser.sign_up("dev.lead@example.com").await;
-    let user = ops::find_user(&app.db.conn, "dev.lead@example.com")
-        .await
-        .unwrap();
-    ops::add_member(&app.db.conn, app.tenant_id, user.id, Role::Admin)
-        .await
-        .unwrap();
+    app.tenant.member("dev.lead@example.com", Role::Admin).await;
     let chat = json!({"model": "mock", "messages": [{"role": "user", "content": "hi"}]});
 
     let page = create_key(&mut browser, "acme", "dev", "from-console").await;

@@ -1,13 +1,24 @@
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
-use airlock_console::{ops, policy_ops};
+use airlock_console::accounts::{self, NewUser};
+use airlock_console::tenant::agreements::NewAgreement;
+use airlock_console::tenant::keys::NewKey;
+use airlock_console::tenant::limits::{EnvDefaultsInput, KeyLimits, KeyLimitsInput};
+use airlock_console::tenant::members::NewMember;
+use airlock_console::tenant::policies::NewPolicy;
+use airlock_console::tenant::providers::{NewRoute, ProviderInput};
+use airlock_console::tenant::{self, Actor, AuditKey, NewTenant, Store, TenantScope};
+use airlock_core::egress::EgressPolicy;
 use airlock_core::envelope::MasterKeys;
 use airlock_core::key::{Env, KeyHasher};
+use airlock_core::money::MicroDollars;
 use airlock_core::provider::ProviderKind;
+use airlock_core::role::Role;
 use airlock_migrations::{Migrator, MigratorTrait};
 use airlock_relay::mock_upstream::{self, MockBehaviour, MockUpstream};
 use airlock_relay::{RelayRuntime, RelaySettings};
+use airlock_schema::entities::user;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -135,12 +146,240 @@ impl Drop for TestDb {
     }
 }
 
+/// The password of every user the tests make.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// The session secret of the tests' consoles (the audit key derives from it).
+pub const JWT_SECRET: &str = "console-test-jwt-secret-0123456789abcdef";
+
+pub fn secrets() -> (KeyHasher, MasterKeys) {
+    (
+        KeyHasher::new(&[7u8; 32]).unwrap(),
+        MasterKeys::new(1, [9u8; 32]),
+    )
+}
+
+/// The audit key of the tests' consoles and CLI.
+pub fn audit_key() -> AuditKey {
+    AuditKey::derive(JWT_SECRET.as_bytes()).unwrap()
+}
+
+/// The tenant layer's store over a test database.
+pub fn store(db: &TestDb) -> Store {
+    Store::new(db.conn.clone(), audit_key())
+}
+
+/// A tenant made through the tenant layer, with the operator's scope, and the
+/// setup a test asks for (members, providers, keys, limits), each step the same
+/// function the console and the CLI call.
+pub struct TestTenant {
+    pub store: Store,
+    pub scope: TenantScope,
+    pub actor: Actor,
+    /// What base URLs may point at (the tests' upstreams are on loopback).
+    pub egress: EgressPolicy,
+}
+
+impl TestTenant {
+    pub async fn new(db: &TestDb, slug: &str) -> TestTenant {
+        let store = store(db);
+        let actor = Actor::cli();
+        tenant::create(
+            &store,
+            &actor,
+            None,
+            NewTenant {
+                slug: slug.into(),
+                name: slug.into(),
+            },
+        )
+        .await
+        .unwrap();
+        let scope = TenantScope::operator(store.db(), slug).await.unwrap();
+        TestTenant {
+            store,
+            scope,
+            actor,
+            egress: EgressPolicy::parse(["127.0.0.0/8"], false).unwrap(),
+        }
+    }
+
+    /// The operator's hand on a tenant made some other way (in the console).
+    pub async fn existing(db: &TestDb, slug: &str) -> TestTenant {
+        let store = store(db);
+        let scope = TenantScope::operator(store.db(), slug).await.unwrap();
+        TestTenant {
+            store,
+            scope,
+            actor: Actor::cli(),
+            egress: EgressPolicy::parse(["127.0.0.0/8"], false).unwrap(),
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.scope.tenant_id()
+    }
+
+    /// A member with `role`: the account with `email`, made (with [`PASSWORD`],
+    /// address confirmed) unless it exists.
+    pub async fn with_member(self, email: &str, role: Role) -> Self {
+        self.member(email, role).await;
+        self
+    }
+
+    pub async fn member(&self, email: &str, role: Role) -> user::Model {
+        let user = match accounts::find_by_email(self.store.db(), email)
+            .await
+            .unwrap()
+        {
+            Some(user) => user,
+            None => user_with_password(self.store.db(), email).await,
+        };
+        tenant::members::add(
+            &self.store,
+            &self.scope,
+            &self.actor,
+            NewMember {
+                user_id: user.id,
+                role,
+            },
+        )
+        .await
+        .unwrap();
+        user
+    }
+
+    pub async fn provider(&self, name: &str, kind: ProviderKind, base_url: Option<&str>) {
+        let (_, master_keys) = secrets();
+        let input = ProviderInput {
+            master_keys: &master_keys,
+            egress: &self.egress,
+            name: name.into(),
+            kind,
+            base_url: base_url.map(str::to_owned),
+            api_key: kind
+                .needs_credential()
+                .then(|| SecretString::from(format!("{PROVIDER_SECRET}-{name}"))),
+        };
+        tenant::providers::save(&self.store, &self.scope, &self.actor, input)
+            .await
+            .unwrap();
+    }
+
+    pub async fn route(&self, model: &str, provider: &str, upstream: Option<&str>) {
+        let route = NewRoute {
+            model: model.into(),
+            provider: provider.into(),
+            upstream_model: upstream.map(str::to_owned),
+        };
+        tenant::providers::save_route(&self.store, &self.scope, &self.actor, route)
+            .await
+            .unwrap();
+    }
+
+    pub async fn agreement(&self, agreement: NewAgreement) {
+        tenant::agreements::save(&self.store, &self.scope, &self.actor, agreement)
+            .await
+            .unwrap();
+    }
+
+    pub async fn policy(&self, policy: NewPolicy) {
+        tenant::policies::save(&self.store, &self.scope, &self.actor, policy)
+            .await
+            .unwrap();
+    }
+
+    /// An environment's defaults, changing only what is given.
+    pub async fn env_defaults(
+        &self,
+        env: Env,
+        rpm: Option<u32>,
+        monthly_budget: Option<MicroDollars>,
+    ) {
+        let current = tenant::limits::env_defaults(&self.store, &self.scope)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|row| *row.env == env)
+            .unwrap();
+        let input = EnvDefaultsInput {
+            env,
+            rpm: rpm.unwrap_or(u32::try_from(current.rpm_limit).unwrap()),
+            tpm: Default::default(),
+            monthly_budget: monthly_budget
+                .unwrap_or(MicroDollars::new(current.monthly_budget_micros)),
+            max_key_age_days: u32::try_from(current.max_key_age_days).unwrap(),
+        };
+        tenant::limits::save_env_defaults(&self.store, &self.scope, &self.actor, input)
+            .await
+            .unwrap();
+    }
+
+    /// A key of the environment; returns the key and its display prefix.
+    pub async fn key(&self, env: Env) -> (String, String) {
+        let (hasher, _) = secrets();
+        let new = NewKey {
+            hasher: &hasher,
+            env,
+            name: "test".into(),
+            allowed_models: vec![],
+            expires_at: None,
+        };
+        let created = tenant::keys::create(&self.store, &self.scope, &self.actor, new)
+            .await
+            .unwrap();
+        (created.key.expose().to_owned(), created.row.display_prefix)
+    }
+
+    /// Changes a key's limits (found by its display prefix).
+    pub async fn key_limits(&self, prefix: &str, limits: KeyLimits) {
+        let key = tenant::keys::by_prefix(&self.store, &self.scope, prefix)
+            .await
+            .unwrap();
+        let input = KeyLimitsInput {
+            key_id: key.id,
+            limits,
+        };
+        tenant::limits::save_key_limits(&self.store, &self.scope, &self.actor, input)
+            .await
+            .unwrap();
+    }
+
+    pub async fn revoke(&self, prefix: &str) {
+        let key = tenant::keys::by_prefix(&self.store, &self.scope, prefix)
+            .await
+            .unwrap();
+        tenant::keys::revoke(&self.store, &self.scope, &self.actor, key.id)
+            .await
+            .unwrap();
+    }
+}
+
+/// An account with [`PASSWORD`] and a confirmed address.
+pub async fn user_with_password(db: &DatabaseConnection, email: &str) -> user::Model {
+    accounts::create_user(
+        db,
+        NewUser {
+            email: email.into(),
+            display_name: "Test".into(),
+            password: SecretString::from(PASSWORD),
+            verified: true,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// The account with this address (made by a test, in the console or here).
+pub async fn user_by_email(db: &DatabaseConnection, email: &str) -> user::Model {
+    accounts::find_by_email(db, email).await.unwrap().unwrap()
+}
+
 pub struct TestApp {
     pub db: TestDb,
     pub relay_url: String,
     pub mock_url: String,
     pub tenant_id: Uuid,
-    pub hasher: KeyHasher,
+    pub tenant: TestTenant,
     pub client: reqwest::Client,
     runtime: Option<RelayRuntime>,
     relay_handle: actix_web::dev::ServerHandle,
@@ -159,37 +398,6 @@ pub fn spawn_mock_upstream(behaviour: MockBehaviour) -> String {
     url
 }
 
-/// Gives the tenant the in-process `mock` provider, as its default.
-pub async fn add_default_mock_provider(
-    conn: &DatabaseConnection,
-    master_keys: &MasterKeys,
-    tenant: &airlock_schema::entities::tenant::Model,
-) {
-    ops::set_credential(
-        conn,
-        master_keys,
-        ops::NewCredential {
-            tenant_id: tenant.id,
-            name: "mock",
-            kind: ProviderKind::Mock,
-            base_url: None,
-            secret: None,
-        },
-    )
-    .await
-    .unwrap();
-    ops::set_default_provider(conn, tenant.clone(), "mock")
-        .await
-        .unwrap();
-}
-
-pub fn secrets() -> (KeyHasher, MasterKeys) {
-    (
-        KeyHasher::new(&[7u8; 32]).unwrap(),
-        MasterKeys::new(1, [9u8; 32]),
-    )
-}
-
 impl TestApp {
     /// A tenant with providers `openai`, `anthropic`, `gemini` (all pointing at the
     /// mock upstream over HTTP) and `mock` (in-process) as the default.
@@ -202,59 +410,34 @@ impl TestApp {
     pub async fn spawn_with(settings: RelaySettings) -> TestApp {
         let db = TestDb::new().await;
         let mock_url = spawn_mock_upstream(MockBehaviour::default());
-
         let (hasher, master_keys) = secrets();
-        let tenant = ops::create_tenant(&db.conn, "acme", "Acme").await.unwrap();
+        let tenant = TestTenant::new(&db, "acme").await;
+        tenant.provider("mock", ProviderKind::Mock, None).await;
         for (name, kind, base) in [
             ("openai", ProviderKind::OpenAi, format!("{mock_url}/v1")),
             ("anthropic", ProviderKind::Anthropic, mock_url.clone()),
             ("gemini", ProviderKind::Gemini, mock_url.clone()),
         ] {
-            ops::set_credential(
-                &db.conn,
-                &master_keys,
-                ops::NewCredential {
-                    tenant_id: tenant.id,
-                    name,
-                    kind,
-                    base_url: Some(&base),
-                    secret: Some(SecretString::from(format!("{PROVIDER_SECRET}-{name}"))),
-                },
-            )
-            .await
-            .unwrap();
+            tenant.provider(name, kind, Some(&base)).await;
         }
-        add_default_mock_provider(&db.conn, &master_keys, &tenant).await;
         // Internal data (the keys' default class) needs a DPA; confidential also
         // zero retention. The policy tests change these on purpose.
         for provider in ["openai", "anthropic", "gemini"] {
-            policy_ops::set_agreement(
-                &db.conn,
-                tenant.id,
-                policy_ops::NewAgreement {
+            tenant
+                .agreement(NewAgreement {
                     provider: provider.into(),
                     dpa_signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
                     zero_data_retention: true,
                     ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+                })
+                .await;
         }
         // Generous environment defaults, so tests that are not about limits do
         // not trip them; the limit tests set their own.
         for env in Env::ALL {
-            policy_ops::set_env_default(
-                &db.conn,
-                tenant.id,
-                env,
-                Some(100_000),
-                policy_ops::Change::Keep,
-                Some(airlock_core::money::MicroDollars::new(1_000_000_000)),
-                None,
-            )
-            .await
-            .unwrap();
+            tenant
+                .env_defaults(env, Some(100_000), Some(MicroDollars::new(1_000_000_000)))
+                .await;
         }
 
         // The mock upstream listens on loopback, which the egress policy refuses
@@ -282,11 +465,11 @@ impl TestApp {
         let relay_handle = relay.handle();
         actix_web::rt::spawn(relay);
         TestApp {
+            tenant_id: tenant.id(),
+            tenant,
             db,
             relay_url,
             mock_url,
-            tenant_id: tenant.id,
-            hasher,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -297,39 +480,18 @@ impl TestApp {
     }
 
     pub async fn key(&self, env: Env) -> String {
-        let (_, key) = ops::create_key(
-            &self.db.conn,
-            &self.hasher,
-            ops::NewKey {
-                tenant_id: self.tenant_id,
-                env,
-                name: "test".into(),
-                owner_user_id: None,
-                allowed_models: vec![],
-                expires_at: None,
-            },
-        )
-        .await
-        .unwrap();
-        key.expose().to_owned()
+        self.tenant.key(env).await.0
     }
 
-    /// A key and its display prefix (what the ops take to find it).
+    /// A key and its display prefix.
     pub async fn key_with_prefix(&self, env: Env) -> (String, String) {
-        let key = self.key(env).await;
-        let prefix = airlock_core::key::RelayKey::parse(&key)
-            .unwrap()
-            .display_prefix();
-        (key, prefix)
+        self.tenant.key(env).await
     }
 
-    /// Changes a key's limits, as an admin would.
     /// Sets a key's limits and waits until the relay has polled the change (every
     /// 100 ms in tests; 400 ms leaves room on a busy machine).
-    pub async fn set_key(&self, prefix: &str, limits: policy_ops::KeyLimits) {
-        policy_ops::set_key_limits(&self.db.conn, self.tenant_id, prefix, limits)
-            .await
-            .unwrap();
+    pub async fn set_key(&self, prefix: &str, limits: KeyLimits) {
+        self.tenant.key_limits(prefix, limits).await;
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
 

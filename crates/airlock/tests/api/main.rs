@@ -10,6 +10,7 @@
     clippy::disallowed_methods
 )]
 
+mod accounts;
 mod binary;
 mod boundary;
 mod console;

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use airlock_console::ops;
 use airlock_core::role::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -331,9 +330,8 @@ async fn no_api_route_reaches_another_tenants_data() {
         )
         .await;
     let b_route = route["id"].as_str().unwrap().to_owned();
-    let b_user = ops::find_user(&db.conn, "owner@b.test")
+    let b_user = crate::helpers::user_by_email(&db.conn, "owner@b.test")
         .await
-        .unwrap()
         .id
         .to_string();
 
@@ -350,9 +348,10 @@ async fn no_api_route_reaches_another_tenants_data() {
         "model": "m", "provider": "b-provider", "rpm_limit": 1, "monthly_budget_micros": 1,
         "max_key_age_days": 1, "max_data_class": "internal", "default_data_class": "internal",
         "pii": "allow", "secrets": "allow", "injection": "off", "output": "off",
+        "input_per_mtok_micros": 1, "output_per_mtok_micros": 1,
     });
     let mut swept = 0;
-    for (method, route) in airlock_console::api::API_ROUTES {
+    for (method, route) in airlock_console::web::API_ROUTES {
         if !route.contains("{slug}") {
             assert_eq!(
                 *route, "/api/v1/tenants",
@@ -375,7 +374,8 @@ async fn no_api_route_reaches_another_tenants_data() {
                 .replace("{env}", "dev")
                 .replace("{class}", "internal")
                 .replace("{name}", "b-provider")
-                .replace("{provider}", "b-provider");
+                .replace("{provider}", "b-provider")
+                .replace("{model}", "b-model");
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let (status, answer) = api
                 .call(method.clone(), &path, Some(&a_token), Some(body.clone()))
@@ -414,7 +414,7 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(response.status(), 200);
     let doc: Value = response.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for (method, route) in airlock_console::api::API_ROUTES {
+    for (method, route) in airlock_console::web::API_ROUTES {
         let operation = &doc["paths"][route][method];
         assert!(
             operation.is_object(),
@@ -430,7 +430,7 @@ async fn the_openapi_document_describes_every_route() {
         .sum();
     assert_eq!(
         documented,
-        airlock_console::api::API_ROUTES.len(),
+        airlock_console::web::API_ROUTES.len(),
         "documented routes that do not exist"
     );
     assert_eq!(
@@ -447,12 +447,9 @@ async fn keys_made_through_the_api_work_on_the_relay_and_usage_follows() {
     let api = Api::new(&console);
     let mut admin = Browser::new(&console);
     admin.sign_up("automation@example.com").await;
-    let user = ops::find_user(&app.db.conn, "automation@example.com")
-        .await
-        .unwrap();
-    ops::add_member(&app.db.conn, app.tenant_id, user.id, Role::Admin)
-        .await
-        .unwrap();
+    app.tenant
+        .member("automation@example.com", Role::Admin)
+        .await;
     let token = token_of(&mut admin, "deploy").await;
 
     let (status, created) = api

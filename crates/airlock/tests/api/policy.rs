@@ -4,7 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use airlock_console::policy_ops::{self, Change, KeyLimits, NewAgreement, NewPolicy};
+use airlock_console::tenant::Change;
+use airlock_console::tenant::agreements::NewAgreement;
+use airlock_console::tenant::limits::KeyLimits;
+use airlock_console::tenant::policies::NewPolicy;
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
 use airlock_core::money::MicroDollars;
@@ -48,9 +51,7 @@ async fn error_code(response: reqwest::Response) -> (u16, String, String) {
 async fn set_policy(app: &TestApp, class: DataClass, change: impl FnOnce(&mut NewPolicy)) {
     let mut policy = NewPolicy::default_for(class);
     change(&mut policy);
-    policy_ops::set_policy(&app.db.conn, app.tenant_id, policy)
-        .await
-        .unwrap();
+    app.tenant.policy(policy).await;
 }
 
 /// The relay polls every 100 ms in tests; a change is live well within a second.
@@ -266,19 +267,15 @@ async fn data_classes_need_the_agreements_their_policy_names() {
     assert_eq!(post("restricted", "mock").await.status(), 200);
 
     // An expired agreement counts as none.
-    policy_ops::set_agreement(
-        &app.db.conn,
-        app.tenant_id,
-        NewAgreement {
+    app.tenant
+        .agreement(NewAgreement {
             provider: "openai".into(),
             dpa_signed_on: chrono::NaiveDate::from_ymd_opt(2024, 1, 1),
             zero_data_retention: true,
             expires_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 1),
             ..NewAgreement::default()
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await;
     settle().await;
     let (_, code, message) = error_code(post("internal", "gpt-4o").await).await;
     assert_eq!(code, "classification_blocked");
@@ -306,7 +303,10 @@ async fn data_classes_need_the_agreements_their_policy_names() {
     let received = app.received().await;
     assert_eq!(received.len(), 2, "only the two allowed calls left");
     let records = app.usage_records().await;
-    assert_eq!(records[0].data_class.as_deref(), Some("confidential"));
+    assert_eq!(
+        records[0].data_class.map(|c| c.0),
+        Some(DataClass::Confidential)
+    );
 }
 
 #[actix_web::test]

@@ -1,6 +1,5 @@
 use std::time::{Duration, Instant};
 
-use airlock_console::ops;
 use airlock_core::key::Env;
 use airlock_schema::entities::usage_record;
 use sea_orm::EntityTrait;
@@ -334,9 +333,7 @@ async fn a_revoked_key_is_refused_within_a_second() {
         .unwrap()
         .display_prefix();
 
-    ops::revoke_key(&app.db.conn, app.tenant_id, &prefix)
-        .await
-        .unwrap();
+    app.tenant.revoke(&prefix).await;
     let revoked_at = Instant::now();
     let mut status = 200;
     while revoked_at.elapsed() < Duration::from_secs(1) {
@@ -449,7 +446,7 @@ async fn every_request_leaves_one_metadata_usage_record() {
         (ok.status_code, ok.provider.as_deref(), ok.model.as_deref()),
         (200, Some("openai"), Some("gpt-4o"))
     );
-    assert_eq!(ok.env.as_deref(), Some("ci"));
+    assert_eq!(ok.env.map(|e| e.0), Some(Env::Ci));
     assert!(ok.input_tokens > 0 && ok.output_tokens > 0 && ok.cost_micros > 0);
     assert_eq!(ok.message_count, 2);
     assert!(ok.input_hash.as_deref().is_some_and(|h| h.len() == 64));

@@ -7,8 +7,10 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use airlock_console::ops;
-use airlock_console::policy_ops::{self, Change, KeyLimits};
+use airlock_console::tenant::agreements::NewAgreement;
+use airlock_console::tenant::limits::KeyLimits;
+use airlock_console::tenant::providers::ProviderInput;
+use airlock_console::tenant::{self, Change};
 use airlock_core::key::{Env, KeyHasher};
 use airlock_core::money::MicroDollars;
 use airlock_core::provider::ProviderKind;
@@ -16,7 +18,7 @@ use serde_json::json;
 
 use airlock_relay::mock_upstream::MockBehaviour;
 
-use crate::helpers::{TestDb, add_default_mock_provider, spawn_mock_upstream};
+use crate::helpers::{TestDb, TestTenant, spawn_mock_upstream};
 
 const PEPPER: &str = "shared-relay-test-pepper-0123456789abcdef";
 const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -81,13 +83,12 @@ fn start_relay(db_url: &str, redis_url: &str) -> Relay {
     Relay { child, url }
 }
 
-/// A tenant with the in-process mock as its provider, and one prod key.
-async fn tenant_and_key(db: &TestDb) -> (uuid::Uuid, String, String) {
-    let tenant = ops::create_tenant(&db.conn, "shared", "Shared")
-        .await
-        .unwrap();
+/// A tenant with the in-process mock as its provider, and one prod key (hashed
+/// and sealed with the secrets the relay processes get).
+async fn tenant_and_key(db: &TestDb) -> (TestTenant, String, String) {
+    let tenant = TestTenant::new(db, "shared").await;
+    tenant.provider("mock", ProviderKind::Mock, None).await;
     let master_keys = airlock_core::envelope::MasterKeys::parse(MASTER_KEY).unwrap();
-    add_default_mock_provider(&db.conn, &master_keys, &tenant).await;
     // `gpt-4o` goes to an OpenAI-compatible mock-upstream that answers slowly, so
     // concurrent requests really are in flight together, and reports 1000
     // completion tokens, so an answer costs what its `max_tokens: 1000`
@@ -101,46 +102,40 @@ async fn tenant_and_key(db: &TestDb) -> (uuid::Uuid, String, String) {
             ..MockBehaviour::default()
         })
     );
-    ops::set_credential(
-        &db.conn,
-        &master_keys,
-        ops::NewCredential {
-            tenant_id: tenant.id,
-            name: "openai",
-            kind: ProviderKind::OpenAi,
-            base_url: Some(&mock_url),
-            secret: Some(secrecy::SecretString::from("sk-upstream-test".to_owned())),
-        },
-    )
-    .await
-    .unwrap();
-    policy_ops::set_agreement(
-        &db.conn,
-        tenant.id,
-        policy_ops::NewAgreement {
+    let input = ProviderInput {
+        master_keys: &master_keys,
+        egress: &tenant.egress,
+        name: "openai".into(),
+        kind: ProviderKind::OpenAi,
+        base_url: Some(mock_url),
+        api_key: Some(secrecy::SecretString::from("sk-upstream-test".to_owned())),
+    };
+    tenant::providers::save(&tenant.store, &tenant.scope, &tenant.actor, input)
+        .await
+        .unwrap();
+    tenant
+        .agreement(NewAgreement {
             provider: "openai".into(),
             dpa_signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
             ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await;
     let hasher = KeyHasher::new(PEPPER.as_bytes()).unwrap();
-    let (row, key) = ops::create_key(
-        &db.conn,
-        &hasher,
-        ops::NewKey {
-            tenant_id: tenant.id,
-            env: Env::Prod,
-            name: "shared".into(),
-            owner_user_id: None,
-            allowed_models: vec![],
-            expires_at: None,
-        },
+    let new = tenant::keys::NewKey {
+        hasher: &hasher,
+        env: Env::Prod,
+        name: "shared".into(),
+        allowed_models: vec![],
+        expires_at: None,
+    };
+    let created = tenant::keys::create(&tenant.store, &tenant.scope, &tenant.actor, new)
+        .await
+        .unwrap();
+    (
+        tenant,
+        created.key.expose().to_owned(),
+        created.row.display_prefix,
     )
-    .await
-    .unwrap();
-    (tenant.id, key.expose().to_owned(), row.display_prefix)
 }
 
 async fn post(client: &reqwest::Client, relay: &str, key: &str, body: &serde_json::Value) -> u16 {
@@ -159,19 +154,17 @@ async fn post(client: &reqwest::Client, relay: &str, key: &str, body: &serde_jso
 async fn a_rate_limit_holds_across_two_relays() {
     let Some(redis) = redis_url() else { return };
     let db = TestDb::new().await;
-    let (tenant_id, key, prefix) = tenant_and_key(&db).await;
+    let (tenant, key, prefix) = tenant_and_key(&db).await;
     const LIMIT: u32 = 40;
-    policy_ops::set_key_limits(
-        &db.conn,
-        tenant_id,
-        &prefix,
-        KeyLimits {
-            rpm: Change::Set(LIMIT),
-            ..KeyLimits::default()
-        },
-    )
-    .await
-    .unwrap();
+    tenant
+        .key_limits(
+            &prefix,
+            KeyLimits {
+                rpm: Change::Set(LIMIT),
+                ..KeyLimits::default()
+            },
+        )
+        .await;
     let (a, b) = (start_relay(&db.url, &redis), start_relay(&db.url, &redis));
     let client = reqwest::Client::new();
     let body = json!({"model": "mock", "messages": [{"role": "user", "content": "hi"}]});
@@ -196,21 +189,19 @@ async fn a_rate_limit_holds_across_two_relays() {
 async fn concurrent_requests_to_two_relays_cannot_overshoot_a_budget() {
     let Some(redis) = redis_url() else { return };
     let db = TestDb::new().await;
-    let (tenant_id, key, prefix) = tenant_and_key(&db).await;
+    let (tenant, key, prefix) = tenant_and_key(&db).await;
     // Each gpt-4o request reserves about $0.01 (1000 output tokens) and the
     // upstream takes 400 ms, so all 24 are in flight together; the budget holds six
     // reservations.
-    policy_ops::set_key_limits(
-        &db.conn,
-        tenant_id,
-        &prefix,
-        KeyLimits {
-            daily_budget: Change::Set(MicroDollars::new(62_000)),
-            ..KeyLimits::default()
-        },
-    )
-    .await
-    .unwrap();
+    tenant
+        .key_limits(
+            &prefix,
+            KeyLimits {
+                daily_budget: Change::Set(MicroDollars::new(62_000)),
+                ..KeyLimits::default()
+            },
+        )
+        .await;
     let (a, b) = (start_relay(&db.url, &redis), start_relay(&db.url, &redis));
     let client = reqwest::Client::new();
     // Warm both relays (key and tenant loaded, counters in Redis) with a request
@@ -241,7 +232,7 @@ async fn concurrent_requests_to_two_relays_cannot_overshoot_a_budget() {
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let spent = airlock_schema::queries::spent_since(
         &db.conn,
-        tenant_id,
+        tenant.id(),
         None,
         None,
         chrono::Utc::now() - chrono::Duration::days(1),

@@ -11,9 +11,10 @@ use uuid::Uuid;
 
 use super::{ApiCaller, ApiError, ErrorBody, micros, ok};
 use crate::error::ConsoleError;
-use crate::policy_ops::{Change, KeyLimits};
-use crate::scoped::{self, KEYS_PER_PAGE, KeyRow};
 use crate::state::ConsoleState;
+use crate::tenant::Change;
+use crate::tenant::keys::{self, KEYS_PER_PAGE, KeyRow, NewKey, Rotation};
+use crate::tenant::limits::{self, KeyLimits, KeyLimitsInput};
 
 /// A key as the API shows it: never the key or its hash.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -43,13 +44,13 @@ pub struct KeyView {
 
 impl KeyView {
     fn of(key: relay_key::Model) -> KeyView {
-        let status = scoped::state_of(&key, Utc::now()).as_str().to_owned();
+        let status = keys::state_of(&key, Utc::now()).as_str().to_owned();
         KeyView {
             id: key.id,
             allowed_models: airlock_schema::json_strings(&key.allowed_models),
             ip_allowlist: airlock_schema::json_strings(&key.ip_allowlist),
             display_prefix: key.display_prefix,
-            env: key.env,
+            env: key.env.to_string(),
             name: key.name,
             owner_user_id: key.owner_user_id,
             status,
@@ -63,8 +64,8 @@ impl KeyView {
             monthly_budget_micros: key.monthly_budget_micros,
             per_request_cap_micros: key.per_request_cap_micros,
             max_tokens_ceiling: key.max_tokens_ceiling,
-            max_data_class: key.max_data_class,
-            default_data_class: key.default_data_class,
+            max_data_class: key.max_data_class.to_string(),
+            default_data_class: key.default_data_class.to_string(),
         }
     }
 }
@@ -104,7 +105,7 @@ pub async fn list(
     let scope = caller.scope(&state, &slug).await?;
     let env = parse_env(query.env.as_deref())?;
     let page = query.page.unwrap_or(0);
-    let (rows, total) = scoped::list_keys(&state.db, &scope, env, page).await?;
+    let (rows, total) = keys::list(&state.store, &scope, env, page).await?;
     ok(&KeyPage {
         keys: rows
             .into_iter()
@@ -143,11 +144,18 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(&state, &slug).await?;
     let env = parse_env(Some(&body.env))?;
-    let (row, key) =
-        scoped::create_key(&state, &scope, &caller.actor(&req), env, &body.name).await?;
+    let body = body.into_inner();
+    let new = NewKey {
+        hasher: &state.hasher,
+        env,
+        name: body.name,
+        allowed_models: Vec::new(),
+        expires_at: None,
+    };
+    let created = keys::create(&state.store, &scope, &caller.actor(&req), new).await?;
     Ok(HttpResponse::Created().json(CreatedKey {
-        key: key.expose().to_owned(),
-        details: KeyView::of(row),
+        key: created.key.expose().to_owned(),
+        details: KeyView::of(created.row),
     }))
 }
 
@@ -163,7 +171,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let (slug, key_id) = path.into_inner();
     let scope = caller.scope(&state, &slug).await?;
-    let key = scoped::revoke_key(&state, &scope, &caller.actor(&req), key_id).await?;
+    let key = keys::revoke(&state.store, &scope, &caller.actor(&req), key_id).await?;
     ok(&KeyView::of(key))
 }
 
@@ -196,8 +204,13 @@ pub async fn rotate(
     let scope = caller.scope(&state, &slug).await?;
     let grace = body
         .and_then(|b| b.grace_hours)
-        .unwrap_or(scoped::DEFAULT_GRACE_HOURS);
-    let rotated = scoped::rotate_key(&state, &scope, &caller.actor(&req), key_id, grace).await?;
+        .unwrap_or(keys::DEFAULT_GRACE_HOURS);
+    let rotation = Rotation {
+        hasher: &state.hasher,
+        key_id,
+        grace_hours: grace,
+    };
+    let rotated = keys::rotate(&state.store, &scope, &caller.actor(&req), rotation).await?;
     ok(&RotatedKey {
         key: rotated.key.expose().to_owned(),
         new: KeyView::of(rotated.new),
@@ -274,8 +287,7 @@ pub async fn set_limits(
         reject_over_ceiling: Some(body.reject_over_ceiling),
         expires_at: body.expires_at.into(),
     };
-    let key =
-        crate::tenant_config::save_key_limits(&state, &scope, &caller.actor(&req), key_id, limits)
-            .await?;
+    let input = KeyLimitsInput { key_id, limits };
+    let key = limits::save_key_limits(&state.store, &scope, &caller.actor(&req), input).await?;
     ok(&KeyView::of(key))
 }

@@ -23,10 +23,9 @@ use airlock_schema::entities::user;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use crate::audit::Actor;
 use crate::error::ConsoleError;
-use crate::scope::TenantScope;
 use crate::state::ConsoleState;
+use crate::tenant::{Actor, TenantScope};
 
 /// Largest JSON body the API reads.
 const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -132,7 +131,7 @@ impl FromRequest for ApiCaller {
         Box::pin(async move {
             let state = req
                 .app_data::<web::Data<ConsoleState>>()
-                .ok_or(ConsoleError::Internal)?
+                .ok_or_else(|| ConsoleError::internal("the console state is not registered"))?
                 .clone();
             let presented = req
                 .headers()
@@ -141,7 +140,7 @@ impl FromRequest for ApiCaller {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim)
                 .ok_or(ConsoleError::SignedOut)?;
-            let (user, token) = crate::api_tokens::authenticate(&state.db, presented).await?;
+            let (user, token) = crate::api_tokens::authenticate(state.db(), presented).await?;
             Ok(ApiCaller {
                 user,
                 token_prefix: token.display_prefix,
@@ -153,15 +152,15 @@ impl FromRequest for ApiCaller {
 impl ApiCaller {
     /// The caller's membership in the tenant (404 when not a member).
     pub async fn scope(&self, state: &ConsoleState, slug: &str) -> Result<TenantScope, ApiError> {
-        Ok(TenantScope::check_user(&state.db, &self.user, slug).await?)
+        Ok(TenantScope::check(state.db(), &self.user, slug).await?)
     }
 
     pub fn actor(&self, req: &HttpRequest) -> Actor {
-        Actor {
-            user_id: Some(self.user.id),
-            label: format!("{} (API token {}…)", self.user.email, self.token_prefix),
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
-        }
+        Actor::api(
+            &self.user,
+            &self.token_prefix,
+            req.peer_addr().map(|a| a.ip().to_string()),
+        )
     }
 }
 
@@ -197,6 +196,9 @@ api_routes! {
     put "/v1/tenants/{slug}/agreements/{provider}" => settings::set_agreement,
     get "/v1/tenants/{slug}/policies" => settings::policies,
     put "/v1/tenants/{slug}/policies/{class}" => settings::set_policy,
+    get "/v1/tenants/{slug}/prices" => settings::prices,
+    put "/v1/tenants/{slug}/prices/{model}" => settings::set_price,
+    delete "/v1/tenants/{slug}/prices/{model}" => settings::remove_price,
     get "/v1/tenants/{slug}/members" => people::members,
     put "/v1/tenants/{slug}/members/{user_id}" => people::set_role,
     delete "/v1/tenants/{slug}/members/{user_id}" => people::remove,
@@ -208,7 +210,7 @@ api_routes! {
 #[openapi(
     info(
         title = "Airlock management API",
-        description = "Keys, budgets, providers, agreements, policies, members and usage of the tenants you belong to. Authenticate with a personal API token (`Authorization: Bearer alk_…`) from the console's account page; it acts with your role in each tenant. Money is in micro-dollars (1 USD = 1,000,000)."
+        description = "Keys, budgets, providers, agreements, policies, prices, members and usage of the tenants you belong to. Authenticate with a personal API token (`Authorization: Bearer alk_…`) from the console's account page; it acts with your role in each tenant. Money is in micro-dollars (1 USD = 1,000,000)."
     ),
     paths(
         people::tenants,
@@ -217,6 +219,7 @@ api_routes! {
         settings::providers, settings::set_provider, settings::add_route, settings::remove_route,
         settings::agreements, settings::set_agreement,
         settings::policies, settings::set_policy,
+        settings::prices, settings::set_price, settings::remove_price,
         people::members, people::set_role, people::remove, people::invite, people::usage,
     ),
     modifiers(&BearerAuth),
@@ -243,7 +246,7 @@ async fn openapi_json() -> HttpResponse {
             .content_type("application/json")
             .insert_header(("cache-control", "public, max-age=300"))
             .body(json),
-        Err(_) => ApiError(ConsoleError::Internal).error_response(),
+        Err(e) => ApiError(ConsoleError::internal(e)).error_response(),
     }
 }
 

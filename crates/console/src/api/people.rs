@@ -2,16 +2,15 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::role::Role;
-use airlock_schema::entities::{membership, tenant};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{ApiCaller, ApiError, ErrorBody, ok};
 use crate::error::ConsoleError;
 use crate::state::ConsoleState;
-use crate::usage::{self, UsageSummary};
+use crate::tenant::members::{self, Invitation, RoleChange};
+use crate::tenant::usage::{self, UsageSummary};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TenantView {
@@ -28,21 +27,13 @@ pub async fn tenants(
     state: web::Data<ConsoleState>,
     caller: ApiCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let rows = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(caller.user.id))
-        .find_also_related(tenant::Entity)
-        .order_by_asc(membership::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
-    let views: Vec<TenantView> = rows
+    let views: Vec<TenantView> = crate::tenant::of_user(&state.store, caller.user.id)
+        .await?
         .into_iter()
-        .filter_map(|(m, t)| {
-            let t = t?;
-            Some(TenantView {
-                slug: t.slug,
-                name: t.name,
-                role: m.role,
-            })
+        .map(|(t, role)| TenantView {
+            slug: t.slug,
+            name: t.name,
+            role: role.to_string(),
         })
         .collect();
     ok(&views)
@@ -67,14 +58,14 @@ pub async fn members(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(&state, &slug).await?;
-    let views: Vec<MemberView> = crate::scoped::list_members(&state.db, &scope)
+    let views: Vec<MemberView> = members::list(&state.store, &scope)
         .await?
         .into_iter()
         .map(|m| MemberView {
             user_id: m.user_id,
             email: m.email,
             display_name: m.display_name,
-            role: m.role,
+            role: m.role.to_string(),
             since: m.since,
         })
         .collect();
@@ -109,7 +100,13 @@ pub async fn set_role(
     let (slug, user_id) = path.into_inner();
     let scope = caller.scope(&state, &slug).await?;
     let role = role(&body.role)?;
-    crate::scoped::change_role(&state, &scope, &caller.actor(&req), user_id, role).await?;
+    members::change_role(
+        &state.store,
+        &scope,
+        &caller.actor(&req),
+        RoleChange { user_id, role },
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -125,7 +122,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let (slug, user_id) = path.into_inner();
     let scope = caller.scope(&state, &slug).await?;
-    crate::scoped::remove_member(&state, &scope, &caller.actor(&req), user_id).await?;
+    members::remove(&state.store, &scope, &caller.actor(&req), user_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -158,15 +155,13 @@ pub async fn invite(
     let scope = caller.scope(&state, &slug).await?;
     let role = role(&body.role)?;
     let base = state.link_base(&req);
-    let invited = crate::invitations::invite(
-        &state,
-        &scope,
-        &caller.actor(&req),
-        &body.email,
+    let invitation = Invitation {
+        email: body.email.clone(),
         role,
-        &base,
-    )
-    .await?;
+        link_base: &base,
+        mailer: state.mailer.as_ref(),
+    };
+    let invited = members::invite(&state.store, &scope, &caller.actor(&req), invitation).await?;
     Ok(HttpResponse::Created().json(InviteView {
         emailed: invited.emailed,
         link: (!invited.emailed).then_some(invited.link),
@@ -194,5 +189,5 @@ pub async fn usage(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(&state, &slug).await?;
     let (from, to) = usage::period(query.from, query.to)?;
-    ok(&usage::summary(&state.db, &scope, from, to).await?)
+    ok(&usage::summary(&state.store, &scope, from, to).await?)
 }

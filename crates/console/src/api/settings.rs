@@ -11,9 +11,12 @@ use uuid::Uuid;
 
 use super::{ApiCaller, ApiError, ErrorBody, micros, ok};
 use crate::error::ConsoleError;
-use crate::policy_ops::{NewAgreement, NewPolicy};
 use crate::state::ConsoleState;
-use crate::tenant_config::{self, EnvDefaultsInput, ProviderInput};
+use crate::tenant::agreements::{self, NewAgreement};
+use crate::tenant::limits::{self, EnvDefaultsInput};
+use crate::tenant::policies::{self, NewPolicy};
+use crate::tenant::prices::{self, NewPrice};
+use crate::tenant::providers::{self, NewRoute, ProviderInput, ProviderRow};
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError(ConsoleError::Invalid(message.into()))
@@ -33,7 +36,7 @@ pub struct EnvBudget {
 impl From<env_default::Model> for EnvBudget {
     fn from(row: env_default::Model) -> Self {
         EnvBudget {
-            env: row.env,
+            env: row.env.to_string(),
             rpm_limit: row.rpm_limit,
             tpm_limit: row.tpm_limit,
             monthly_budget_micros: row.monthly_budget_micros,
@@ -75,14 +78,14 @@ pub async fn budgets(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(&state, &slug).await?;
-    let environments = tenant_config::env_defaults(&state.db, &scope)
+    let environments = limits::env_defaults(&state.store, &scope)
         .await?
         .into_iter()
         .map(EnvBudget::from)
         .collect();
     ok(&Budgets {
         environments,
-        tenant: scope.tenant().into(),
+        tenant: (&crate::tenant::current(state.db(), &scope).await?).into(),
     })
 }
 
@@ -111,13 +114,13 @@ pub async fn set_env_budget(
     let scope = caller.scope(&state, &slug).await?;
     let env: Env = env.parse().map_err(|_| ApiError(ConsoleError::NotFound))?;
     let input = EnvDefaultsInput {
+        env,
         rpm: body.rpm_limit,
         tpm: body.tpm_limit.into(),
         monthly_budget: micros(body.monthly_budget_micros, "monthly_budget_micros")?,
         max_key_age_days: body.max_key_age_days,
     };
-    let row =
-        tenant_config::save_env_defaults(&state, &scope, &caller.actor(&req), env, input).await?;
+    let row = limits::save_env_defaults(&state.store, &scope, &caller.actor(&req), input).await?;
     ok(&EnvBudget::from(row))
 }
 
@@ -137,15 +140,12 @@ pub async fn set_tenant_limits(
         .monthly_budget_micros
         .map(|v| micros(v, "monthly_budget_micros"))
         .transpose()?;
-    let row = tenant_config::save_tenant_limits(
-        &state,
-        &scope,
-        &caller.actor(&req),
-        body.rpm_limit.into(),
-        body.tpm_limit.into(),
-        budget.into(),
-    )
-    .await?;
+    let input = limits::TenantLimits {
+        rpm: body.rpm_limit.into(),
+        tpm: body.tpm_limit.into(),
+        monthly_budget: budget.into(),
+    };
+    let row = limits::save_tenant_limits(&state.store, &scope, &caller.actor(&req), input).await?;
     ok(&TenantLimits::from(&row))
 }
 
@@ -162,11 +162,11 @@ pub struct ProviderView {
     pub is_default: bool,
 }
 
-impl From<tenant_config::ProviderRow> for ProviderView {
-    fn from(p: tenant_config::ProviderRow) -> Self {
+impl From<ProviderRow> for ProviderView {
+    fn from(p: ProviderRow) -> Self {
         ProviderView {
             name: p.name,
-            kind: p.kind,
+            kind: p.kind.as_str().to_owned(),
             base_url: p.base_url,
             last4: p.last4,
             self_hosted: p.self_hosted,
@@ -210,12 +210,12 @@ pub async fn providers(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(&state, &slug).await?;
-    let providers = tenant_config::list_providers(&state.db, &scope)
+    let providers = providers::list(&state.store, &scope)
         .await?
         .into_iter()
         .map(ProviderView::from)
         .collect();
-    let routes = tenant_config::list_routes(&state.db, &scope)
+    let routes = providers::routes(&state.store, &scope)
         .await?
         .into_iter()
         .map(RouteView::from)
@@ -246,21 +246,20 @@ pub async fn set_provider(
     let (slug, name) = path.into_inner();
     let scope = caller.scope(&state, &slug).await?;
     let body = body.into_inner();
-    let saved = tenant_config::save_provider(
-        &state,
-        &scope,
-        &caller.actor(&req),
-        ProviderInput {
-            name,
-            kind: body.kind,
-            base_url: body.base_url.filter(|u| !u.trim().is_empty()),
-            api_key: body
-                .api_key
-                .filter(|k| !k.trim().is_empty())
-                .map(SecretString::from),
-        },
-    )
-    .await?;
+    let kind = airlock_core::provider::ProviderKind::parse(body.kind.trim())
+        .ok_or_else(|| invalid("kind is one of openai, anthropic, gemini or mock"))?;
+    let input = ProviderInput {
+        master_keys: &state.master_keys,
+        egress: &state.settings.egress,
+        name,
+        kind,
+        base_url: body.base_url.filter(|u| !u.trim().is_empty()),
+        api_key: body
+            .api_key
+            .filter(|k| !k.trim().is_empty())
+            .map(SecretString::from),
+    };
+    let saved = providers::save(&state.store, &scope, &caller.actor(&req), input).await?;
     ok(&ProviderView::from(saved))
 }
 
@@ -283,15 +282,13 @@ pub async fn add_route(
     body: web::Json<RouteBody>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(&state, &slug).await?;
-    let row = tenant_config::save_route(
-        &state,
-        &scope,
-        &caller.actor(&req),
-        &body.model,
-        &body.provider,
-        body.upstream_model.as_deref(),
-    )
-    .await?;
+    let body = body.into_inner();
+    let route = NewRoute {
+        model: body.model,
+        provider: body.provider,
+        upstream_model: body.upstream_model,
+    };
+    let row = providers::save_route(&state.store, &scope, &caller.actor(&req), route).await?;
     ok(&RouteView::from(row))
 }
 
@@ -307,7 +304,7 @@ pub async fn remove_route(
 ) -> Result<HttpResponse, ApiError> {
     let (slug, route_id) = path.into_inner();
     let scope = caller.scope(&state, &slug).await?;
-    tenant_config::remove_route(&state, &scope, &caller.actor(&req), route_id).await?;
+    providers::remove_route(&state.store, &scope, &caller.actor(&req), route_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -346,7 +343,7 @@ pub async fn agreements(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(&state, &slug).await?;
-    let rows = tenant_config::list_agreements(&state.db, &scope, Utc::now().date_naive()).await?;
+    let rows = agreements::list(&state.store, &scope, Utc::now().date_naive()).await?;
     let views: Vec<AgreementView> = rows
         .into_iter()
         .map(|row| {
@@ -383,8 +380,8 @@ pub async fn set_agreement(
     let (slug, provider) = path.into_inner();
     let scope = caller.scope(&state, &slug).await?;
     let body = body.into_inner();
-    tenant_config::save_agreement(
-        &state,
+    agreements::save(
+        &state.store,
         &scope,
         &caller.actor(&req),
         NewAgreement {
@@ -465,7 +462,7 @@ pub async fn policies(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(&state, &slug).await?;
-    let policies = tenant_config::policies(&state.db, &scope)
+    let policies = policies::list(&state.store, &scope)
         .await?
         .into_iter()
         .map(|(class, p)| PolicyView {
@@ -483,7 +480,7 @@ pub async fn policies(
             },
         })
         .collect();
-    let preview = tenant_config::preview(&state.db, &scope, Utc::now().date_naive())
+    let preview = policies::preview(&state.store, &scope, Utc::now().date_naive())
         .await?
         .into_iter()
         .map(|row| PreviewRow {
@@ -533,6 +530,93 @@ pub async fn set_policy(
         output: body.output.parse().map_err(word)?,
         block_code: body.block_code,
     };
-    tenant_config::save_policy(&state, &scope, &caller.actor(&req), policy).await?;
+    policies::save(&state.store, &scope, &caller.actor(&req), policy).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// --- prices -----------------------------------------------------------------------
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PriceView {
+    pub model: String,
+    pub input_per_mtok_micros: i64,
+    pub output_per_mtok_micros: i64,
+    pub aliases: Vec<String>,
+    /// `tenant` (this tenant's own, which wins) or `list`.
+    pub source: String,
+    /// A list price the tenant's own price replaces.
+    pub overridden: bool,
+}
+
+/// Every price that applies to the tenant: its own and the list prices.
+#[utoipa::path(get, path = "/api/v1/tenants/{slug}/prices", tag = "prices",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Vec<PriceView>), (status = 404, body = ErrorBody)))]
+pub async fn prices(
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(&state, &slug).await?;
+    let views: Vec<PriceView> = prices::list(&state.store, &scope)
+        .await?
+        .into_iter()
+        .map(|p| PriceView {
+            model: p.model,
+            input_per_mtok_micros: p.input_per_mtok.as_micros(),
+            output_per_mtok_micros: p.output_per_mtok.as_micros(),
+            aliases: p.aliases,
+            source: if p.own { "tenant" } else { "list" }.to_owned(),
+            overridden: p.overridden,
+        })
+        .collect();
+    ok(&views)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PriceBody {
+    pub input_per_mtok_micros: i64,
+    pub output_per_mtok_micros: i64,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// Sets the tenant's own price for a model (owners, admins and finance).
+#[utoipa::path(put, path = "/api/v1/tenants/{slug}/prices/{model}", tag = "prices",
+    params(("slug" = String, Path), ("model" = String, Path)), request_body = PriceBody,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_price(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: web::Json<PriceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, model) = path.into_inner();
+    let scope = caller.scope(&state, &slug).await?;
+    let body = body.into_inner();
+    let new = NewPrice {
+        model,
+        input_per_mtok: micros(body.input_per_mtok_micros, "input_per_mtok_micros")?,
+        output_per_mtok: micros(body.output_per_mtok_micros, "output_per_mtok_micros")?,
+        aliases: body.aliases,
+    };
+    prices::save(&state.store, &scope, &caller.actor(&req), new).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes the tenant's own price for a model.
+#[utoipa::path(delete, path = "/api/v1/tenants/{slug}/prices/{model}", tag = "prices",
+    params(("slug" = String, Path), ("model" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_price(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, model) = path.into_inner();
+    let scope = caller.scope(&state, &slug).await?;
+    prices::remove(&state.store, &scope, &caller.actor(&req), &model).await?;
     Ok(HttpResponse::NoContent().finish())
 }

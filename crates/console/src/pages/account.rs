@@ -7,7 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::form::text;
-use super::{Layout, or_show_error, redirect, render};
+use super::{Layout, invalid_status, redirect, render};
 use crate::auth::{Checked, CurrentUser};
 use crate::error::ConsoleError;
 use crate::state::ConsoleState;
@@ -28,12 +28,17 @@ async fn show(
     created: Option<(String, String)>,
     error: Option<String>,
 ) -> Result<HttpResponse, ConsoleError> {
-    render(&TokensPage {
-        tokens: crate::api_tokens::list(&state.db, user.user.id).await?,
+    let failed = error.is_some();
+    let mut response = render(&TokensPage {
+        tokens: crate::api_tokens::list(state.db(), user.user.id).await?,
         created,
         error,
-        layout: Layout::new(&state.db, user, None).await?,
-    })
+        layout: Layout::new(state, user, None).await?,
+    })?;
+    if failed {
+        invalid_status(&mut response);
+    }
+    Ok(response)
 }
 
 pub async fn tokens(
@@ -56,7 +61,7 @@ pub async fn create(
     checked: Checked<NewTokenForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Checked { user, form } = checked;
-    let result = async {
+    let made = async {
         let days = match text(&form.days) {
             None => None,
             Some(t) => Some(t.parse::<u32>().map_err(|_| {
@@ -64,12 +69,17 @@ pub async fn create(
             })?),
         };
         let name = text(&form.name).unwrap_or_default();
-        let (row, token) = crate::api_tokens::create(&state.db, user.user.id, name, days).await?;
-        tracing::info!(user_id = %user.user.id, token = %row.display_prefix, "API token created");
-        show(&state, &user, Some((row.name, token)), None).await
+        crate::api_tokens::create(state.db(), user.user.id, name, days).await
     }
     .await;
-    or_show_error(result, |message| show(&state, &user, None, Some(message))).await
+    match made {
+        Ok((row, token)) => {
+            tracing::info!(user.id = %user.user.id, token = %row.display_prefix, "API token created");
+            show(&state, &user, Some((row.name, token)), None).await
+        }
+        Err(ConsoleError::Invalid(message)) => show(&state, &user, None, Some(message)).await,
+        Err(other) => Err(other),
+    }
 }
 
 pub async fn revoke(
@@ -77,6 +87,6 @@ pub async fn revoke(
     token_id: web::Path<Uuid>,
     checked: Checked<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    crate::api_tokens::revoke(&state.db, checked.user.user.id, *token_id).await?;
+    crate::api_tokens::revoke(state.db(), checked.user.user.id, *token_id).await?;
     Ok(redirect("/account/tokens"))
 }

@@ -1,21 +1,21 @@
 //! Agreements with providers (DPA, BAA, zero data retention, training opt-out,
 //! region, expiry), with expired and soon-expiring ones highlighted.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
 use super::form::{optional_date, text, ticked};
-use super::{FormError, Layout, actor, or_show_error, redirect, render, saved_notice};
-use crate::auth::{Checked, CurrentUser};
+use super::{
+    FormError, Layout, SettingsPage, TenantForm, TenantPage, View, redirect, render,
+    save_or_redisplay,
+};
 use crate::error::ConsoleError;
-use crate::policy_ops::NewAgreement;
-use crate::scope::{Permission, TenantScope};
 use crate::state::ConsoleState;
-use crate::tenant_config::{self, AGREEMENT_WARNING_DAYS, AgreementRow, ProviderRow};
+use crate::tenant::Permission;
+use crate::tenant::agreements::{self, AgreementRow, NewAgreement, WARNING_DAYS};
+use crate::tenant::providers::{self, ProviderRow};
 
 #[derive(Template)]
 #[template(path = "console/agreements.html")]
@@ -29,40 +29,35 @@ struct AgreementsPage {
     error: FormError,
 }
 
-async fn show(
-    state: &ConsoleState,
-    user: &CurrentUser,
-    scope: &TenantScope,
-    notice: Option<&'static str>,
-    error: FormError,
-) -> Result<HttpResponse, ConsoleError> {
-    let today = Utc::now().date_naive();
-    render(&AgreementsPage {
-        agreements: tenant_config::list_agreements(&state.db, scope, today).await?,
-        providers: tenant_config::list_providers(&state.db, scope).await?,
-        can_manage: scope.can(Permission::ManageProviders),
-        warning_days: AGREEMENT_WARNING_DAYS,
-        notice,
-        error,
-        layout: Layout::new(&state.db, user, Some(scope)).await?,
-    })
+impl SettingsPage for AgreementsPage {
+    type Typed = ();
+    const PATH: &'static str = "agreements";
+
+    async fn show(
+        state: &ConsoleState,
+        page: &TenantPage,
+        view: View<()>,
+    ) -> Result<HttpResponse, ConsoleError> {
+        let today = Utc::now().date_naive();
+        let scope = &page.scope;
+        render(&AgreementsPage {
+            agreements: agreements::list(&state.store, scope, today).await?,
+            providers: providers::list(&state.store, scope).await?,
+            can_manage: scope.can(Permission::ManageProviders),
+            warning_days: WARNING_DAYS,
+            notice: view.notice,
+            error: view.error,
+            layout: page.layout(state).await?,
+        })
+    }
 }
 
 pub async fn list(
     state: web::Data<ConsoleState>,
-    user: CurrentUser,
-    slug: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
+    page: TenantPage,
+    query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    show(
-        &state,
-        &user,
-        &scope,
-        saved_notice(&query),
-        FormError::none(),
-    )
-    .await
+    super::show_settings::<AgreementsPage>(state, page, query).await
 }
 
 #[derive(Deserialize)]
@@ -103,28 +98,27 @@ impl AgreementForm {
 pub async fn save(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    slug: web::Path<String>,
-    checked: Checked<AgreementForm>,
+    post: TenantForm<AgreementForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    let result = async {
+    let TenantForm { page, form } = post;
+    let saved = async {
         let new = form.parse()?;
-        tenant_config::save_agreement(&state, &scope, &actor(&req, &user), new).await?;
-        Ok(redirect(&format!(
-            "/t/{}/agreements?saved=1",
-            scope.tenant().slug
-        )))
+        agreements::save(&state.store, &page.scope, &page.actor(&req), new)
+            .await
+            .map(drop)
     }
     .await;
-    or_show_error(result, |message| {
-        show(
-            &state,
-            &user,
-            &scope,
-            None,
-            FormError::on_form("agreement", message),
-        )
-    })
-    .await
+    save_or_redisplay::<AgreementsPage>(&state, &page, "agreement", (), saved).await
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    path: web::Path<(String, String)>,
+    post: TenantForm<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (_, provider) = path.into_inner();
+    let page = post.page;
+    agreements::delete(&state.store, &page.scope, &page.actor(&req), &provider).await?;
+    Ok(redirect(&format!("/t/{}/agreements?saved=1", page.slug())))
 }

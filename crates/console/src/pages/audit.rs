@@ -4,12 +4,10 @@ use actix_web::{HttpResponse, web};
 use airlock_schema::entities::audit_event;
 use askama::Template;
 
-use super::{Layout, render};
-use crate::audit::{self, AuditFilter, ChainStatus};
-use crate::auth::{Checked, CurrentUser};
+use super::{Layout, TenantForm, TenantPage, render};
 use crate::error::ConsoleError;
-use crate::scope::{Permission, TenantScope};
 use crate::state::ConsoleState;
+use crate::tenant::audit::{self, ChainStatus, Filter};
 
 const EVENTS_PER_PAGE: u64 = 50;
 
@@ -18,28 +16,28 @@ const EVENTS_PER_PAGE: u64 = 50;
 struct AuditPage {
     layout: Layout,
     events: Vec<audit_event::Model>,
-    filter: AuditFilter,
+    filter: Filter,
     page: u64,
     more: bool,
     /// After "verify": whether the chain is intact, and what to say.
     verified: Option<(bool, String)>,
 }
 
-async fn page(
+async fn show(
     state: &ConsoleState,
-    user: &CurrentUser,
-    slug: &str,
-    filter: AuditFilter,
+    page: &TenantPage,
+    filter: Filter,
     verify: bool,
 ) -> Result<HttpResponse, ConsoleError> {
-    let scope = TenantScope::check(&state.db, user, slug).await?;
-    scope.require(Permission::ReadAudit)?;
-    let (events, more) = audit::list(&state.db, &scope, &filter, EVENTS_PER_PAGE).await?;
+    let scope = &page.scope;
+    let (events, more) = audit::list(&state.store, scope, &filter, EVENTS_PER_PAGE).await?;
     let verified = if verify {
-        Some(match audit::verify(&state.db, &scope).await? {
+        Some(match audit::verify(&state.store, scope).await? {
             ChainStatus::Intact { events } => (
                 true,
-                format!("The chain is intact: all {events} events link up and match their hashes."),
+                format!(
+                    "The chain is intact: all {events} events link up, match their signatures, and end where the head says."
+                ),
             ),
             ChainStatus::Broken { seq, reason } => (
                 false,
@@ -50,7 +48,7 @@ async fn page(
         None
     };
     render(&AuditPage {
-        layout: Layout::new(&state.db, user, Some(&scope)).await?,
+        layout: page.layout(state).await?,
         events,
         page: filter.page.unwrap_or(0),
         filter,
@@ -61,18 +59,16 @@ async fn page(
 
 pub async fn list(
     state: web::Data<ConsoleState>,
-    user: CurrentUser,
-    slug: web::Path<String>,
-    filter: web::Query<AuditFilter>,
+    page: TenantPage,
+    filter: web::Query<Filter>,
 ) -> Result<HttpResponse, ConsoleError> {
-    page(&state, &user, &slug, filter.into_inner(), false).await
+    show(&state, &page, filter.into_inner(), false).await
 }
 
 /// Walks the whole chain and shows where it breaks, if it does.
 pub async fn verify(
     state: web::Data<ConsoleState>,
-    slug: web::Path<String>,
-    checked: Checked<std::collections::HashMap<String, String>>,
+    post: TenantForm<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    page(&state, &checked.user, &slug, AuditFilter::default(), true).await
+    show(&state, &post.page, Filter::default(), true).await
 }

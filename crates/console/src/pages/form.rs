@@ -6,7 +6,7 @@ use airlock_core::money::MicroDollars;
 use chrono::NaiveDate;
 
 use crate::error::ConsoleError;
-use crate::policy_ops::Change;
+use crate::tenant::Change;
 
 fn invalid(message: String) -> ConsoleError {
     ConsoleError::Invalid(message)

@@ -6,12 +6,11 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Layout, actor, redirect, render};
-use crate::auth::{Checked, CurrentUser};
+use super::{Layout, TenantForm, TenantPage, redirect, render};
 use crate::error::ConsoleError;
-use crate::scope::{Permission, TenantScope};
-use crate::scoped::{self, KEYS_PER_PAGE, KeyRow};
 use crate::state::ConsoleState;
+use crate::tenant::Permission;
+use crate::tenant::keys::{self, KEYS_PER_PAGE, KeyRow, NewKey, Rotation};
 
 pub struct EnvTab {
     pub env: &'static str,
@@ -50,14 +49,12 @@ fn parse_env(text: Option<&str>) -> Result<Env, ConsoleError> {
 
 pub async fn list(
     state: web::Data<ConsoleState>,
-    user: CurrentUser,
-    slug: web::Path<String>,
+    page: TenantPage,
     query: web::Query<KeysQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
     let env = parse_env(query.env.as_deref())?;
-    let page = query.page.unwrap_or(0);
-    let (rows, total) = scoped::list_keys(&state.db, &scope, env, page).await?;
+    let number = query.page.unwrap_or(0);
+    let (rows, total) = keys::list(&state.store, &page.scope, env, number).await?;
     render(&KeysPage {
         env: env.as_str(),
         tabs: Env::ALL
@@ -69,10 +66,10 @@ pub async fn list(
             .collect(),
         rows,
         total,
-        page,
+        page: number,
         pages: total.div_ceil(KEYS_PER_PAGE).max(1),
-        can_create: scope.can(Permission::ManageKeys(env)),
-        layout: Layout::new(&state.db, &user, Some(&scope)).await?,
+        can_create: page.scope.can(Permission::ManageKeys(env)),
+        layout: page.layout(&state).await?,
     })
 }
 
@@ -97,21 +94,24 @@ pub struct NewKeyForm {
 pub async fn create(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    slug: web::Path<String>,
-    checked: Checked<NewKeyForm>,
+    post: TenantForm<NewKeyForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let TenantForm { page, form } = post;
     let env = parse_env(Some(form.env.as_str()))?;
-    let (row, key) =
-        scoped::create_key(&state, &scope, &actor(&req, &user), env, &form.name).await?;
-    tracing::info!(key_id = %row.id, tenant_id = %scope.tenant_id(), "key created in the console");
+    let new = NewKey {
+        hasher: &state.hasher,
+        env,
+        name: form.name,
+        allowed_models: Vec::new(),
+        expires_at: None,
+    };
+    let created = keys::create(&state.store, &page.scope, &page.actor(&req), new).await?;
     render(&KeyCreatedPage {
-        layout: Layout::new(&state.db, &user, Some(&scope)).await?,
-        slug: &scope.tenant().slug,
+        layout: page.layout(&state).await?,
+        slug: page.slug(),
         env: env.as_str(),
-        name: &row.name,
-        key: key.expose(),
+        name: &created.row.name,
+        key: created.key.expose(),
         rotated: None,
     })
 }
@@ -120,15 +120,14 @@ pub async fn revoke(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
     path: web::Path<(String, Uuid)>,
-    checked: Checked<std::collections::HashMap<String, String>>,
+    post: TenantForm<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (slug, key_id) = path.into_inner();
-    let user = checked.user;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    let key = scoped::revoke_key(&state, &scope, &actor(&req, &user), key_id).await?;
+    let (_, key_id) = path.into_inner();
+    let page = post.page;
+    let key = keys::revoke(&state.store, &page.scope, &page.actor(&req), key_id).await?;
     Ok(redirect(&format!(
         "/t/{}/keys?env={}",
-        scope.tenant().slug,
+        page.slug(),
         key.env
     )))
 }
@@ -143,28 +142,31 @@ pub async fn rotate(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
     path: web::Path<(String, Uuid)>,
-    checked: Checked<RotateForm>,
+    post: TenantForm<RotateForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (slug, key_id) = path.into_inner();
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let (_, key_id) = path.into_inner();
+    let TenantForm { page, form } = post;
     let grace_hours = match form.grace_hours.as_deref().map(str::trim) {
-        None | Some("") => scoped::DEFAULT_GRACE_HOURS,
+        None | Some("") => keys::DEFAULT_GRACE_HOURS,
         Some(text) => text.parse().map_err(|_| {
             ConsoleError::Invalid("the grace period is a whole number of hours".into())
         })?,
     };
-    let rotated =
-        scoped::rotate_key(&state, &scope, &actor(&req, &user), key_id, grace_hours).await?;
+    let rotation = Rotation {
+        hasher: &state.hasher,
+        key_id,
+        grace_hours,
+    };
+    let rotated = keys::rotate(&state.store, &page.scope, &page.actor(&req), rotation).await?;
     let until = rotated
         .old
         .grace_until
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default();
     render(&KeyCreatedPage {
-        layout: Layout::new(&state.db, &user, Some(&scope)).await?,
-        slug: &scope.tenant().slug,
-        env: &rotated.new.env,
+        layout: page.layout(&state).await?,
+        slug: page.slug(),
+        env: rotated.new.env.as_str(),
         name: &rotated.new.name,
         key: rotated.key.expose(),
         rotated: Some((rotated.old.display_prefix.clone(), until)),

@@ -1,8 +1,6 @@
 //! Budgets and limits: each environment's defaults (RPM, TPM, monthly budget,
 //! maximum key age), the tenant-wide limits, and one key's own settings.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
@@ -16,13 +14,14 @@ use uuid::Uuid;
 use super::form::{
     class, count, dollars, list, optional_count, optional_date, optional_dollars, ticked,
 };
-use super::{FormError, Layout, actor, or_show_error, redirect, render, saved_notice};
-use crate::auth::{Checked, CurrentUser};
+use super::{
+    FormError, Layout, SettingsPage, TenantForm, TenantPage, View, invalid_status, redirect,
+    render, saved_notice,
+};
 use crate::error::ConsoleError;
-use crate::policy_ops::{Change, KeyLimits};
-use crate::scope::{Permission, TenantScope};
 use crate::state::ConsoleState;
-use crate::tenant_config::{self, EnvDefaultsInput};
+use crate::tenant::limits::{self, EnvDefaultsInput, KeyLimits, KeyLimitsInput, TenantLimits};
+use crate::tenant::{Change, Permission, keys};
 
 /// Money as a form shows it again: dollars without the sign.
 fn dollars_text(micros: Option<i64>) -> String {
@@ -55,7 +54,7 @@ impl From<env_default::Model> for EnvDefaultsView {
             tpm: number_text(row.tpm_limit),
             monthly_budget: dollars_text(Some(row.monthly_budget_micros)),
             max_key_age_days: row.max_key_age_days.to_string(),
-            env: row.env,
+            env: row.env.to_string(),
         }
     }
 }
@@ -73,42 +72,37 @@ struct LimitsPage {
     error: FormError,
 }
 
-async fn show(
-    state: &ConsoleState,
-    user: &CurrentUser,
-    scope: &TenantScope,
-    notice: Option<&'static str>,
-    error: FormError,
-) -> Result<HttpResponse, ConsoleError> {
-    let envs = tenant_config::env_defaults(&state.db, scope).await?;
-    let tenant = scope.tenant();
-    render(&LimitsPage {
-        envs: envs.into_iter().map(EnvDefaultsView::from).collect(),
-        tenant_rpm: number_text(tenant.rpm_limit),
-        tenant_tpm: number_text(tenant.tpm_limit),
-        tenant_budget: dollars_text(tenant.monthly_budget_micros),
-        can_manage: scope.can(Permission::ManageBudgets),
-        notice,
-        error,
-        layout: Layout::new(&state.db, user, Some(scope)).await?,
-    })
+impl SettingsPage for LimitsPage {
+    type Typed = ();
+    const PATH: &'static str = "limits";
+
+    async fn show(
+        state: &ConsoleState,
+        page: &TenantPage,
+        view: View<()>,
+    ) -> Result<HttpResponse, ConsoleError> {
+        let scope = &page.scope;
+        let envs = limits::env_defaults(&state.store, scope).await?;
+        let tenant = crate::tenant::current(state.db(), scope).await?;
+        render(&LimitsPage {
+            envs: envs.into_iter().map(EnvDefaultsView::from).collect(),
+            tenant_rpm: number_text(tenant.rpm_limit),
+            tenant_tpm: number_text(tenant.tpm_limit),
+            tenant_budget: dollars_text(tenant.monthly_budget_micros),
+            can_manage: scope.can(Permission::ManageBudgets),
+            notice: view.notice,
+            error: view.error,
+            layout: page.layout(state).await?,
+        })
+    }
 }
 
 pub async fn page(
     state: web::Data<ConsoleState>,
-    user: CurrentUser,
-    slug: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
+    page: TenantPage,
+    query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    show(
-        &state,
-        &user,
-        &scope,
-        saved_notice(&query),
-        FormError::none(),
-    )
-    .await
+    super::show_settings::<LimitsPage>(state, page, query).await
 }
 
 #[derive(Deserialize)]
@@ -127,36 +121,25 @@ pub async fn save_env(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
     path: web::Path<(String, String)>,
-    checked: Checked<EnvDefaultsForm>,
+    post: TenantForm<EnvDefaultsForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (slug, env) = path.into_inner();
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let (_, env) = path.into_inner();
+    let TenantForm { page, form } = post;
     let env: Env = env.parse().map_err(|_| ConsoleError::NotFound)?;
-    let result = async {
+    let saved = async {
         let input = EnvDefaultsInput {
+            env,
             rpm: count(&form.rpm, "Requests per minute")?,
             tpm: optional_count(&form.tpm, "Tokens per minute")?,
             monthly_budget: dollars(&form.monthly_budget, "The monthly budget")?,
             max_key_age_days: count(&form.max_key_age_days, "The maximum key age")?,
         };
-        tenant_config::save_env_defaults(&state, &scope, &actor(&req, &user), env, input).await?;
-        Ok(redirect(&format!(
-            "/t/{}/limits?saved=1",
-            scope.tenant().slug
-        )))
+        limits::save_env_defaults(&state.store, &page.scope, &page.actor(&req), input)
+            .await
+            .map(drop)
     }
     .await;
-    or_show_error(result, |message| {
-        show(
-            &state,
-            &user,
-            &scope,
-            None,
-            FormError::on_form(env.as_str(), message),
-        )
-    })
-    .await
+    super::save_or_redisplay::<LimitsPage>(&state, &page, env.as_str(), (), saved).await
 }
 
 #[derive(Deserialize)]
@@ -172,37 +155,21 @@ pub struct TenantLimitsForm {
 pub async fn save_tenant(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    slug: web::Path<String>,
-    checked: Checked<TenantLimitsForm>,
+    post: TenantForm<TenantLimitsForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    let result = async {
-        tenant_config::save_tenant_limits(
-            &state,
-            &scope,
-            &actor(&req, &user),
-            optional_count(&form.rpm, "Requests per minute")?,
-            optional_count(&form.tpm, "Tokens per minute")?,
-            optional_dollars(&form.monthly_budget, "The monthly budget")?,
-        )
-        .await?;
-        Ok(redirect(&format!(
-            "/t/{}/limits?saved=1",
-            scope.tenant().slug
-        )))
+    let TenantForm { page, form } = post;
+    let saved = async {
+        let input = TenantLimits {
+            rpm: optional_count(&form.rpm, "Requests per minute")?,
+            tpm: optional_count(&form.tpm, "Tokens per minute")?,
+            monthly_budget: optional_dollars(&form.monthly_budget, "The monthly budget")?,
+        };
+        limits::save_tenant_limits(&state.store, &page.scope, &page.actor(&req), input)
+            .await
+            .map(drop)
     }
     .await;
-    or_show_error(result, |message| {
-        show(
-            &state,
-            &user,
-            &scope,
-            None,
-            FormError::on_form("tenant", message),
-        )
-    })
-    .await
+    super::save_or_redisplay::<LimitsPage>(&state, &page, "tenant", (), saved).await
 }
 
 /// One key's settings as the form shows them.
@@ -253,46 +220,44 @@ struct KeySettingsPage {
 
 impl KeySettingsPage {
     fn max_class_is(&self, class: &str) -> bool {
-        self.view.key.max_data_class == class
+        self.view.key.max_data_class.as_str() == class
     }
 
     fn default_class_is(&self, class: &str) -> bool {
-        self.view.key.default_data_class == class
+        self.view.key.default_data_class.as_str() == class
     }
 }
 
+/// The key settings page: a settings page of its own, addressed by the key.
 async fn show_key(
     state: &ConsoleState,
-    user: &CurrentUser,
-    scope: &TenantScope,
+    page: &TenantPage,
     key_id: Uuid,
     notice: Option<&'static str>,
     error: FormError,
 ) -> Result<HttpResponse, ConsoleError> {
-    scope.require(Permission::ReadKeys)?;
-    let key = crate::scoped::find_key(&state.db, scope, key_id).await?;
+    let scope = &page.scope;
+    let key = keys::get(&state.store, scope, key_id).await?;
     render(&KeySettingsPage {
         view: key.into(),
         classes: DataClass::ALL.map(DataClass::as_str),
         can_manage: scope.can(Permission::ManageBudgets),
         notice,
         error,
-        layout: Layout::new(&state.db, user, Some(scope)).await?,
+        layout: page.layout(state).await?,
     })
 }
 
 pub async fn key_page(
     state: web::Data<ConsoleState>,
-    user: CurrentUser,
+    page: TenantPage,
     path: web::Path<(String, Uuid)>,
-    query: web::Query<HashMap<String, String>>,
+    query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (slug, key_id) = path.into_inner();
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let (_, key_id) = path.into_inner();
     show_key(
         &state,
-        &user,
-        &scope,
+        &page,
         key_id,
         saved_notice(&query),
         FormError::none(),
@@ -364,29 +329,35 @@ pub async fn save_key(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
     path: web::Path<(String, Uuid)>,
-    checked: Checked<KeyLimitsForm>,
+    post: TenantForm<KeyLimitsForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (slug, key_id) = path.into_inner();
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    let result = async {
+    let (_, key_id) = path.into_inner();
+    let TenantForm { page, form } = post;
+    let saved = async {
         let limits = form.parse()?;
-        tenant_config::save_key_limits(&state, &scope, &actor(&req, &user), key_id, limits).await?;
-        Ok(redirect(&format!(
-            "/t/{}/keys/{key_id}?saved=1",
-            scope.tenant().slug
-        )))
+        let input = KeyLimitsInput { key_id, limits };
+        limits::save_key_limits(&state.store, &page.scope, &page.actor(&req), input)
+            .await
+            .map(drop)
     }
     .await;
-    or_show_error(result, |message| {
-        show_key(
-            &state,
-            &user,
-            &scope,
-            key_id,
-            None,
-            FormError::on_form("key", message),
-        )
-    })
-    .await
+    match saved {
+        Ok(()) => Ok(redirect(&format!(
+            "/t/{}/keys/{key_id}?saved=1",
+            page.slug()
+        ))),
+        Err(ConsoleError::Invalid(message)) => {
+            let mut response = show_key(
+                &state,
+                &page,
+                key_id,
+                None,
+                FormError::on_form("key", message),
+            )
+            .await?;
+            invalid_status(&mut response);
+            Ok(response)
+        }
+        Err(other) => Err(other),
+    }
 }

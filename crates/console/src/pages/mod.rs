@@ -1,28 +1,37 @@
-//! Server-rendered pages. Each handler checks the session (extractor), the tenant
-//! scope and the permission, then renders an askama template (auto-escaped).
+//! Server-rendered pages. A page handler extracts who is asking and in which
+//! tenant ([`TenantPage`], or [`TenantForm`] with a CSRF-checked form), calls one
+//! function of the tenant layer, and renders an askama template (auto-escaped) or
+//! redirects. Settings pages share one shape ([`SettingsPage`]): show, and save or
+//! show again with the message by the form and what was typed kept.
 
 pub mod account;
 pub mod agreements;
 pub mod audit;
 pub mod auth;
+pub mod errors;
 pub mod form;
 pub mod invitations;
 pub mod keys;
 pub mod limits;
 pub mod policies;
+pub mod prices;
 pub mod providers;
 pub mod tenants;
 pub mod usage;
 
-use actix_web::{HttpRequest, HttpResponse};
-use airlock_schema::entities::{membership, tenant};
-use askama::Template;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 
-use crate::audit::Actor;
-use crate::auth::CurrentUser;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{Checked, CurrentUser};
 use crate::error::ConsoleError;
-use crate::scope::{Permission, TenantScope};
+use crate::state::ConsoleState;
+use crate::tenant::{self, Actor, Permission, TenantScope};
 
 /// One entry of the tenant switcher.
 pub struct TenantLink {
@@ -46,48 +55,40 @@ pub struct TenantNav {
     pub role: String,
     pub can_audit: bool,
     pub can_settings: bool,
+    pub can_budgets: bool,
     pub can_usage: bool,
 }
 
 impl Layout {
     pub async fn new(
-        db: &DatabaseConnection,
+        state: &ConsoleState,
         user: &CurrentUser,
         scope: Option<&TenantScope>,
     ) -> Result<Layout, ConsoleError> {
-        let memberships = membership::Entity::find()
-            .filter(membership::Column::UserId.eq(user.user.id))
-            .find_also_related(tenant::Entity)
-            .order_by_asc(membership::Column::CreatedAt)
-            .all(db)
-            .await?;
+        let tenants = tenant::of_user(&state.store, user.user.id).await?;
         Ok(Layout {
             email: user.user.email.clone(),
             csrf: user.csrf.clone(),
-            tenants: memberships
+            tenants: tenants
                 .into_iter()
-                .filter_map(|(m, t)| {
-                    let t = t?;
-                    Some(TenantLink {
-                        slug: t.slug,
-                        name: t.name,
-                        role: m.role,
-                    })
+                .map(|(t, role)| TenantLink {
+                    slug: t.slug,
+                    name: t.name,
+                    role: role.to_string(),
                 })
                 .collect(),
             current: scope.map(|s| TenantNav {
-                slug: s.tenant().slug.clone(),
+                slug: s.slug().to_owned(),
                 name: s.tenant().name.clone(),
                 role: s.role().to_string(),
                 can_audit: s.can(Permission::ReadAudit),
                 can_settings: s.can(Permission::ReadSettings),
+                can_budgets: s.can(Permission::ReadBudgets),
                 can_usage: s.can(Permission::ReadUsage),
             }),
         })
     }
-}
 
-impl Layout {
     /// The current tenant's address, for links back into it.
     pub fn current_slug(&self) -> &str {
         self.current.as_ref().map_or("", |c| c.slug.as_str())
@@ -95,13 +96,83 @@ impl Layout {
 }
 
 pub fn render(page: &impl Template) -> Result<HttpResponse, ConsoleError> {
-    let html = page.render().map_err(|e| {
-        tracing::error!(error = %e, "rendering a console page failed");
-        ConsoleError::Internal
-    })?;
+    let html = page.render()?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(html))
+}
+
+pub fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("location", location))
+        .finish()
+}
+
+/// The audit actor of a page request: the user and the TCP peer.
+pub fn actor(req: &HttpRequest, user: &CurrentUser) -> Actor {
+    Actor::user(&user.user, req.peer_addr().map(|a| a.ip().to_string()))
+}
+
+/// A signed-in member's request for a page of a tenant (`{slug}` in the path):
+/// a tenant they are not a member of is not found.
+pub struct TenantPage {
+    pub user: CurrentUser,
+    pub scope: TenantScope,
+}
+
+/// The same for a form post, with its CSRF token checked and its form parsed.
+pub struct TenantForm<F> {
+    pub page: TenantPage,
+    pub form: F,
+}
+
+async fn scope_of(req: &HttpRequest, user: CurrentUser) -> Result<TenantPage, ConsoleError> {
+    let state = crate::auth::state(req)?;
+    let slug = req.match_info().get("slug").ok_or(ConsoleError::NotFound)?;
+    let scope = TenantScope::check(state.db(), &user.user, slug).await?;
+    Ok(TenantPage { user, scope })
+}
+
+impl FromRequest for TenantPage {
+    type Error = ConsoleError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let user = CurrentUser::from_request(&req, payload);
+        Box::pin(async move { scope_of(&req, user.await?).await })
+    }
+}
+
+impl<F: DeserializeOwned + 'static> FromRequest for TenantForm<F> {
+    type Error = ConsoleError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let checked = Checked::<F>::from_request(&req, payload);
+        Box::pin(async move {
+            let Checked { user, form } = checked.await?;
+            Ok(TenantForm {
+                page: scope_of(&req, user).await?,
+                form,
+            })
+        })
+    }
+}
+
+impl TenantPage {
+    pub fn actor(&self, req: &HttpRequest) -> Actor {
+        actor(req, &self.user)
+    }
+
+    pub async fn layout(&self, state: &ConsoleState) -> Result<Layout, ConsoleError> {
+        Layout::new(state, &self.user, Some(&self.scope)).await
+    }
+
+    pub fn slug(&self) -> &str {
+        self.scope.slug()
+    }
 }
 
 /// The validation message of one of a page's forms, if any.
@@ -126,50 +197,83 @@ impl FormError {
     }
 }
 
-/// When a form's input was invalid, shows its page again (with what was typed
-/// and the message next to the form) as a 400; other outcomes pass through.
-pub async fn or_show_error<F, Fut>(
-    result: Result<HttpResponse, ConsoleError>,
-    show: F,
-) -> Result<HttpResponse, ConsoleError>
-where
-    F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = Result<HttpResponse, ConsoleError>>,
-{
-    match result {
-        Err(ConsoleError::Invalid(message)) => {
-            let mut response = show(message).await?;
-            *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
-            response.headers_mut().insert(
-                actix_web::http::header::HeaderName::from_static("x-airlock-error-code"),
-                actix_web::http::header::HeaderValue::from_static("invalid_request"),
-            );
-            Ok(response)
-        }
-        other => other,
-    }
-}
-
 /// A message for the top of a page after a change. Only these fixed texts are
 /// shown, so a link cannot make the console say something it did not.
-pub fn saved_notice(query: &std::collections::HashMap<String, String>) -> Option<&'static str> {
+pub fn saved_notice(query: &HashMap<String, String>) -> Option<&'static str> {
     match query.get("saved").map(String::as_str) {
         Some("1") => Some("Saved. Relays apply the change within a second."),
         _ => None,
     }
 }
 
-pub fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("location", location))
-        .finish()
+/// How a settings page is shown: after a save (with its notice), or again with a
+/// form's error and what was typed into it.
+pub struct View<T> {
+    pub notice: Option<&'static str>,
+    pub error: FormError,
+    pub typed: T,
 }
 
-/// The audit actor of a request: the user and the TCP peer.
-pub fn actor(req: &HttpRequest, user: &CurrentUser) -> Actor {
-    Actor {
-        user_id: Some(user.user.id),
-        label: user.user.email.clone(),
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+/// A settings page: one GET that shows it, forms that save into it.
+pub trait SettingsPage {
+    /// What was typed into the page's forms, shown again with an error (never a
+    /// secret: pages leave those out).
+    type Typed: Default;
+    /// The page's path under `/t/{slug}/`.
+    const PATH: &'static str;
+
+    fn show(
+        state: &ConsoleState,
+        page: &TenantPage,
+        view: View<Self::Typed>,
+    ) -> impl Future<Output = Result<HttpResponse, ConsoleError>>;
+}
+
+/// The GET of a settings page.
+pub async fn show_settings<P: SettingsPage>(
+    state: web::Data<ConsoleState>,
+    page: TenantPage,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let view = View {
+        notice: saved_notice(&query),
+        error: FormError::none(),
+        typed: P::Typed::default(),
+    };
+    P::show(&state, &page, view).await
+}
+
+/// The end of a settings form's POST: back to the page with the saved notice
+/// (post/redirect/get), or, for input that cannot be taken, the page again as a
+/// 400 with the message next to `form` and what was typed. Other errors pass on.
+pub async fn save_or_redisplay<P: SettingsPage>(
+    state: &ConsoleState,
+    page: &TenantPage,
+    form: &'static str,
+    typed: P::Typed,
+    saved: Result<(), ConsoleError>,
+) -> Result<HttpResponse, ConsoleError> {
+    match saved {
+        Ok(()) => Ok(redirect(&format!("/t/{}/{}?saved=1", page.slug(), P::PATH))),
+        Err(ConsoleError::Invalid(message)) => {
+            let view = View {
+                notice: None,
+                error: FormError::on_form(form, message),
+                typed,
+            };
+            let mut response = P::show(state, page, view).await?;
+            invalid_status(&mut response);
+            Ok(response)
+        }
+        Err(other) => Err(other),
     }
+}
+
+/// Marks a page shown again for bad input: 400 with the stable code.
+pub fn invalid_status(response: &mut HttpResponse) {
+    *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(
+        actix_web::http::header::HeaderName::from_static("x-airlock-error-code"),
+        actix_web::http::header::HeaderValue::from_static("invalid_request"),
+    );
 }

@@ -1,8 +1,6 @@
 //! Data-classification policies, one form per class, and a preview of which
 //! provider may receive which class today.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::class::DataClass;
 use airlock_core::policy::{CheckAction, ClassPolicy};
@@ -12,13 +10,11 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::form::{self, choice, ticked};
-use super::{FormError, Layout, actor, or_show_error, redirect, render, saved_notice};
-use crate::auth::{Checked, CurrentUser};
+use super::{FormError, Layout, SettingsPage, TenantForm, TenantPage, View, redirect, render};
 use crate::error::ConsoleError;
-use crate::policy_ops::NewPolicy;
-use crate::scope::{Permission, TenantScope};
 use crate::state::ConsoleState;
-use crate::tenant_config::{self, PreviewRow};
+use crate::tenant::Permission;
+use crate::tenant::policies::{self, NewPolicy, PreviewRow};
 
 /// The selects of a policy form: field name and label.
 const CONTENT_FIELDS: [(&str, &str); 2] = [("pii", "Personal data"), ("secrets", "Secrets")];
@@ -76,50 +72,45 @@ struct PoliciesPage {
     error: FormError,
 }
 
-async fn show(
-    state: &ConsoleState,
-    user: &CurrentUser,
-    scope: &TenantScope,
-    notice: Option<&'static str>,
-    error: FormError,
-) -> Result<HttpResponse, ConsoleError> {
-    let today = Utc::now().date_naive();
-    render(&PoliciesPage {
-        policies: tenant_config::policies(&state.db, scope)
-            .await?
-            .into_iter()
-            .map(|(class, policy)| PolicyView {
-                class: class.as_str(),
-                allowed_providers: policy.allowed_providers.join(", "),
-                policy,
-            })
-            .collect(),
-        preview: tenant_config::preview(&state.db, scope, today).await?,
-        classes: DataClass::ALL.map(DataClass::as_str),
-        content_actions: ContentAction::ALL.map(ContentAction::as_str),
-        check_actions: CheckAction::ALL.map(CheckAction::as_str),
-        can_manage: scope.can(Permission::ManageProviders),
-        notice,
-        error,
-        layout: Layout::new(&state.db, user, Some(scope)).await?,
-    })
+impl SettingsPage for PoliciesPage {
+    type Typed = ();
+    const PATH: &'static str = "policies";
+
+    async fn show(
+        state: &ConsoleState,
+        page: &TenantPage,
+        view: View<()>,
+    ) -> Result<HttpResponse, ConsoleError> {
+        let today = Utc::now().date_naive();
+        let scope = &page.scope;
+        render(&PoliciesPage {
+            policies: policies::list(&state.store, scope)
+                .await?
+                .into_iter()
+                .map(|(class, policy)| PolicyView {
+                    class: class.as_str(),
+                    allowed_providers: policy.allowed_providers.join(", "),
+                    policy,
+                })
+                .collect(),
+            preview: policies::preview(&state.store, scope, today).await?,
+            classes: DataClass::ALL.map(DataClass::as_str),
+            content_actions: ContentAction::ALL.map(ContentAction::as_str),
+            check_actions: CheckAction::ALL.map(CheckAction::as_str),
+            can_manage: scope.can(Permission::ManageProviders),
+            notice: view.notice,
+            error: view.error,
+            layout: page.layout(state).await?,
+        })
+    }
 }
 
 pub async fn list(
     state: web::Data<ConsoleState>,
-    user: CurrentUser,
-    slug: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
+    page: TenantPage,
+    query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    show(
-        &state,
-        &user,
-        &scope,
-        saved_notice(&query),
-        FormError::none(),
-    )
-    .await
+    super::show_settings::<PoliciesPage>(state, page, query).await
 }
 
 #[derive(Deserialize)]
@@ -167,30 +158,25 @@ pub async fn save(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
     path: web::Path<(String, String)>,
-    checked: Checked<PolicyForm>,
+    post: TenantForm<PolicyForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (slug, class) = path.into_inner();
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let (_, class) = path.into_inner();
+    let TenantForm { page, form } = post;
     let class: DataClass = class.parse().map_err(|_| ConsoleError::NotFound)?;
-    let result = async {
+    let saved = async {
         let policy = form.parse(class)?;
-        tenant_config::save_policy(&state, &scope, &actor(&req, &user), policy).await?;
-        Ok(redirect(&format!(
-            "/t/{}/policies?saved=1#policy-{}",
-            scope.tenant().slug,
-            class.as_str()
-        )))
+        policies::save(&state.store, &page.scope, &page.actor(&req), policy).await
     }
     .await;
-    or_show_error(result, |message| {
-        show(
-            &state,
-            &user,
-            &scope,
-            None,
-            FormError::on_form(class.as_str(), message),
-        )
-    })
-    .await
+    match saved {
+        // Back to the class's own form.
+        Ok(()) => Ok(redirect(&format!(
+            "/t/{}/policies?saved=1#policy-{}",
+            page.slug(),
+            class.as_str()
+        ))),
+        other => {
+            super::save_or_redisplay::<PoliciesPage>(&state, &page, class.as_str(), (), other).await
+        }
+    }
 }

@@ -1,22 +1,23 @@
 //! Providers: credentials (shown by their last 4 characters only), replacing
-//! them, base URLs, the default provider and model routes.
-
-use std::collections::HashMap;
+//! them, base URLs, the default provider, the self-hosted mark and model routes.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use airlock_core::provider::ProviderKind;
 use airlock_schema::entities::model_route;
 use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::form::text;
-use super::{FormError, Layout, actor, or_show_error, redirect, render, saved_notice};
-use crate::auth::{Checked, CurrentUser};
+use super::form::{text, ticked};
+use super::{
+    FormError, Layout, SettingsPage, TenantForm, TenantPage, View, redirect, render,
+    save_or_redisplay,
+};
 use crate::error::ConsoleError;
-use crate::scope::{Permission, TenantScope};
 use crate::state::ConsoleState;
-use crate::tenant_config::{self, ProviderInput, ProviderRow};
+use crate::tenant::Permission;
+use crate::tenant::providers::{self, NewRoute, ProviderInput, ProviderRow, SelfHosted};
 
 #[derive(Template)]
 #[template(path = "console/providers.html")]
@@ -57,78 +58,65 @@ pub struct ProviderForm {
     api_key: Option<String>,
 }
 
-async fn show(
-    state: &ConsoleState,
-    user: &CurrentUser,
-    scope: &TenantScope,
-    notice: Option<&'static str>,
-    error: FormError,
-    typed: ProviderForm,
-) -> Result<HttpResponse, ConsoleError> {
-    render(&ProvidersPage {
-        providers: tenant_config::list_providers(&state.db, scope).await?,
-        routes: tenant_config::list_routes(&state.db, scope).await?,
-        can_manage: scope.can(Permission::ManageProviders),
-        notice,
-        error,
-        typed: ProviderForm {
-            api_key: None,
-            ..typed
-        },
-        layout: Layout::new(&state.db, user, Some(scope)).await?,
-    })
-}
+impl SettingsPage for ProvidersPage {
+    type Typed = ProviderForm;
+    const PATH: &'static str = "providers";
 
-fn back(scope: &TenantScope) -> HttpResponse {
-    redirect(&format!("/t/{}/providers?saved=1", scope.tenant().slug))
+    async fn show(
+        state: &ConsoleState,
+        page: &TenantPage,
+        view: View<ProviderForm>,
+    ) -> Result<HttpResponse, ConsoleError> {
+        let scope = &page.scope;
+        render(&ProvidersPage {
+            providers: providers::list(&state.store, scope).await?,
+            routes: providers::routes(&state.store, scope).await?,
+            can_manage: scope.can(Permission::ManageProviders),
+            notice: view.notice,
+            error: view.error,
+            typed: ProviderForm {
+                api_key: None,
+                ..view.typed
+            },
+            layout: page.layout(state).await?,
+        })
+    }
 }
 
 pub async fn list(
     state: web::Data<ConsoleState>,
-    user: CurrentUser,
-    slug: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
+    page: TenantPage,
+    query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    show(
-        &state,
-        &user,
-        &scope,
-        saved_notice(&query),
-        FormError::none(),
-        ProviderForm::default(),
-    )
-    .await
+    super::show_settings::<ProvidersPage>(state, page, query).await
 }
 
 pub async fn save(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    slug: web::Path<String>,
-    checked: Checked<ProviderForm>,
+    post: TenantForm<ProviderForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    let input = ProviderInput {
-        name: text(&form.name).unwrap_or_default().to_owned(),
-        kind: text(&form.kind).unwrap_or_default().to_owned(),
-        base_url: text(&form.base_url).map(str::to_owned),
-        api_key: text(&form.api_key).map(|k| SecretString::from(k.to_owned())),
-    };
-    let result = tenant_config::save_provider(&state, &scope, &actor(&req, &user), input)
-        .await
-        .map(|_| back(&scope));
-    or_show_error(result, |message| {
-        show(
-            &state,
-            &user,
-            &scope,
-            None,
-            FormError::on_form("provider", message),
-            form,
-        )
-    })
-    .await
+    let TenantForm { page, form } = post;
+    let saved = async {
+        let kind = text(&form.kind)
+            .and_then(ProviderKind::parse)
+            .ok_or_else(|| {
+                ConsoleError::Invalid("the kind is one of openai, anthropic, gemini or mock".into())
+            })?;
+        let input = ProviderInput {
+            master_keys: &state.master_keys,
+            egress: &state.settings.egress,
+            name: text(&form.name).unwrap_or_default().to_owned(),
+            kind,
+            base_url: text(&form.base_url).map(str::to_owned),
+            api_key: text(&form.api_key).map(|k| SecretString::from(k.to_owned())),
+        };
+        providers::save(&state.store, &page.scope, &page.actor(&req), input)
+            .await
+            .map(drop)
+    }
+    .await;
+    save_or_redisplay::<ProvidersPage>(&state, &page, "provider", form, saved).await
 }
 
 #[derive(Deserialize)]
@@ -140,26 +128,37 @@ pub struct DefaultForm {
 pub async fn set_default(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    slug: web::Path<String>,
-    checked: Checked<DefaultForm>,
+    post: TenantForm<DefaultForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let TenantForm { page, form } = post;
     let name = text(&form.provider).unwrap_or_default();
-    let result = tenant_config::set_default_provider(&state, &scope, &actor(&req, &user), name)
+    let saved = providers::set_default(&state.store, &page.scope, &page.actor(&req), name).await;
+    save_or_redisplay::<ProvidersPage>(&state, &page, "default", ProviderForm::default(), saved)
         .await
-        .map(|()| back(&scope));
-    or_show_error(result, |message| {
-        show(
-            &state,
-            &user,
-            &scope,
-            None,
-            FormError::on_form("default", message),
-            ProviderForm::default(),
-        )
-    })
-    .await
+}
+
+#[derive(Deserialize)]
+pub struct SelfHostedForm {
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    self_hosted: Option<String>,
+}
+
+pub async fn set_self_hosted(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    post: TenantForm<SelfHostedForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let TenantForm { page, form } = post;
+    let mark = SelfHosted {
+        provider: text(&form.provider).unwrap_or_default().to_owned(),
+        self_hosted: ticked(&form.self_hosted),
+    };
+    let saved =
+        providers::set_self_hosted(&state.store, &page.scope, &page.actor(&req), mark).await;
+    save_or_redisplay::<ProvidersPage>(&state, &page, "self-hosted", ProviderForm::default(), saved)
+        .await
 }
 
 #[derive(Deserialize)]
@@ -175,43 +174,28 @@ pub struct RouteForm {
 pub async fn save_route(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    slug: web::Path<String>,
-    checked: Checked<RouteForm>,
+    post: TenantForm<RouteForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    let result = tenant_config::save_route(
-        &state,
-        &scope,
-        &actor(&req, &user),
-        text(&form.model).unwrap_or_default(),
-        text(&form.provider).unwrap_or_default(),
-        text(&form.upstream_model),
-    )
-    .await
-    .map(|_| back(&scope));
-    or_show_error(result, |message| {
-        show(
-            &state,
-            &user,
-            &scope,
-            None,
-            FormError::on_form("route", message),
-            ProviderForm::default(),
-        )
-    })
-    .await
+    let TenantForm { page, form } = post;
+    let route = NewRoute {
+        model: text(&form.model).unwrap_or_default().to_owned(),
+        provider: text(&form.provider).unwrap_or_default().to_owned(),
+        upstream_model: text(&form.upstream_model).map(str::to_owned),
+    };
+    let saved = providers::save_route(&state.store, &page.scope, &page.actor(&req), route)
+        .await
+        .map(drop);
+    save_or_redisplay::<ProvidersPage>(&state, &page, "route", ProviderForm::default(), saved).await
 }
 
 pub async fn remove_route(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
     path: web::Path<(String, Uuid)>,
-    checked: Checked<HashMap<String, String>>,
+    post: TenantForm<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (slug, route_id) = path.into_inner();
-    let user = checked.user;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    tenant_config::remove_route(&state, &scope, &actor(&req, &user), route_id).await?;
-    Ok(back(&scope))
+    let (_, route_id) = path.into_inner();
+    let page = post.page;
+    providers::remove_route(&state.store, &page.scope, &page.actor(&req), route_id).await?;
+    Ok(redirect(&format!("/t/{}/providers?saved=1", page.slug())))
 }

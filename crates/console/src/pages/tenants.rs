@@ -1,18 +1,20 @@
-//! The tenants a user belongs to: list, create, switch.
+//! The tenants a user belongs to (list, create, switch), and a tenant's members
+//! and invitations.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::role::Role;
+use airlock_schema::entities::invitation;
 use askama::Template;
-use sea_orm::TransactionTrait;
 use serde::Deserialize;
 
-use super::{Layout, actor, redirect, render};
-use crate::audit::{self, Change};
+use super::{
+    Layout, TenantForm, TenantPage, actor, invalid_status, redirect, render, saved_notice,
+};
 use crate::auth::{Checked, CurrentUser};
 use crate::error::ConsoleError;
-use crate::ops;
-use crate::scope::TenantScope;
 use crate::state::ConsoleState;
+use crate::tenant::members::{self, Invitation, Invited, MemberRow, RoleChange};
+use crate::tenant::{self, NewTenant, Permission};
 
 #[derive(Template)]
 #[template(path = "console/tenants.html")]
@@ -21,6 +23,8 @@ struct TenantsPage<'a> {
     error: Option<&'a str>,
     slug: &'a str,
     name: &'a str,
+    /// The account's address is not proven yet: it may not create tenants.
+    unverified: bool,
 }
 
 pub async fn list(
@@ -28,10 +32,11 @@ pub async fn list(
     user: CurrentUser,
 ) -> Result<HttpResponse, ConsoleError> {
     render(&TenantsPage {
-        layout: Layout::new(&state.db, &user, None).await?,
+        layout: Layout::new(&state, &user, None).await?,
         error: None,
         slug: "",
         name: "",
+        unverified: user.user.email_verified_at.is_none(),
     })
 }
 
@@ -41,129 +46,105 @@ pub struct NewTenantForm {
     name: String,
 }
 
-/// Creates a tenant; its creator is its owner. The tenant, the membership and the
-/// audit event commit together.
+/// Creates a tenant; its creator is its owner. An account must have proven its
+/// address first (sign-up sends the link).
 pub async fn create(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
     checked: Checked<NewTenantForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Checked { user, form } = checked;
-    let slug = form.slug.trim().to_lowercase();
-    let name = form.name.trim();
-    let (db, shown_user, shown_slug) = (&state.db, &user, &slug);
-    let again = move |message: String| async move {
-        let mut response = render(&TenantsPage {
-            layout: Layout::new(db, shown_user, None).await?,
-            error: Some(&message),
-            slug: shown_slug,
-            name,
-        })?;
-        *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
-        Ok(response)
+    let created = if user.user.email_verified_at.is_none() {
+        Err(ConsoleError::Invalid(
+            "confirm your email address first: open the link we sent when you signed up".into(),
+        ))
+    } else {
+        tenant::create(
+            &state.store,
+            &actor(&req, &user),
+            Some(user.user.id),
+            NewTenant {
+                slug: form.slug.clone(),
+                name: form.name.clone(),
+            },
+        )
+        .await
     };
-    if name.is_empty() || name.len() > 100 {
-        return again("A tenant needs a name of 1–100 characters.".into()).await;
+    match created {
+        Ok(tenant) => Ok(redirect(&format!("/t/{}/keys", tenant.slug))),
+        Err(ConsoleError::Invalid(message)) => {
+            let mut response = render(&TenantsPage {
+                layout: Layout::new(&state, &user, None).await?,
+                error: Some(&message),
+                slug: form.slug.trim(),
+                name: form.name.trim(),
+                unverified: user.user.email_verified_at.is_none(),
+            })?;
+            invalid_status(&mut response);
+            Ok(response)
+        }
+        Err(other) => Err(other),
     }
-    if ops::find_tenant(&state.db, &slug).await.is_ok() {
-        return again(format!("The address `{slug}` is taken; pick another.")).await;
-    }
-    let txn = state.db.begin().await?;
-    let tenant = match ops::create_tenant(&txn, &slug, name).await {
-        Ok(tenant) => tenant,
-        Err(ops::OpsError::Invalid(message)) => return again(message).await,
-        Err(e) => return Err(e.into()),
-    };
-    let member = ops::add_member(&txn, tenant.id, user.user.id, Role::Owner).await?;
-    let after = serde_json::json!({"slug": tenant.slug, "name": tenant.name});
-    let scope = TenantScope::of_member(tenant, &member)?;
-    audit::record(
-        &txn,
-        &scope,
-        &actor(&req, &user),
-        Change {
-            action: "tenant.create",
-            target_type: "tenant",
-            target_id: Some(scope.tenant_id().to_string()),
-            before: None,
-            after: Some(after),
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(redirect(&format!("/t/{}/keys", scope.tenant().slug)))
 }
 
 /// `/t/{slug}`: the tenant's first page.
-pub async fn open(
-    state: web::Data<ConsoleState>,
-    user: CurrentUser,
-    slug: web::Path<String>,
-) -> Result<HttpResponse, ConsoleError> {
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    Ok(redirect(&format!("/t/{}/keys", scope.tenant().slug)))
+pub async fn open(page: TenantPage) -> Result<HttpResponse, ConsoleError> {
+    Ok(redirect(&format!("/t/{}/keys", page.slug())))
 }
 
 #[derive(Template)]
 #[template(path = "console/members.html")]
 struct MembersPage {
     layout: Layout,
-    members: Vec<crate::scoped::MemberRow>,
+    members: Vec<MemberRow>,
     roles: [&'static str; 5],
     can_manage: bool,
     /// The signed-in user, whose own row says "you".
     me: uuid::Uuid,
     notice: Option<&'static str>,
     error: Option<String>,
-    pending: Vec<airlock_schema::entities::invitation::Model>,
+    pending: Vec<invitation::Model>,
     /// Just sent: to whom, and the link when it was not mailed.
-    invited: Option<(String, crate::invitations::Invited)>,
+    invited: Option<(String, Invited)>,
 }
 
 pub async fn members(
     state: web::Data<ConsoleState>,
-    user: CurrentUser,
-    slug: web::Path<String>,
+    page: TenantPage,
     query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    show_members(
-        &state,
-        &user,
-        &scope,
-        super::saved_notice(&query),
-        None,
-        None,
-    )
-    .await
+    show_members(&state, &page, saved_notice(&query), None, None).await
 }
 
 async fn show_members(
     state: &ConsoleState,
-    user: &CurrentUser,
-    scope: &TenantScope,
+    page: &TenantPage,
     notice: Option<&'static str>,
     error: Option<String>,
-    invited: Option<(String, crate::invitations::Invited)>,
+    invited: Option<(String, Invited)>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let members = crate::scoped::list_members(&state.db, scope).await?;
-    let can_manage = scope.can(crate::scope::Permission::ManageMembers);
+    let scope = &page.scope;
+    let can_manage = scope.can(Permission::ManageMembers);
     let pending = if can_manage {
-        crate::invitations::pending(&state.db, scope).await?
+        members::pending(&state.store, scope).await?
     } else {
         Vec::new()
     };
-    render(&MembersPage {
+    let mut response = render(&MembersPage {
         pending,
         invited,
-        layout: Layout::new(&state.db, user, Some(scope)).await?,
-        members,
+        layout: page.layout(state).await?,
+        members: members::list(&state.store, scope).await?,
         roles: Role::ALL.map(Role::as_str),
         can_manage,
-        me: user.user.id,
+        me: page.user.user.id,
         notice,
-        error,
-    })
+        error: error.clone(),
+    })?;
+    if error.is_some() {
+        invalid_status(&mut response);
+    }
+    Ok(response)
 }
 
 /// The roles, as a validation message lists them.
@@ -175,53 +156,62 @@ pub struct RoleForm {
     role: Option<String>,
 }
 
+/// A members form's outcome: back to the page, or the page with the message.
+async fn after(
+    state: &ConsoleState,
+    page: &TenantPage,
+    saved: Result<HttpResponse, ConsoleError>,
+) -> Result<HttpResponse, ConsoleError> {
+    match saved {
+        Err(ConsoleError::Invalid(message)) => {
+            show_members(state, page, None, Some(message), None).await
+        }
+        other => other,
+    }
+}
+
 pub async fn change_role(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
     path: web::Path<(String, uuid::Uuid)>,
-    checked: Checked<RoleForm>,
+    post: TenantForm<RoleForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (slug, user_id) = path.into_inner();
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    let result = async {
+    let (_, user_id) = path.into_inner();
+    let TenantForm { page, form } = post;
+    let saved = async {
         let role: Role = super::form::choice(&form.role, "The role", ROLE_CHOICES)?;
-        crate::scoped::change_role(&state, &scope, &actor(&req, &user), user_id, role).await?;
-        Ok(redirect(&format!(
-            "/t/{}/members?saved=1",
-            scope.tenant().slug
-        )))
+        members::change_role(
+            &state.store,
+            &page.scope,
+            &page.actor(&req),
+            RoleChange { user_id, role },
+        )
+        .await?;
+        Ok(redirect(&format!("/t/{}/members?saved=1", page.slug())))
     }
     .await;
-    super::or_show_error(result, |message| {
-        show_members(&state, &user, &scope, None, Some(message), None)
-    })
-    .await
+    after(&state, &page, saved).await
 }
 
 pub async fn remove_member(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
     path: web::Path<(String, uuid::Uuid)>,
-    checked: Checked<std::collections::HashMap<String, String>>,
+    post: TenantForm<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (slug, user_id) = path.into_inner();
-    let user = checked.user;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
-    let result = crate::scoped::remove_member(&state, &scope, &actor(&req, &user), user_id)
+    let (_, user_id) = path.into_inner();
+    let page = post.page;
+    let saved = members::remove(&state.store, &page.scope, &page.actor(&req), user_id)
         .await
         .map(|()| {
-            if user_id == user.user.id {
+            if user_id == page.user.user.id {
                 // You left the tenant: nothing of it is yours to see any more.
                 redirect("/tenants")
             } else {
-                redirect(&format!("/t/{}/members?saved=1", scope.tenant().slug))
+                redirect(&format!("/t/{}/members?saved=1", page.slug()))
             }
         });
-    super::or_show_error(result, |message| {
-        show_members(&state, &user, &scope, None, Some(message), None)
-    })
-    .await
+    after(&state, &page, saved).await
 }
 
 #[derive(Deserialize)]
@@ -235,38 +225,25 @@ pub struct InviteForm {
 pub async fn invite(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    slug: web::Path<String>,
-    checked: Checked<InviteForm>,
+    post: TenantForm<InviteForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Checked { user, form } = checked;
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
+    let TenantForm { page, form } = post;
     let email = super::form::text(&form.email)
         .unwrap_or_default()
         .to_owned();
-    let result = async {
+    let saved = async {
         let role: Role = super::form::choice(&form.role, "The role", ROLE_CHOICES)?;
-        let invited = crate::invitations::invite(
-            &state,
-            &scope,
-            &actor(&req, &user),
-            &email,
+        let link_base = state.link_base(&req);
+        let invitation = Invitation {
+            email: email.clone(),
             role,
-            &state.link_base(&req),
-        )
-        .await?;
-        show_members(
-            &state,
-            &user,
-            &scope,
-            None,
-            None,
-            Some((email.clone(), invited)),
-        )
-        .await
+            link_base: &link_base,
+            mailer: state.mailer.as_ref(),
+        };
+        let invited =
+            members::invite(&state.store, &page.scope, &page.actor(&req), invitation).await?;
+        show_members(&state, &page, None, None, Some((email.clone(), invited))).await
     }
     .await;
-    super::or_show_error(result, |message| {
-        show_members(&state, &user, &scope, None, Some(message), None)
-    })
-    .await
+    after(&state, &page, saved).await
 }

@@ -7,12 +7,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::form::optional_date;
-use super::{Layout, render};
-use crate::auth::CurrentUser;
+use super::{Layout, TenantPage, render};
 use crate::error::ConsoleError;
-use crate::scope::TenantScope;
 use crate::state::ConsoleState;
-use crate::usage::{self, UsageSummary};
+use crate::tenant::usage::{self, UsageSummary};
 
 #[derive(Template)]
 #[template(path = "console/usage.html")]
@@ -37,17 +35,15 @@ pub struct UsageQuery {
 
 pub async fn page(
     state: web::Data<ConsoleState>,
-    user: CurrentUser,
-    slug: web::Path<String>,
+    page: TenantPage,
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let scope = TenantScope::check(&state.db, &user, &slug).await?;
     let (from, to) = usage::period(
         optional_date(&query.from, "The first day")?,
         optional_date(&query.to, "The last day")?,
     )?;
     render(&UsagePage {
-        summary: usage::summary(&state.db, &scope, from, to).await?,
-        layout: Layout::new(&state.db, &user, Some(&scope)).await?,
+        summary: usage::summary(&state.store, &page.scope, from, to).await?,
+        layout: page.layout(&state).await?,
     })
 }

@@ -73,25 +73,21 @@ impl IpAllowlist {
 }
 
 impl CachedKey {
-    /// Builds the cached view; a row the relay cannot interpret (unknown env) is
-    /// treated as unusable rather than guessed at.
+    /// Builds the cached view. (Stored words were parsed when the row was read: an
+    /// unreadable row fails its query rather than being guessed at here.)
     pub fn from_row(row: &relay_key::Model) -> Option<CachedKey> {
-        let env: Env = row.env.parse().ok()?;
         let strings = airlock_schema::json_strings;
         Some(CachedKey {
             id: row.id,
             tenant_id: row.tenant_id,
-            env,
+            env: *row.env,
             display_prefix: row.display_prefix.clone(),
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
             grace_until: row.grace_until,
             allowed_models: strings(&row.allowed_models),
-            default_data_class: row
-                .default_data_class
-                .parse()
-                .unwrap_or(DataClass::Internal),
-            max_data_class: row.max_data_class.parse().unwrap_or(DataClass::Internal),
+            default_data_class: *row.default_data_class,
+            max_data_class: *row.max_data_class,
             rpm_limit: row.rpm_limit.and_then(|v| u32::try_from(v).ok()),
             tpm_limit: row.tpm_limit.and_then(|v| u32::try_from(v).ok()),
             daily_budget: row.daily_budget_micros.map(MicroDollars::new),

@@ -18,7 +18,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::error::RelayError;
-use crate::providers::{ProviderEndpoint, ProviderKind};
+use crate::providers::ProviderEndpoint;
 
 #[derive(Clone, Debug)]
 pub struct ModelRoute {
@@ -181,21 +181,20 @@ impl TenantCache {
         let policies = config
             .policies
             .iter()
-            .filter_map(|row| Some((row.data_class.parse().ok()?, settings::class_policy(row))))
+            .map(|row| (*row.data_class, settings::class_policy(row)))
             .collect();
         let env_defaults = config
             .env_defaults
             .iter()
-            .filter_map(|row| {
-                let env: Env = row.env.parse().ok()?;
-                Some((
-                    env,
+            .map(|row| {
+                (
+                    *row.env,
                     EnvDefaults {
                         rpm_limit: u32::try_from(row.rpm_limit).ok().filter(|v| *v > 0),
                         tpm_limit: row.tpm_limit.and_then(|v| u32::try_from(v).ok()),
                         monthly_budget: Some(MicroDollars::new(row.monthly_budget_micros)),
                     },
-                ))
+                )
             })
             .collect();
         let runtime = Arc::new(TenantRuntime {
@@ -225,10 +224,7 @@ fn endpoint_from_row(
     row: &provider_credential::Model,
     master_keys: &MasterKeys,
 ) -> Option<ProviderEndpoint> {
-    let Some(kind) = ProviderKind::parse(&row.kind) else {
-        tracing::error!(tenant.id = %row.tenant_id, provider = %row.name, "unknown provider kind; provider skipped");
-        return None;
-    };
+    let kind = *row.kind;
     let credential = match (&row.ciphertext, &row.nonce, row.key_version) {
         (Some(ciphertext), Some(nonce), Some(version)) => {
             let sealed = Sealed {

@@ -35,8 +35,12 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Hex hash of the previous event in the chain.
     pub prev_hash: String,
-    /// Hex hash over this event's fields and `prev_hash`.
+    /// Hex HMAC-SHA-256 (under the server's audit key) over this event's fields
+    /// and `prev_hash`.
     pub hash: String,
+    /// The hash is keyed (every event since keyed chains; an older event is
+    /// re-keyed at startup once its chain verifies).
+    pub keyed: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

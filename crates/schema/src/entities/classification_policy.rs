@@ -5,7 +5,12 @@
 //! `classification_policies`: what a tenant allows for one data class. Unique per
 //! (tenant, data_class).
 
+use airlock_core::class::DataClass;
+use airlock_core::policy::CheckAction;
+use airlock_core::redact::ContentAction;
 use sea_orm::entity::prelude::*;
+
+use crate::stored::Stored;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "classification_policies")]
@@ -14,17 +19,17 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     /// e.g. public | internal | confidential | restricted (parsed by `airlock_core`).
-    pub data_class: String,
+    pub data_class: Stored<DataClass>,
     /// JSON array of provider names allowed for this class.
     pub allowed_providers: Json,
     pub require_dpa: bool,
     pub require_zdr: bool,
     pub require_baa: bool,
     /// allow | flag | redact | block, as applies to each check.
-    pub pii_action: String,
-    pub secret_action: String,
-    pub injection_action: String,
-    pub output_action: String,
+    pub pii_action: Stored<ContentAction>,
+    pub secret_action: Stored<ContentAction>,
+    pub injection_action: Stored<CheckAction>,
+    pub output_action: Stored<CheckAction>,
     pub block_code: bool,
     pub updated_at: DateTimeUtc,
 }

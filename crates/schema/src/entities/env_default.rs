@@ -5,7 +5,10 @@
 //! `env_defaults`: a tenant's limits for new keys of one environment. Unique per
 //! (tenant, env).
 
+use airlock_core::key::Env;
 use sea_orm::entity::prelude::*;
+
+use crate::stored::Stored;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "env_defaults")]
@@ -14,7 +17,7 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     /// dev | stg | prod | ci.
-    pub env: String,
+    pub env: Stored<Env>,
     pub rpm_limit: i32,
     pub tpm_limit: Option<i32>,
     pub monthly_budget_micros: i64,

@@ -5,7 +5,10 @@
 //! `invitations`: an email link that makes its recipient a member of a tenant.
 //! Only the SHA-256 of the link's token is kept; used once, then `accepted_at`.
 
+use airlock_core::role::Role;
 use sea_orm::entity::prelude::*;
+
+use crate::stored::Stored;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "invitations")]
@@ -16,7 +19,7 @@ pub struct Model {
     /// Lower-cased; only an account with this address may accept.
     pub email: String,
     /// The role the member gets.
-    pub role: String,
+    pub role: Stored<Role>,
     /// Hex SHA-256 of the token in the link.
     pub token_hash: String,
     pub invited_by: Option<Uuid>,

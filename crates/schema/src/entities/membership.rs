@@ -4,7 +4,10 @@
 
 //! `memberships`: a user's role in a tenant. Unique per (tenant, user).
 
+use airlock_core::role::Role;
 use sea_orm::entity::prelude::*;
+
+use crate::stored::Stored;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "memberships")]
@@ -14,7 +17,7 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub user_id: Uuid,
     /// owner | admin | developer | finance | viewer (parsed by `airlock_core`).
-    pub role: String,
+    pub role: Stored<Role>,
     pub created_at: DateTimeUtc,
 }
 

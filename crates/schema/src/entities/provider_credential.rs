@@ -6,7 +6,10 @@
 //! only as AES-256-GCM ciphertext under the master key (which never lives in the
 //! database), with the tenant id as authenticated data. Unique per (tenant, name).
 
+use airlock_core::provider::ProviderKind;
 use sea_orm::entity::prelude::*;
+
+use crate::stored::Stored;
 
 /// `Debug` is written by hand: ciphertext and nonce are printed as lengths only.
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
@@ -18,7 +21,7 @@ pub struct Model {
     /// Unique per tenant, e.g. `openai`, `deepseek`, `mock`.
     pub name: String,
     /// openai | anthropic | gemini | mock; `openai` covers any OpenAI-compatible base URL.
-    pub kind: String,
+    pub kind: Stored<ProviderKind>,
     pub base_url: Option<String>,
     /// AES-256-GCM ciphertext of the provider secret; NULL for the `mock` kind.
     #[sea_orm(column_type = "Blob", nullable)]
@@ -85,7 +88,7 @@ mod tests {
             id: Uuid::nil(),
             tenant_id: Uuid::nil(),
             name: "openai".to_owned(),
-            kind: "openai".to_owned(),
+            kind: Stored(ProviderKind::OpenAi),
             base_url: None,
             ciphertext: Some(vec![0xAB; 40]),
             nonce: Some(vec![0xCD; 12]),

@@ -6,7 +6,11 @@
 //! never the key. The relay polls `updated_at > watermark` to invalidate its cache, so
 //! every change to a row must bump `updated_at`.
 
+use airlock_core::class::DataClass;
+use airlock_core::key::Env;
 use sea_orm::entity::prelude::*;
+
+use crate::stored::Stored;
 
 /// `Debug` is written by hand so the key hash never reaches a log: with the hash a log
 /// reader could match a leaked key to its row without the pepper.
@@ -17,7 +21,7 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     /// dev | stg | prod | ci.
-    pub env: String,
+    pub env: Stored<Env>,
     pub name: String,
     /// The public start of the key shown in lists, e.g. `dev_ab12…`.
     pub display_prefix: String,
@@ -44,9 +48,9 @@ pub struct Model {
     /// JSON array of CIDR strings; empty means any address.
     pub ip_allowlist: Json,
     /// Highest data class this key may send (default `internal`).
-    pub max_data_class: String,
+    pub max_data_class: Stored<DataClass>,
     /// Data class assumed when a request declares none (default `internal`).
-    pub default_data_class: String,
+    pub default_data_class: Stored<DataClass>,
     /// Highest `max_tokens` a request may ask for; `None` is no ceiling.
     pub max_tokens_ceiling: Option<i32>,
     /// Refuse a request over the ceiling instead of lowering its `max_tokens`.
@@ -151,7 +155,7 @@ mod tests {
         let key = Model {
             id: Uuid::nil(),
             tenant_id: Uuid::nil(),
-            env: "dev".to_owned(),
+            env: Stored(Env::Dev),
             name: "ci bot".to_owned(),
             display_prefix: "dev_ab12".to_owned(),
             key_hash: "f".repeat(64),
@@ -170,8 +174,8 @@ mod tests {
             per_request_cap_micros: None,
             allowed_models: serde_json::json!([]),
             ip_allowlist: serde_json::json!([]),
-            max_data_class: "internal".to_owned(),
-            default_data_class: "internal".to_owned(),
+            max_data_class: Stored(DataClass::Internal),
+            default_data_class: Stored(DataClass::Internal),
             max_tokens_ceiling: None,
             reject_over_ceiling: false,
         };

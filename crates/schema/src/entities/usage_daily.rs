@@ -7,7 +7,10 @@
 //! treats NULLs as distinct, so rows with `key_id` NULL are not deduplicated by that
 //! constraint.
 
+use airlock_core::key::Env;
 use sea_orm::entity::prelude::*;
+
+use crate::stored::Stored;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "usage_daily")]
@@ -16,7 +19,7 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub key_id: Option<Uuid>,
-    pub env: Option<String>,
+    pub env: Option<Stored<Env>>,
     pub model: String,
     /// UTC calendar day.
     pub day: Date,

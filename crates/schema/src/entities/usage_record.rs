@@ -11,7 +11,11 @@
 //! writing, so one odd model name cannot fail a whole batch. The migrations test keeps an
 //! explicit allow-list of columns, so adding a free-text column fails CI.
 
+use airlock_core::class::DataClass;
+use airlock_core::key::Env;
 use sea_orm::entity::prelude::*;
+
+use crate::stored::Stored;
 
 /// Length caps (in characters) of the string columns, as enforced by the database.
 pub mod max_len {
@@ -37,7 +41,7 @@ pub struct Model {
     pub tenant_id: Option<Uuid>,
     pub key_id: Option<Uuid>,
     #[sea_orm(column_type = "String(StringLen::N(8))", nullable)]
-    pub env: Option<String>,
+    pub env: Option<Stored<Env>>,
     /// e.g. `chat_completions`, `messages`, `models`.
     #[sea_orm(column_type = "String(StringLen::N(32))")]
     pub endpoint: String,
@@ -67,7 +71,7 @@ pub struct Model {
     pub injection_flags: i32,
     pub output_flags: i32,
     #[sea_orm(column_type = "String(StringLen::N(32))", nullable)]
-    pub data_class: Option<String>,
+    pub data_class: Option<Stored<DataClass>>,
     /// Keyed hex digest of the input (for duplicate and abuse detection), never the input.
     #[sea_orm(column_type = "String(StringLen::N(128))", nullable)]
     pub input_hash: Option<String>,

@@ -24,6 +24,9 @@ pub struct Model {
     /// disable) invalidates the tokens already issued.
     pub session_version: i32,
     pub disabled: bool,
+    /// When the address was proven by a mailed link; `None` until then (such an
+    /// account may sign in but not create tenants).
+    pub email_verified_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -37,6 +40,7 @@ impl std::fmt::Debug for Model {
             .field("display_name", &self.display_name)
             .field("session_version", &self.session_version)
             .field("disabled", &self.disabled)
+            .field("email_verified_at", &self.email_verified_at)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish()
@@ -92,6 +96,7 @@ mod tests {
             display_name: "Ada".to_owned(),
             session_version: 0,
             disabled: false,
+            email_verified_at: None,
             created_at: at,
             updated_at: at,
         };

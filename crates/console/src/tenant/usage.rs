@@ -5,13 +5,13 @@
 use airlock_schema::entities::usage_record;
 use chrono::{Datelike, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
 };
 use serde::Serialize;
 
+use super::{Permission, Store, TenantScope};
 use crate::error::ConsoleError;
-use crate::scope::{Permission, TenantScope};
 
 /// The longest period one summary covers.
 pub const MAX_DAYS: i64 = 366;
@@ -68,7 +68,7 @@ pub fn period(
 }
 
 pub async fn summary(
-    db: &DatabaseConnection,
+    store: &Store,
     scope: &TenantScope,
     from: NaiveDate,
     to: NaiveDate,
@@ -100,7 +100,7 @@ pub async fn summary(
         .order_by_asc(usage_record::Column::Env)
         .order_by_asc(usage_record::Column::Model)
         .into_model::<UsageLine>()
-        .all(db)
+        .all(store.db())
         .await?;
     Ok(UsageSummary {
         from,
