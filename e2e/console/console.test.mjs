@@ -495,7 +495,7 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
       }
     });
 
-  await step('a. sign up and land signed in', async () => {
+  await step('a. sign up, confirm the address by its link, and land signed in', async () => {
     await page.goto(`${consoleUrl}/signup`);
     await assertNotAnErrorPage('the sign-up page');
     await seeText(page.locator('h1'), 'Create an account', 'the sign-up heading');
@@ -504,7 +504,15 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     await page.getByLabel('Email').fill(user.email);
     await page.getByLabel('Password').fill(user.password);
     await submit('Create account');
-    await arriveAt(/^\/tenants$/, 'after signing up');
+    // The demo sends no mail, so the confirmation link is on the page.
+    await seeText(page.locator('h1'), 'Confirm your address', 'the page after signing up');
+    const link = await see(page.locator('#shown-link'), 'the confirmation link');
+    assert.match(await link.getAttribute('href'), /\/verify\/[0-9a-f]{64}$/, 'a single-use confirmation link');
+    await shot('signup-confirm-link');
+    await link.click();
+    await seeText(page.locator('h1'), 'Address confirmed', 'the page after opening the link');
+    await page.getByRole('link', { name: 'Go to your tenants' }).click();
+    await arriveAt(/^\/tenants$/, 'after confirming the address');
     await seeText(page.locator('h1'), 'Your tenants', 'the page after signing up');
     await seeText(page.locator('header'), user.email, 'the top bar shows who is signed in');
     await see(page.getByRole('button', { name: 'Sign out' }), 'the sign-out button');
@@ -610,6 +618,21 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     await shot('policies-internal-saved');
   });
 
+  await step('e2. the prices page: list prices, and a price of the tenant\'s own', async () => {
+    await openSection('Prices', tenantPath('prices'));
+    await seeText(page.locator('main'), 'gpt-4o-mini', 'the list prices are shown');
+    const what = 'the price form #price-form';
+    const form = await see(page.locator('#price-form'), what);
+    await (await field(form, 'model', what)).fill('house-llm');
+    await (await field(form, 'input', what)).fill('0.5');
+    await (await field(form, 'output', what)).fill('1.5');
+    await submit('Save price', form);
+    await arriveAt(tenantPath('prices'), 'after saving a price');
+    await seeText(page.locator('tr[data-price="house-llm"]'), 'this tenant', 'the own price is listed as the tenant\'s');
+    await shot('prices');
+    await phoneShot('prices');
+  });
+
   await step('f. create a dev key and copy it', async () => {
     await openSection('Keys', tenantPath('keys'));
     await page.getByRole('navigation', { name: 'Environments' }).getByRole('link', { name: 'dev', exact: true }).click();
@@ -711,7 +734,7 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
 
     await openSection('Audit log', tenantPath('audit'));
     const events = page.locator('main table tbody');
-    for (const action of ['tenant.create', 'provider.create', 'agreement.save', 'policy.save', 'key.create', 'key.revoke', 'key.rotate']) {
+    for (const action of ['tenant.create', 'provider.create', 'agreement.save', 'policy.save', 'price.save', 'key.create', 'key.revoke', 'key.rotate']) {
       await seeText(events, action, `the audit log lists ${action}`);
     }
     await shot('audit');
