@@ -141,7 +141,7 @@ impl LocalLedger {
         check(&scopes_only, spent, MicroDollars::new(amount)).map_err(over_budget)?;
         for c in counters {
             if let Some((v, _)) = map.get_mut(&c.name) {
-                *v += amount;
+                *v = v.saturating_add(amount);
             }
         }
         Ok(())
@@ -151,7 +151,9 @@ impl LocalLedger {
         if let Ok(mut map) = self.counters.lock() {
             for name in names {
                 if let Some((v, _)) = map.get_mut(name) {
-                    *v += delta;
+                    // Spend never goes below zero: a release can only undo what
+                    // was charged, even if the counter was reloaded in between.
+                    *v = v.saturating_add(delta).max(0);
                 }
             }
         }
@@ -347,7 +349,8 @@ impl Reservation {
     pub fn settle(mut self, actual: MicroDollars) {
         self.settled = true;
         let names = std::mem::take(&mut self.names);
-        self.ledger.adjust(names, actual.as_micros() - self.amount);
+        self.ledger
+            .adjust(names, actual.as_micros().saturating_sub(self.amount));
     }
 }
 
@@ -357,5 +360,47 @@ impl Drop for Reservation {
             let names = std::mem::take(&mut self.names);
             self.ledger.adjust(names, -self.amount);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger_with(name: &str, spent: i64) -> LocalLedger {
+        let ledger = LocalLedger::default();
+        let end = NaiveDate::from_ymd_opt(2100, 1, 1).unwrap();
+        ledger
+            .counters
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), (spent, end));
+        ledger
+    }
+
+    fn spent(ledger: &LocalLedger, name: &str) -> i64 {
+        ledger.counters.lock().unwrap()[name].0
+    }
+
+    #[test]
+    fn a_release_never_takes_spend_below_zero() {
+        let ledger = ledger_with("k", 100);
+        ledger.adjust(&["k".to_owned()], -250);
+        assert_eq!(spent(&ledger, "k"), 0);
+    }
+
+    #[test]
+    fn a_charge_saturates_instead_of_wrapping() {
+        let ledger = ledger_with("k", i64::MAX - 10);
+        ledger.adjust(&["k".to_owned()], 1_000);
+        assert_eq!(spent(&ledger, "k"), i64::MAX);
+    }
+
+    #[test]
+    fn unknown_counters_are_left_alone() {
+        let ledger = ledger_with("k", 7);
+        ledger.adjust(&["other".to_owned()], 5);
+        assert_eq!(spent(&ledger, "k"), 7);
+        assert!(!ledger.counters.lock().unwrap().contains_key("other"));
     }
 }

@@ -17,6 +17,8 @@ pub mod providers;
 pub mod routing;
 pub mod server;
 pub mod state;
+mod stream;
+mod ticket;
 pub mod usage;
 
 pub use server::RelayRuntime;

@@ -7,43 +7,37 @@
 //! Every request, failed or not, ends in exactly one usage record; failures are
 //! logged here, once, with the request id and never with content.
 
-use std::pin::Pin;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
+use airlock_core::budget::Limits as BudgetLimits;
 use airlock_core::class::DataClass;
 use airlock_core::key::{KeyError, RelayKey};
-use airlock_core::mock_reply::estimate_tokens;
-use airlock_core::pricing::{Price, cost};
-use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
-
-use std::net::IpAddr;
-
-use airlock_core::budget::Limits as BudgetLimits;
-use airlock_core::money::MicroDollars;
 use airlock_core::netaddr::{IpNet, client_ip};
 use airlock_core::policy::{Destination, check_destination};
+use airlock_core::pricing::{Price, cost};
 use airlock_core::tokens::{IMAGE_TOKEN_ESTIMATE, count_input, quick_estimate, upper_bound};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tracing::Instrument;
 
 use crate::budget::{Reservation, Target as BudgetTarget};
 use crate::cache::CachedKey;
 use crate::cache::keys::Lookup;
-use crate::canonical::{
-    ChatRequest, EventStream, FinishReason, ProviderReply, StreamEvent, TokenUsage,
-};
+use crate::canonical::{ChatRequest, FinishReason, ProviderReply};
 use crate::error::RelayError;
-use crate::front::{Front, FrontOptions, SseWriter, ToolCallPiece};
+use crate::front::{Front, FrontOptions, truncate_label};
 use crate::limits::{RateHeaders, RateLimits, Subject};
-use crate::policy::{AnswerGuard, Guarded, ScreenReport, StreamGuard, ToolPiece, screen_request};
+use crate::policy::{AnswerGuard, ScreenReport, screen_request};
 use crate::providers::{HOP_HEADER, UpstreamCall};
 use crate::routing;
 use crate::state::{RelayState, RequestLimits};
-use crate::usage::UsageRecord;
+use crate::stream::RelayStream;
+use crate::ticket::{Accounting, Ticket};
 
 pub const REQUEST_ID_HEADER: &str = "x-airlock-request-id";
 pub const CLASSIFICATION_HEADER: &str = "x-airlock-classification";
@@ -72,107 +66,6 @@ pub fn new_request_id() -> String {
     format!("req_{}", uuid::Uuid::now_v7().simple())
 }
 
-/// What the pipeline knows about a request so far; it becomes the usage record.
-/// `headers` collects what the response reports (rate limits, redactions, flags),
-/// on success and on refusal alike.
-struct Ticket {
-    started: Instant,
-    record: UsageRecord,
-    headers: Vec<(&'static str, String)>,
-    /// The price of the routed model, once known.
-    price: Option<Price>,
-}
-
-impl Ticket {
-    fn new(request_id: &str, front: Front) -> Self {
-        Self {
-            started: Instant::now(),
-            record: UsageRecord {
-                request_id: request_id.to_owned(),
-                endpoint: front.endpoint(),
-                created_at: chrono::Utc::now(),
-                ..UsageRecord::default()
-            },
-            headers: Vec::new(),
-            price: None,
-        }
-    }
-
-    fn finish(mut self, state: &RelayState, status: u16, error: Option<&RelayError>) {
-        let elapsed = self.started.elapsed();
-        self.record.latency_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
-        self.record.status_code = status;
-        self.record.error_code = error.map(RelayError::code);
-        let status_label = status.to_string();
-        state
-            .metrics
-            .requests
-            .with_label_values(&[self.record.endpoint, status_label.as_str()])
-            .inc();
-        state
-            .metrics
-            .duration
-            .with_label_values(&[self.record.endpoint])
-            .observe(elapsed.as_secs_f64());
-        if let Some(error) = error {
-            state
-                .metrics
-                .errors
-                .with_label_values(&[error.code()])
-                .inc();
-        }
-        state.usage.record(self.record);
-    }
-
-    /// Records the token counts and returns the cost. Without a price the cost is
-    /// zero and the record says so (`priced: false`); the pipeline only lets an
-    /// unpriced model through when no budget or cap applies.
-    fn set_tokens(&mut self, usage: TokenUsage) -> MicroDollars {
-        let usage = usage.clamped();
-        self.record.input_tokens = usage.input;
-        self.record.output_tokens = usage.output;
-        let cost = match self.price {
-            Some(price) => cost(price, usage.input, usage.output),
-            None => {
-                self.record.unpriced = true;
-                MicroDollars::ZERO
-            }
-        };
-        self.record.cost_micros = cost.as_micros();
-        cost
-    }
-
-    fn record_output(&mut self, guarded: &Guarded) {
-        self.record.output_flags = u32::try_from(guarded.findings.bits()).unwrap_or(0)
-            | if guarded.replaced { 8 } else { 0 };
-    }
-}
-
-/// What a request holds until its answer is known: the budget reservation and the
-/// token estimate charged to the rate limits. Settling replaces both with the real
-/// numbers; dropping it unsettled releases the reservation.
-struct Accounting {
-    reservation: Option<Reservation>,
-    tokens: Option<(Subject, RateLimits, u64)>,
-}
-
-impl Accounting {
-    fn settle(self, state: &Arc<RelayState>, usage: TokenUsage, cost: MicroDollars) {
-        if let Some(reservation) = self.reservation {
-            reservation.settle(cost);
-        }
-        if let Some((subject, limits, estimate)) = self.tokens {
-            let real = usage.input.saturating_add(usage.output);
-            let delta =
-                i64::try_from(real).unwrap_or(i64::MAX) - i64::try_from(estimate).unwrap_or(0);
-            if let Some(shared) = state.limiter.correct_tokens(subject, limits, delta) {
-                // A Redis round trip, off the response path.
-                actix_web::rt::spawn(shared);
-            }
-        }
-    }
-}
-
 /// A request that passed every check and has its answer.
 struct Answered {
     reply: ProviderReply,
@@ -182,6 +75,8 @@ struct Answered {
     accounting: Accounting,
 }
 
+/// One request, in its own span: the request id and endpoint from the start, the
+/// tenant once the key is known (never anything the request says).
 async fn relay(
     front: Front,
     req: HttpRequest,
@@ -189,6 +84,24 @@ async fn relay(
     state: Arc<RelayState>,
 ) -> HttpResponse {
     let request_id = new_request_id();
+    let span = tracing::info_span!(
+        "relay",
+        request.id = %request_id,
+        endpoint = front.endpoint(),
+        tenant = tracing::field::Empty,
+    );
+    respond(front, req, payload, state, request_id)
+        .instrument(span)
+        .await
+}
+
+async fn respond(
+    front: Front,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Arc<RelayState>,
+    request_id: String,
+) -> HttpResponse {
     let mut ticket = Ticket::new(&request_id, front);
     match handle(front, &req, payload, &state, &mut ticket).await {
         Ok(Answered {
@@ -253,10 +166,12 @@ async fn relay(
             builder.streaming(stream)
         }
         Err(error) => {
+            // The one log line of a failed request (the span says who and where;
+            // nothing says what was sent).
             if error.status().is_server_error() {
-                tracing::warn!(request.id = %request_id, code = error.code(), error = %error, "relay request failed");
+                tracing::warn!(code = error.code(), error = %error, "relay request failed");
             } else {
-                tracing::debug!(request.id = %request_id, code = error.code(), "relay request refused");
+                tracing::debug!(code = error.code(), "relay request refused");
             }
             let status = error.status();
             let body = front.error_body(&error, &request_id);
@@ -279,7 +194,7 @@ async fn relay(
 }
 
 /// The pipeline of DESIGN.md, in its order. Every refusal returns before anything
-/// is sent upstream.
+/// is sent upstream; the ticket records what is known at each step.
 async fn handle(
     front: Front,
     req: &HttpRequest,
@@ -287,21 +202,22 @@ async fn handle(
     state: &Arc<RelayState>,
     ticket: &mut Ticket,
 ) -> Result<Answered, RelayError> {
+    // A request a relay sent: never call ourselves, however the base URLs chain.
     if req.headers().contains_key(HOP_HEADER) {
         return Err(RelayError::LoopDetected);
     }
     let now = chrono::Utc::now();
+
+    // Authenticate the key, then its state and the client's address.
     let client = client_address(req, &state.settings.trusted_proxies);
     let key = authenticate_request(req.headers(), client, state).await?;
-    ticket.record.tenant_id = Some(key.tenant_id);
-    ticket.record.key_id = Some(key.id);
-    ticket.record.env = Some(key.env);
+    ticket.authenticated(&key);
     key.check_state(now)?;
-
     if !client.is_some_and(|ip| key.ip_allowlist.allows(ip)) {
         return Err(RelayError::IpNotAllowed);
     }
 
+    // Rate limit: requests now, tokens once the request's size is known.
     let tenant = state
         .tenants
         .get(&state.db, &state.master_keys, key.tenant_id)
@@ -317,15 +233,15 @@ async fn handle(
         tenant_rpm: tenant.rpm_limit,
         tenant_tpm: tenant.tpm_limit,
     };
-    let mut rate_headers = RateHeaders {
+    let mut rate = RateHeaders {
         requests: state.limiter.admit(subject, rate_limits).await?,
         tokens: None,
     };
-    ticket.headers.extend(rate_headers.pairs());
+    ticket.rate_limited(&rate);
 
+    // Validate the request.
     let data_class = requested_class(req.headers(), &key)?;
-    ticket.record.data_class = Some(data_class);
-
+    ticket.classified(data_class);
     let body = read_body(
         payload,
         req.headers(),
@@ -334,9 +250,7 @@ async fn handle(
     )
     .await?;
     let (mut request, options) = front.parse(&body)?;
-    record_input(ticket, state, &request);
-    ticket.record.model = Some(request.model.clone());
-    ticket.record.streamed = request.stream;
+    ticket.parsed(state, &request);
     validate(
         &mut request,
         ticket.record.input_chars,
@@ -345,11 +259,10 @@ async fn handle(
         &state.settings.limits,
     )?;
     if !key.allows_model(&request.model) {
-        return Err(RelayError::ModelNotAllowed(
-            crate::front::openai::truncate_label(&request.model),
-        ));
+        return Err(RelayError::ModelNotAllowed(truncate_label(&request.model)));
     }
 
+    // The request's data class, and whether its provider may receive it.
     if data_class > key.max_data_class {
         return Err(RelayError::ClassificationBlocked(format!(
             "this key may send data up to {}, and the request is marked {data_class}",
@@ -357,10 +270,7 @@ async fn handle(
         )));
     }
     let route = routing::resolve(&tenant, &request.model)?;
-    ticket.record.provider = Some(route.provider.name.clone());
-    ticket.record.model = Some(route.upstream_model.clone());
-    ticket.price = price_of(state, key.tenant_id, &route);
-    ticket.record.unpriced = ticket.price.is_none();
+    ticket.routed(&route, price_of(state, key.tenant_id, &route));
     let policy = tenant.policy(data_class);
     let destination = Destination {
         name: &route.provider.name,
@@ -370,47 +280,27 @@ async fn handle(
     check_destination(data_class, phi_flag(req.headers())?, &policy, destination)
         .map_err(|blocked| RelayError::ClassificationBlocked(blocked.to_string()))?;
 
+    // Secrets and PII, then the injection screen.
     let mut report = ScreenReport::default();
     let screened = screen_request(&mut request, &policy, &mut report);
-    ticket.record.redactions = report.redactions;
-    ticket.record.injection_flags = u32::try_from(report.injection.bits()).unwrap_or(0);
-    let screened = screened?;
-    if !screened.redactions_header.is_empty() {
-        ticket
-            .headers
-            .push((REDACTIONS_HEADER, screened.redactions_header));
-    }
-    if !report.injection.is_clean() {
-        ticket
-            .headers
-            .push((INJECTION_HEADER, report.injection.header_value()));
-    }
+    let screened = ticket.screened(report, screened)?;
 
-    // Tokens per minute: a quick estimate now, corrected with the real count later.
-    // Counted once, before redaction (placeholders are about as long as values).
-    let input_chars = ticket.record.input_chars;
-    let max_output = request
-        .max_tokens
-        .unwrap_or(state.settings.limits.assumed_output_tokens);
-    let image_tokens = IMAGE_TOKEN_ESTIMATE * u64::from(ticket.record.input_images);
-    let input_estimate = quick_estimate(input_chars) + image_tokens;
-    let token_estimate = input_estimate + u64::from(request.max_tokens.unwrap_or(0));
-    rate_headers.tokens = state
+    // Cost: tokens per minute (an estimate now, corrected with the real count
+    // later; counted before redaction, placeholders are about as long as values),
+    // then the per-request cap and the budgets.
+    let estimate = Estimate::of(&request, ticket, &state.settings.limits);
+    rate.tokens = state
         .limiter
-        .take_tokens(subject, rate_limits, token_estimate)
+        .take_tokens(subject, rate_limits, estimate.tokens)
         .await?;
+    ticket.rate_limited(&rate);
     let mut accounting = Accounting {
         reservation: None,
-        tokens: rate_headers
+        tokens: rate
             .tokens
             .is_some()
-            .then_some((subject, rate_limits, token_estimate)),
+            .then_some((subject, rate_limits, estimate.tokens)),
     };
-    ticket
-        .headers
-        .retain(|(name, _)| !name.starts_with("x-ratelimit-"));
-    ticket.headers.extend(rate_headers.pairs());
-
     let target = BudgetTarget {
         tenant_id: key.tenant_id,
         key_id: key.id,
@@ -429,24 +319,23 @@ async fn handle(
     if !target.limits.is_unlimited() {
         // A budget cannot be kept with a model whose cost is unknown.
         let Some(price) = ticket.price else {
-            return Err(RelayError::ModelNotPriced(
-                crate::front::openai::truncate_label(&route.upstream_model),
-            ));
-        };
-        accounting.reservation = Some(
-            reserve_budget(
-                state,
-                &target,
-                price,
+            return Err(RelayError::ModelNotPriced(truncate_label(
                 &route.upstream_model,
-                &request,
-                image_tokens,
-                max_output,
-            )
-            .await?,
-        );
+            )));
+        };
+        let reservation = reserve_budget(
+            state,
+            &target,
+            price,
+            &route.upstream_model,
+            &request,
+            &estimate,
+        )
+        .await?;
+        accounting.reservation = Some(reservation);
     }
 
+    // The upstream call.
     let upstream_started = Instant::now();
     let reply = state
         .providers
@@ -457,16 +346,9 @@ async fn handle(
             request: &request,
         })
         .await;
-    let upstream_elapsed = upstream_started.elapsed();
-    ticket.record.upstream_latency_ms =
-        Some(i64::try_from(upstream_elapsed.as_millis()).unwrap_or(i64::MAX));
-    state
-        .metrics
-        .upstream_duration
-        .with_label_values(&[route.provider.kind.as_str()])
-        .observe(upstream_elapsed.as_secs_f64());
+    ticket.upstream_took(state, route.provider.kind, upstream_started.elapsed());
     // Only streams need the estimate (their usage may arrive last, or never).
-    let estimated_input = if request.stream { input_estimate } else { 0 };
+    let estimated_input = if request.stream { estimate.input } else { 0 };
     // On failure `accounting` drops here: the reservation is released and the
     // token estimate stays charged (the attempt was made).
     Ok(Answered {
@@ -476,6 +358,29 @@ async fn handle(
         guard: screened.answer,
         accounting,
     })
+}
+
+/// A request's size before it is sent: input tokens (a quick estimate from its
+/// characters, plus its images), the tokens charged to the rate limit, and the
+/// output assumed for the cost.
+struct Estimate {
+    input: u64,
+    tokens: u64,
+    image_tokens: u64,
+    max_output: u32,
+}
+
+impl Estimate {
+    fn of(request: &ChatRequest, ticket: &Ticket, limits: &RequestLimits) -> Estimate {
+        let image_tokens = IMAGE_TOKEN_ESTIMATE * u64::from(ticket.record.input_images);
+        let input = quick_estimate(ticket.record.input_chars) + image_tokens;
+        Estimate {
+            input,
+            tokens: input + u64::from(request.max_tokens.unwrap_or(0)),
+            image_tokens,
+            max_output: request.max_tokens.unwrap_or(limits.assumed_output_tokens),
+        }
+    }
 }
 
 /// Reserves the request's cost. The first try uses an upper bound of the input
@@ -488,9 +393,9 @@ async fn reserve_budget(
     price: Price,
     model: &str,
     request: &ChatRequest,
-    image_tokens: u64,
-    max_output: u32,
+    estimate: &Estimate,
 ) -> Result<Reservation, RelayError> {
+    let (image_tokens, max_output) = (estimate.image_tokens, estimate.max_output);
     let bytes: usize = request.texts().map(str::len).sum();
     let upper = cost(
         price,
@@ -608,11 +513,6 @@ fn phi_flag(headers: &HeaderMap) -> Result<bool, RelayError> {
     }
 }
 
-/// Token counts an upstream reports are believed up to [`TokenUsage::MAX`].
-fn clamp_tokens(tokens: u64) -> u64 {
-    tokens.min(TokenUsage::MAX)
-}
-
 /// Finds the key without touching the database when it is cached. A key that
 /// fails its checksum is refused before any lookup.
 pub async fn authenticate_request(
@@ -725,235 +625,4 @@ async fn read_body_within(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
-}
-
-fn record_input(ticket: &mut Ticket, state: &RelayState, request: &ChatRequest) {
-    ticket.record.message_count = u32::try_from(request.messages.len()).unwrap_or(u32::MAX);
-    ticket.record.input_chars = request.input_chars();
-    ticket.record.input_images = u32::try_from(request.image_count()).unwrap_or(u32::MAX);
-    // A keyed digest lets finance spot repeated prompts without storing any text.
-    let parts = request
-        .messages
-        .iter()
-        .flat_map(|m| [m.role.as_str().as_bytes(), b"\0", m.text.as_bytes(), b"\0"]);
-    ticket.record.input_hash = Some(state.hasher.content_digest_parts(parts));
-}
-
-/// A streamed answer on its way to the client. It renders canonical events in the
-/// client's SSE shape and records usage when the stream ends, fails, or is
-/// dropped because the client went away (then with what was delivered).
-struct RelayStream {
-    upstream: EventStream,
-    writer: Box<dyn SseWriter>,
-    ticket: Option<Ticket>,
-    state: Arc<RelayState>,
-    request_id: String,
-    started: bool,
-    done: bool,
-    finish: FinishReason,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    estimated_input: u64,
-    delivered_chars: u64,
-    delivered_text_tokens: u64,
-    guard: Option<StreamGuard>,
-    accounting: Option<Accounting>,
-}
-
-impl RelayStream {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        upstream: EventStream,
-        writer: Box<dyn SseWriter>,
-        ticket: Ticket,
-        state: Arc<RelayState>,
-        request_id: String,
-        estimated_input: u64,
-        guard: Option<StreamGuard>,
-        accounting: Accounting,
-    ) -> Self {
-        Self {
-            upstream,
-            writer,
-            ticket: Some(ticket),
-            state,
-            request_id,
-            started: false,
-            done: false,
-            finish: FinishReason::Stop,
-            input_tokens: None,
-            output_tokens: None,
-            estimated_input,
-            delivered_chars: 0,
-            delivered_text_tokens: 0,
-            guard,
-            accounting: Some(accounting),
-        }
-    }
-
-    fn usage(&self) -> TokenUsage {
-        TokenUsage {
-            input: self.input_tokens.unwrap_or(self.estimated_input),
-            output: self.output_tokens.unwrap_or(self.delivered_text_tokens),
-        }
-    }
-
-    fn close(&mut self, status: u16, error: Option<&RelayError>, disconnected: bool) {
-        let usage = self.usage();
-        if let Some(mut ticket) = self.ticket.take() {
-            ticket.record.output_chars = self.delivered_chars;
-            ticket.record.client_disconnected = disconnected;
-            let cost = ticket.set_tokens(usage);
-            if let Some(accounting) = self.accounting.take() {
-                accounting.settle(&self.state, usage, cost);
-            }
-            if let Some(error) = error {
-                tracing::warn!(request.id = %self.request_id, code = error.code(), error = %error, "relay stream failed");
-            }
-            ticket.finish(&self.state, status, error);
-        }
-    }
-
-    fn on_event(&mut self, event: StreamEvent, out: &mut Vec<Bytes>) {
-        match event {
-            StreamEvent::Delta(text) => {
-                // Tokens are what the model wrote, whether or not it is sent as is.
-                self.delivered_text_tokens += estimate_tokens(&text);
-                match self.guard.as_mut().map(|guard| guard.piece(&text)) {
-                    Some(Ok(ready)) => {
-                        let ready = ready.into_owned();
-                        self.send_text(&ready, out);
-                    }
-                    Some(Err(refused)) => self.fail(refused, out),
-                    None => self.send_text(&text, out),
-                }
-            }
-            StreamEvent::ToolCallDelta {
-                index,
-                id,
-                name,
-                arguments,
-            } => {
-                self.delivered_text_tokens += estimate_tokens(&arguments);
-                let piece = ToolPiece {
-                    index,
-                    id,
-                    name,
-                    arguments,
-                };
-                let ready = match self.guard.as_mut() {
-                    Some(guard) => guard.tool_piece(piece),
-                    None => Ok(Some(piece)),
-                };
-                match ready {
-                    Ok(Some(piece)) => self.send_tool_piece(&piece, out),
-                    Ok(None) => {}
-                    Err(refused) => self.fail(refused, out),
-                }
-            }
-            StreamEvent::Usage { input, output } => {
-                let (input, output) = (input.map(clamp_tokens), output.map(clamp_tokens));
-                self.input_tokens = input.or(self.input_tokens);
-                self.output_tokens = output.or(self.output_tokens);
-            }
-            StreamEvent::Finish(reason) => self.finish = reason,
-        }
-    }
-}
-
-impl RelayStream {
-    /// Ends the stream with an error event (the answer so far is all the client
-    /// gets, and the error says why it stops).
-    fn fail(&mut self, error: RelayError, out: &mut Vec<Bytes>) {
-        if self.done {
-            return;
-        }
-        self.writer.error(&error, &self.request_id, out);
-        self.done = true;
-        self.close(error.status().as_u16(), Some(&error), false);
-    }
-
-    fn send_text(&mut self, text: &str, out: &mut Vec<Bytes>) {
-        if !text.is_empty() {
-            self.delivered_chars += text.chars().count() as u64;
-            self.writer.delta(text, out);
-        }
-    }
-
-    fn send_tool_piece(&mut self, piece: &ToolPiece, out: &mut Vec<Bytes>) {
-        self.delivered_chars += piece.arguments.chars().count() as u64;
-        self.writer.tool_call(
-            &ToolCallPiece {
-                index: piece.index,
-                id: piece.id.as_deref(),
-                name: piece.name.as_deref(),
-                arguments: &piece.arguments,
-            },
-            out,
-        );
-    }
-
-    /// The end of the upstream stream: what the guard still holds goes out (or a
-    /// refusal in its place), then the closing frames.
-    fn end(&mut self, out: &mut Vec<Bytes>) {
-        if let Some(mut guard) = self.guard.take() {
-            let (guarded, tool_pieces) = guard.end();
-            self.send_text(&guarded.text, out);
-            for piece in &tool_pieces {
-                self.send_tool_piece(piece, out);
-            }
-            if guarded.replaced {
-                self.finish = FinishReason::ContentFilter;
-            }
-            if let Some(ticket) = self.ticket.as_mut() {
-                ticket.record_output(&guarded);
-            }
-        }
-        let usage = self.usage();
-        self.writer.end(self.finish, usage, out);
-        self.done = true;
-        self.close(200, None, false);
-    }
-}
-
-impl Stream for RelayStream {
-    type Item = Result<Bytes, actix_web::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let mut out = Vec::new();
-        if !this.started {
-            this.started = true;
-            this.writer.begin(&mut out);
-        }
-        // Render every event the upstream has ready, then send them as one write:
-        // fewer, larger writes than one per frame.
-        while !this.done {
-            match this.upstream.as_mut().poll_next(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Some(Ok(event))) => this.on_event(event, &mut out),
-                Poll::Ready(Some(Err(error))) => this.fail(error, &mut out),
-                Poll::Ready(None) => this.end(&mut out),
-            }
-        }
-        match out.len() {
-            0 if this.done => Poll::Ready(None),
-            0 => Poll::Pending,
-            1 => Poll::Ready(out.pop().map(Ok)),
-            _ => {
-                let mut joined = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
-                out.iter().for_each(|frame| joined.extend_from_slice(frame));
-                Poll::Ready(Some(Ok(joined.freeze())))
-            }
-        }
-    }
-}
-
-impl Drop for RelayStream {
-    fn drop(&mut self) {
-        // Still holding the ticket means the client left before the end.
-        if self.ticket.is_some() {
-            self.close(200, None, true);
-        }
-    }
 }

@@ -506,4 +506,93 @@ mod tests {
         assert_eq!(end.findings.new_pii, 1);
         assert!(!end.replaced);
     }
+
+    /// A canary planted in every text field the provider receives: it must be in
+    /// every adapter's body before screening (so the test sees each field), and in
+    /// none after.
+    #[test]
+    fn no_outbound_field_escapes_the_screen() {
+        use crate::canonical::{Image, ToolCall, ToolSpec};
+        use crate::providers::{anthropic, gemini, openai};
+
+        const CANARY: &str = "canary.leak@example.com";
+        let mut with_image = ChatMessage::new(ChatRole::User, format!("user {CANARY}"));
+        with_image.images.push(Image::Url {
+            url: format!("https://img.example/a.png?owner={CANARY}"),
+            detail: None,
+        });
+        let mut assistant = ChatMessage::new(ChatRole::Assistant, format!("assistant {CANARY}"));
+        assistant.tool_calls.push(ToolCall {
+            id: "call_1".into(),
+            name: "send".into(),
+            arguments: format!(r#"{{"to":"{CANARY}"}}"#),
+        });
+        let mut tool = ChatMessage::new(ChatRole::Tool, format!("tool result {CANARY}"));
+        tool.tool_call_id = Some("call_1".into());
+        let mut request = ChatRequest {
+            model: "m".into(),
+            messages: vec![
+                ChatMessage::new(ChatRole::System, format!("system {CANARY}")),
+                with_image,
+                assistant,
+                tool,
+            ],
+            stop: vec![format!("stop {CANARY}")],
+            tools: vec![ToolSpec {
+                name: "send".into(),
+                description: Some(format!("mails {CANARY}")),
+                parameters: serde_json::json!({
+                    "type": "object",
+                    "properties": {"to": {"type": "string", "description": CANARY, "enum": [CANARY]}},
+                }),
+            }],
+            tool_choice: Some(
+                serde_json::json!({"type": "function", "function": {"name": "send"}}),
+            ),
+            ..ChatRequest::default()
+        };
+        let bodies = |request: &ChatRequest| {
+            [
+                openai::request_body("m", request).to_string(),
+                anthropic::request_body("m", request).to_string(),
+                // Gemini takes inline images only; the rest of the body still counts.
+                gemini::request_body(&without_image_urls(request))
+                    .unwrap()
+                    .to_string(),
+            ]
+        };
+        for body in bodies(&request) {
+            assert!(body.matches(CANARY).count() >= 6, "{body}");
+        }
+
+        let policy = ClassPolicy::default_for(DataClass::Internal);
+        screen_request(&mut request, &policy, &mut ScreenReport::default()).unwrap();
+        for body in bodies(&request) {
+            assert!(!body.contains(CANARY), "{body}");
+        }
+    }
+
+    fn without_image_urls(request: &ChatRequest) -> ChatRequest {
+        let mut request = request.clone();
+        for message in &mut request.messages {
+            message
+                .images
+                .retain(|image| !matches!(image, crate::canonical::Image::Url { .. }));
+        }
+        request
+    }
+
+    #[test]
+    fn a_secret_in_an_identifier_is_refused_not_rewritten() {
+        use crate::canonical::ToolSpec;
+        let mut request = request("be brief", "hello");
+        request.tools.push(ToolSpec {
+            name: "sk-proj-AbCdEf0123456789AbCdEf0123456789".into(),
+            description: None,
+            parameters: serde_json::json!({"type": "object"}),
+        });
+        let policy = ClassPolicy::default_for(DataClass::Internal);
+        let refused = screen_request(&mut request, &policy, &mut ScreenReport::default());
+        assert!(matches!(refused, Err(RelayError::PiiBlocked(_))));
+    }
 }

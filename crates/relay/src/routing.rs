@@ -34,7 +34,7 @@ fn checked(route: Route) -> Result<Route, RelayError> {
     if bad {
         return Err(RelayError::InvalidRequest(format!(
             "the model name `{}` cannot be sent to provider `{}`",
-            crate::front::openai::truncate_label(name),
+            crate::front::truncate_label(name),
             route.provider.name
         )));
     }
@@ -81,7 +81,7 @@ fn resolve_unchecked(tenant: &TenantRuntime, model: &str) -> Result<Route, Relay
     }
     Err(RelayError::InvalidRequest(format!(
         "no provider is configured for model `{}`; add a model route or a default provider for this tenant",
-        crate::front::openai::truncate_label(model)
+        crate::front::truncate_label(model)
     )))
 }
 

@@ -77,18 +77,20 @@ impl RelayRuntime {
         tokio::task::spawn_blocking(|| Tokenizer::O200k.warm());
         let egress = Egress::new(settings.egress.clone());
         let upstream = Upstream::new(settings.upstream, egress.clone())?;
-        let prices = PriceBook::load(&db).await?;
+        let prices = Arc::new(PriceBook::load(&db).await?);
+        let keys = Arc::new(KeyCache::new(std::time::Duration::from_secs(1)));
+        let tenants = Arc::new(TenantCache::new());
         let (recorder, usage_writer) = usage::spawn(db.clone(), settings.usage, metrics.clone());
         let state = Arc::new(RelayState {
             db,
             hasher,
             master_keys,
-            keys: KeyCache::new(std::time::Duration::from_secs(1)),
-            tenants: TenantCache::new(),
+            keys: keys.clone(),
+            tenants: tenants.clone(),
             providers: Providers::new(upstream),
             usage: recorder,
             metrics,
-            prices,
+            prices: prices.clone(),
             egress,
             unknown_keys: UnknownKeyThrottle::default(),
             limiter,
@@ -96,7 +98,18 @@ impl RelayRuntime {
             settings,
         });
         let (stop, stopped) = watch::channel(false);
-        let poller = refresh::spawn(state.clone(), stopped);
+        let poller = refresh::spawn(
+            refresh::Refresher {
+                db: state.db.clone(),
+                master_keys: state.master_keys.clone(),
+                keys,
+                tenants,
+                prices,
+                every: state.settings.refresh_interval,
+                full_resync_every: state.settings.full_resync_interval,
+            },
+            stopped,
+        );
         Ok(RelayRuntime {
             state: web::Data::from(state),
             stop,

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use serde_json::Value;
 
-use super::openai::truncate_label;
+use super::truncate_label;
 use super::{FrontOptions, SseWriter, ToolCallPiece, describe_json_error, sse_frame};
 use crate::canonical::{
     ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, Image, TokenUsage, ToolCall,

@@ -71,6 +71,17 @@ impl Front {
     }
 }
 
+/// Labels from the request (a model name, a role, a part type) are echoed in an
+/// error only short and only if they look like identifiers: what a client put in
+/// a field may be a secret.
+pub(crate) fn truncate_label(label: &str) -> String {
+    label
+        .chars()
+        .take(32)
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
+        .collect()
+}
+
 /// A tool the app offers, checked alike on both fronts: a name of 1-64 characters
 /// of a-z, A-Z, 0-9, `_` and `-` (what every provider accepts), and an empty object
 /// schema when none is given.

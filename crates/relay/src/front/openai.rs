@@ -6,7 +6,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{FrontOptions, SseWriter, ToolCallPiece, describe_json_error, sse_frame, unix_now};
+use super::{
+    FrontOptions, SseWriter, ToolCallPiece, describe_json_error, sse_frame, truncate_label,
+    unix_now,
+};
 use crate::canonical::{
     ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, Image, TokenUsage, ToolCall,
     ToolSpec,
@@ -158,15 +161,6 @@ impl Content {
             }
         }
     }
-}
-
-/// Labels from the request are echoed only short and only if they look like identifiers.
-pub(crate) fn truncate_label(label: &str) -> String {
-    label
-        .chars()
-        .take(32)
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
-        .collect()
 }
 
 pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayError> {

@@ -1,0 +1,242 @@
+//! A streamed answer on its way to the client: upstream events rendered in the
+//! client's SSE shape, through the answer's guard (restore, output checks), with
+//! the usage settled when the stream ends, fails, or the client goes away.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use airlock_core::mock_reply::estimate_tokens;
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+
+use crate::canonical::{EventStream, FinishReason, StreamEvent, TokenUsage};
+use crate::error::RelayError;
+use crate::front::{SseWriter, ToolCallPiece};
+use crate::policy::{StreamGuard, ToolPiece};
+use crate::state::RelayState;
+use crate::ticket::{Accounting, Ticket};
+
+/// A streamed answer on its way to the client. It renders canonical events in the
+/// client's SSE shape and records usage when the stream ends, fails, or is
+/// dropped because the client went away (then with what was delivered).
+pub(crate) struct RelayStream {
+    upstream: EventStream,
+    writer: Box<dyn SseWriter>,
+    ticket: Option<Ticket>,
+    state: Arc<RelayState>,
+    request_id: String,
+    started: bool,
+    done: bool,
+    finish: FinishReason,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    estimated_input: u64,
+    delivered_chars: u64,
+    delivered_text_tokens: u64,
+    guard: Option<StreamGuard>,
+    accounting: Option<Accounting>,
+}
+
+impl RelayStream {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        upstream: EventStream,
+        writer: Box<dyn SseWriter>,
+        ticket: Ticket,
+        state: Arc<RelayState>,
+        request_id: String,
+        estimated_input: u64,
+        guard: Option<StreamGuard>,
+        accounting: Accounting,
+    ) -> Self {
+        Self {
+            upstream,
+            writer,
+            ticket: Some(ticket),
+            state,
+            request_id,
+            started: false,
+            done: false,
+            finish: FinishReason::Stop,
+            input_tokens: None,
+            output_tokens: None,
+            estimated_input,
+            delivered_chars: 0,
+            delivered_text_tokens: 0,
+            guard,
+            accounting: Some(accounting),
+        }
+    }
+
+    fn usage(&self) -> TokenUsage {
+        TokenUsage {
+            input: self.input_tokens.unwrap_or(self.estimated_input),
+            output: self.output_tokens.unwrap_or(self.delivered_text_tokens),
+        }
+    }
+
+    fn close(&mut self, status: u16, error: Option<&RelayError>, disconnected: bool) {
+        let usage = self.usage();
+        if let Some(mut ticket) = self.ticket.take() {
+            ticket.record.output_chars = self.delivered_chars;
+            ticket.record.client_disconnected = disconnected;
+            let cost = ticket.set_tokens(usage);
+            if let Some(accounting) = self.accounting.take() {
+                accounting.settle(&self.state, usage, cost);
+            }
+            if let Some(error) = error {
+                tracing::warn!(request.id = %self.request_id, code = error.code(), error = %error, "relay stream failed");
+            }
+            ticket.finish(&self.state, status, error);
+        }
+    }
+
+    fn on_event(&mut self, event: StreamEvent, out: &mut Vec<Bytes>) {
+        match event {
+            StreamEvent::Delta(text) => {
+                // Tokens are what the model wrote, whether or not it is sent as is.
+                self.delivered_text_tokens += estimate_tokens(&text);
+                match self.guard.as_mut().map(|guard| guard.piece(&text)) {
+                    Some(Ok(ready)) => {
+                        let ready = ready.into_owned();
+                        self.send_text(&ready, out);
+                    }
+                    Some(Err(refused)) => self.fail(refused, out),
+                    None => self.send_text(&text, out),
+                }
+            }
+            StreamEvent::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            } => {
+                self.delivered_text_tokens += estimate_tokens(&arguments);
+                let piece = ToolPiece {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                };
+                let ready = match self.guard.as_mut() {
+                    Some(guard) => guard.tool_piece(piece),
+                    None => Ok(Some(piece)),
+                };
+                match ready {
+                    Ok(Some(piece)) => self.send_tool_piece(&piece, out),
+                    Ok(None) => {}
+                    Err(refused) => self.fail(refused, out),
+                }
+            }
+            StreamEvent::Usage { input, output } => {
+                let (input, output) = (input.map(clamp_tokens), output.map(clamp_tokens));
+                self.input_tokens = input.or(self.input_tokens);
+                self.output_tokens = output.or(self.output_tokens);
+            }
+            StreamEvent::Finish(reason) => self.finish = reason,
+        }
+    }
+}
+
+impl RelayStream {
+    /// Ends the stream with an error event (the answer so far is all the client
+    /// gets, and the error says why it stops).
+    fn fail(&mut self, error: RelayError, out: &mut Vec<Bytes>) {
+        if self.done {
+            return;
+        }
+        self.writer.error(&error, &self.request_id, out);
+        self.done = true;
+        self.close(error.status().as_u16(), Some(&error), false);
+    }
+
+    fn send_text(&mut self, text: &str, out: &mut Vec<Bytes>) {
+        if !text.is_empty() {
+            self.delivered_chars += text.chars().count() as u64;
+            self.writer.delta(text, out);
+        }
+    }
+
+    fn send_tool_piece(&mut self, piece: &ToolPiece, out: &mut Vec<Bytes>) {
+        self.delivered_chars += piece.arguments.chars().count() as u64;
+        self.writer.tool_call(
+            &ToolCallPiece {
+                index: piece.index,
+                id: piece.id.as_deref(),
+                name: piece.name.as_deref(),
+                arguments: &piece.arguments,
+            },
+            out,
+        );
+    }
+
+    /// The end of the upstream stream: what the guard still holds goes out (or a
+    /// refusal in its place), then the closing frames.
+    fn end(&mut self, out: &mut Vec<Bytes>) {
+        if let Some(mut guard) = self.guard.take() {
+            let (guarded, tool_pieces) = guard.end();
+            self.send_text(&guarded.text, out);
+            for piece in &tool_pieces {
+                self.send_tool_piece(piece, out);
+            }
+            if guarded.replaced {
+                self.finish = FinishReason::ContentFilter;
+            }
+            if let Some(ticket) = self.ticket.as_mut() {
+                ticket.record_output(&guarded);
+            }
+        }
+        let usage = self.usage();
+        self.writer.end(self.finish, usage, out);
+        self.done = true;
+        self.close(200, None, false);
+    }
+}
+
+impl Stream for RelayStream {
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let mut out = Vec::new();
+        if !this.started {
+            this.started = true;
+            this.writer.begin(&mut out);
+        }
+        // Render every event the upstream has ready, then send them as one write:
+        // fewer, larger writes than one per frame.
+        while !this.done {
+            match this.upstream.as_mut().poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(event))) => this.on_event(event, &mut out),
+                Poll::Ready(Some(Err(error))) => this.fail(error, &mut out),
+                Poll::Ready(None) => this.end(&mut out),
+            }
+        }
+        match out.len() {
+            0 if this.done => Poll::Ready(None),
+            0 => Poll::Pending,
+            1 => Poll::Ready(out.pop().map(Ok)),
+            _ => {
+                let mut joined = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
+                out.iter().for_each(|frame| joined.extend_from_slice(frame));
+                Poll::Ready(Some(Ok(joined.freeze())))
+            }
+        }
+    }
+}
+
+impl Drop for RelayStream {
+    fn drop(&mut self) {
+        // Still holding the ticket means the client left before the end.
+        if self.ticket.is_some() {
+            self.close(200, None, true);
+        }
+    }
+}
+
+/// Token counts an upstream reports are believed up to [`TokenUsage::MAX`].
+fn clamp_tokens(tokens: u64) -> u64 {
+    tokens.min(TokenUsage::MAX)
+}
