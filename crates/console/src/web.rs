@@ -17,7 +17,7 @@ use crate::auth::session_middleware;
 use crate::error::ConsoleError;
 use crate::pages::{
     account, agreements, audit, auth, errors, invitations, keys, limits, policies, prices,
-    providers, tenants, usage,
+    providers, show_settings, tenants, usage,
 };
 use crate::state::ConsoleState;
 
@@ -91,21 +91,21 @@ console_routes! {
     post "/t/{slug}/keys/{key_id}/rotate" => keys::rotate,
     get "/t/{slug}/keys/{key_id}" => limits::key_page,
     post "/t/{slug}/keys/{key_id}/limits" => limits::save_key,
-    get "/t/{slug}/limits" => limits::page,
+    get "/t/{slug}/limits" => show_settings::<limits::LimitsPage>,
     post "/t/{slug}/limits/env/{env}" => limits::save_env,
     post "/t/{slug}/limits/tenant" => limits::save_tenant,
-    get "/t/{slug}/providers" => providers::list,
+    get "/t/{slug}/providers" => show_settings::<providers::ProvidersPage>,
     post "/t/{slug}/providers" => providers::save,
     post "/t/{slug}/providers/default" => providers::set_default,
     post "/t/{slug}/providers/self-hosted" => providers::set_self_hosted,
     post "/t/{slug}/routes" => providers::save_route,
     post "/t/{slug}/routes/{route_id}/remove" => providers::remove_route,
-    get "/t/{slug}/agreements" => agreements::list,
+    get "/t/{slug}/agreements" => show_settings::<agreements::AgreementsPage>,
     post "/t/{slug}/agreements" => agreements::save,
     post "/t/{slug}/agreements/{provider}/delete" => agreements::delete,
-    get "/t/{slug}/policies" => policies::list,
+    get "/t/{slug}/policies" => show_settings::<policies::PoliciesPage>,
     post "/t/{slug}/policies/{class}" => policies::save,
-    get "/t/{slug}/prices" => prices::page,
+    get "/t/{slug}/prices" => show_settings::<prices::PricesPage>,
     post "/t/{slug}/prices" => prices::save,
     post "/t/{slug}/prices/remove" => prices::remove,
     get "/t/{slug}/members" => tenants::members,
@@ -175,7 +175,7 @@ pub async fn request_span(
     Ok(res)
 }
 
-/// Reads a request's body within `body_read_timeout` and [`MAX_BODY_BYTES`] before
+/// Reads a request's body within `body_read_timeout` and `MAX_BODY_BYTES` before
 /// any handler sees it: a client sending a byte every few seconds would
 /// otherwise hold a connection (and a worker's attention) as long as it liked.
 /// Too slow is a 408, too large a 413.

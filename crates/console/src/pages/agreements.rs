@@ -19,7 +19,7 @@ use crate::tenant::providers::{self, ProviderRow};
 
 #[derive(Template)]
 #[template(path = "console/agreements.html")]
-struct AgreementsPage {
+pub(crate) struct AgreementsPage {
     layout: Layout,
     agreements: Vec<AgreementRow>,
     providers: Vec<ProviderRow>,
@@ -50,14 +50,6 @@ impl SettingsPage for AgreementsPage {
             layout: page.layout(state).await?,
         })
     }
-}
-
-pub async fn list(
-    state: web::Data<ConsoleState>,
-    page: TenantPage,
-    query: web::Query<std::collections::HashMap<String, String>>,
-) -> Result<HttpResponse, ConsoleError> {
-    super::show_settings::<AgreementsPage>(state, page, query).await
 }
 
 #[derive(Deserialize)]

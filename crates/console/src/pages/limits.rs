@@ -61,7 +61,7 @@ impl From<env_default::Model> for EnvDefaultsView {
 
 #[derive(Template)]
 #[template(path = "console/limits.html")]
-struct LimitsPage {
+pub(crate) struct LimitsPage {
     layout: Layout,
     envs: Vec<EnvDefaultsView>,
     tenant_rpm: String,
@@ -95,14 +95,6 @@ impl SettingsPage for LimitsPage {
             layout: page.layout(state).await?,
         })
     }
-}
-
-pub async fn page(
-    state: web::Data<ConsoleState>,
-    page: TenantPage,
-    query: web::Query<std::collections::HashMap<String, String>>,
-) -> Result<HttpResponse, ConsoleError> {
-    super::show_settings::<LimitsPage>(state, page, query).await
 }
 
 #[derive(Deserialize)]

@@ -229,7 +229,7 @@ pub trait SettingsPage {
     ) -> impl Future<Output = Result<HttpResponse, ConsoleError>>;
 }
 
-/// The GET of a settings page.
+/// The GET of a settings page (routed directly: `show_settings::<prices::PricesPage>`).
 pub async fn show_settings<P: SettingsPage>(
     state: web::Data<ConsoleState>,
     page: TenantPage,

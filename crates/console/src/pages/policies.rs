@@ -60,7 +60,7 @@ impl PolicyView {
 
 #[derive(Template)]
 #[template(path = "console/policies.html")]
-struct PoliciesPage {
+pub(crate) struct PoliciesPage {
     layout: Layout,
     policies: Vec<PolicyView>,
     preview: Vec<PreviewRow>,
@@ -103,14 +103,6 @@ impl SettingsPage for PoliciesPage {
             layout: page.layout(state).await?,
         })
     }
-}
-
-pub async fn list(
-    state: web::Data<ConsoleState>,
-    page: TenantPage,
-    query: web::Query<std::collections::HashMap<String, String>>,
-) -> Result<HttpResponse, ConsoleError> {
-    super::show_settings::<PoliciesPage>(state, page, query).await
 }
 
 #[derive(Deserialize)]

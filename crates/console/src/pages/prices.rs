@@ -16,7 +16,7 @@ use crate::tenant::prices::{self, NewPrice, PriceRow};
 
 #[derive(Template)]
 #[template(path = "console/prices.html")]
-struct PricesPage {
+pub(crate) struct PricesPage {
     layout: Layout,
     prices: Vec<PriceRow>,
     can_manage: bool,
@@ -62,14 +62,6 @@ impl SettingsPage for PricesPage {
             layout: page.layout(state).await?,
         })
     }
-}
-
-pub async fn page(
-    state: web::Data<ConsoleState>,
-    page: TenantPage,
-    query: web::Query<std::collections::HashMap<String, String>>,
-) -> Result<HttpResponse, ConsoleError> {
-    super::show_settings::<PricesPage>(state, page, query).await
 }
 
 pub async fn save(

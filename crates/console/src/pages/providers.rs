@@ -21,7 +21,7 @@ use crate::tenant::providers::{self, NewRoute, ProviderInput, ProviderRow, SelfH
 
 #[derive(Template)]
 #[template(path = "console/providers.html")]
-struct ProvidersPage {
+pub(crate) struct ProvidersPage {
     layout: Layout,
     providers: Vec<ProviderRow>,
     routes: Vec<model_route::Model>,
@@ -81,14 +81,6 @@ impl SettingsPage for ProvidersPage {
             layout: page.layout(state).await?,
         })
     }
-}
-
-pub async fn list(
-    state: web::Data<ConsoleState>,
-    page: TenantPage,
-    query: web::Query<std::collections::HashMap<String, String>>,
-) -> Result<HttpResponse, ConsoleError> {
-    super::show_settings::<ProvidersPage>(state, page, query).await
 }
 
 pub async fn save(

@@ -171,9 +171,9 @@ pub async fn save(
     } else {
         active.insert(&txn).await?
     };
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -185,7 +185,6 @@ pub async fn save(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(saved)
 }
 
@@ -208,9 +207,9 @@ pub async fn delete(
     let name = row.provider_name.clone();
     row.delete(&txn).await?;
     super::touch(&txn, scope).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -222,7 +221,6 @@ pub async fn delete(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 

@@ -16,8 +16,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use hmac::{Hmac, Mac};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -144,6 +144,20 @@ fn head_mac(key: &AuditKey, tenant_id: Uuid, seq: i64, hash: &str) -> String {
     let mut mac = key.mac();
     mac.update(format!("head\u{1f}{tenant_id}\u{1f}{seq}\u{1f}{hash}").as_bytes());
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// The last step of every write: its audit event, then the commit, so the change
+/// and its event land together or not at all.
+pub(crate) async fn commit_with(
+    txn: DatabaseTransaction,
+    store: &Store,
+    scope: &TenantScope,
+    actor: &Actor,
+    event: Event<'_>,
+) -> Result<(), ConsoleError> {
+    record(&txn, store.audit_key(), scope, actor, event).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Appends an event to the tenant's chain and moves its head. Pass the

@@ -304,9 +304,9 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -318,7 +318,6 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(Created { row, key })
 }
 
@@ -341,9 +340,9 @@ pub async fn revoke(
     active.revoked_at = Set(Some(now));
     active.updated_at = Set(now);
     let revoked = active.update(&txn).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -355,7 +354,6 @@ pub async fn revoke(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(revoked)
 }
 
@@ -425,9 +423,9 @@ pub async fn rotate(
     retiring.grace_until = Set(Some(grace_until));
     retiring.updated_at = Set(now);
     let retired = retiring.update(&txn).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -439,7 +437,6 @@ pub async fn rotate(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(Rotated {
         old: retired,
         new: new_row,

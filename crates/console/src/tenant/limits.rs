@@ -106,9 +106,9 @@ pub async fn save_env_defaults(
     active.max_key_age_days = Set(to_i32(input.max_key_age_days, "max key age")?);
     active.updated_at = Set(Utc::now());
     let saved = active.update(&txn).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -120,7 +120,6 @@ pub async fn save_env_defaults(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(saved)
 }
 
@@ -168,9 +167,9 @@ pub async fn save_tenant_limits(
     active.monthly_budget_micros = Set(budget.map(MicroDollars::as_micros));
     active.updated_at = Set(Utc::now());
     let saved = active.update(&txn).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -182,7 +181,6 @@ pub async fn save_tenant_limits(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(saved)
 }
 
@@ -295,9 +293,9 @@ pub async fn save_key_limits(
     active.expires_at = Set(expires_at);
     active.updated_at = Set(Utc::now());
     let saved = active.update(&txn).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -309,7 +307,6 @@ pub async fn save_key_limits(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(saved)
 }
 

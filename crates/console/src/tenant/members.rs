@@ -109,9 +109,9 @@ pub async fn add(
         ));
     }
     let member = insert_membership(&txn, scope.tenant_id(), new.user_id, new.role).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -123,7 +123,6 @@ pub async fn add(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 
@@ -190,9 +189,9 @@ pub async fn change_role(
     let mut active: membership::ActiveModel = member.into();
     active.role = Set(Stored(change.role));
     let after = active.update(&txn).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -204,7 +203,6 @@ pub async fn change_role(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 
@@ -224,9 +222,9 @@ pub async fn remove(
     membership::Entity::delete_by_id(member.id)
         .exec(&txn)
         .await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -238,7 +236,6 @@ pub async fn remove(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 
@@ -397,9 +394,9 @@ pub async fn accept(
     used.accepted_at = Set(Some(Utc::now()));
     used.update(&txn).await?;
     let scope = TenantScope::of_member(tenant, &member)?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         &scope,
         &Actor::user(user, ip),
         Event {
@@ -413,7 +410,6 @@ pub async fn accept(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(slug)
 }
 

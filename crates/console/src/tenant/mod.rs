@@ -179,9 +179,9 @@ pub async fn create(
         }
         None => TenantScope::operator(&txn, &tenant.slug).await?,
     };
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         &scope,
         actor,
         audit::Event {
@@ -193,7 +193,6 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(tenant)
 }
 

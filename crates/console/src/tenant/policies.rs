@@ -189,9 +189,9 @@ pub async fn save(
         allowed_providers: providers,
         ..policy
     };
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -203,7 +203,6 @@ pub async fn save(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 

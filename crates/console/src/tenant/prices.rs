@@ -164,9 +164,9 @@ pub async fn save(
     } else {
         active.insert(&txn).await?
     };
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -178,7 +178,6 @@ pub async fn save(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(saved)
 }
 
@@ -201,9 +200,9 @@ pub async fn remove(
     let before = snapshot(&row);
     let name = row.model.clone();
     row.delete(&txn).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -215,7 +214,6 @@ pub async fn remove(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 

@@ -294,9 +294,9 @@ pub async fn save(
             saved.name.clone()
         }
     };
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -312,7 +312,6 @@ pub async fn save(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(ProviderRow::of(saved, Some(&default_provider), true))
 }
 
@@ -332,9 +331,9 @@ pub async fn set_default(
     active.default_provider = Set(Some(provider.name.clone()));
     active.updated_at = Set(Utc::now());
     active.update(&txn).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -346,7 +345,6 @@ pub async fn set_default(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 
@@ -372,9 +370,9 @@ pub async fn set_self_hosted(
     active.self_hosted = Set(mark.self_hosted);
     active.updated_at = Set(Utc::now());
     let saved = active.update(&txn).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -386,7 +384,6 @@ pub async fn set_self_hosted(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 
@@ -475,9 +472,9 @@ pub async fn save_route(
             .await?
         }
     };
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -489,7 +486,6 @@ pub async fn save_route(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(saved)
 }
 
@@ -510,9 +506,9 @@ pub async fn remove_route(
     let before = route_snapshot(&route);
     route.delete(&txn).await?;
     super::touch(&txn, scope).await?;
-    audit::record(
-        &txn,
-        store.audit_key(),
+    audit::commit_with(
+        txn,
+        store,
         scope,
         actor,
         Event {
@@ -524,7 +520,6 @@ pub async fn remove_route(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! Front-ends: the wire shapes apps speak to the relay. Each parses its request
-//! shape into the canonical [`ChatRequest`](crate::canonical::ChatRequest) and
+//! shape into the canonical [`ChatRequest`] and
 //! renders canonical answers, streams and errors back in its own shape.
 
 pub mod anthropic;
