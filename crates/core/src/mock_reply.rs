@@ -34,6 +34,81 @@ pub fn reply_text(last_user_text: &str) -> String {
     format!("{REPLY_PREFIX}{echoed}")
 }
 
+/// How deep a schema is followed (through objects, arrays and `$ref`s) before
+/// the mock answers `null`: a recursive schema still gets a finite answer.
+const MAX_SCHEMA_DEPTH: usize = 8;
+
+/// A structured reply: a JSON value that follows `schema` (a JSON Schema as
+/// OpenAI, Anthropic and Gemini take it, `$ref`s into `$defs` included), with
+/// `text` in every free-text string, the first `enum`/`const` where one is given,
+/// `1` for numbers and `true` for booleans. Deterministic, like every mock reply.
+pub fn json_for_schema(schema: &serde_json::Value, text: &str) -> serde_json::Value {
+    value_for(schema, schema, text, 0)
+}
+
+fn value_for(
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    text: &str,
+    depth: usize,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    if depth > MAX_SCHEMA_DEPTH {
+        return Value::Null;
+    }
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let target = reference
+            .strip_prefix("#/")
+            .and_then(|path| path.split('/').try_fold(root, |at, part| at.get(part)));
+        return match target {
+            Some(target) => value_for(target, root, text, depth + 1),
+            None => Value::Null,
+        };
+    }
+    if let Some(value) = schema.get("const") {
+        return value.clone();
+    }
+    if let Some(first) = schema.get("enum").and_then(|e| e.get(0)) {
+        return first.clone();
+    }
+    for choice in ["anyOf", "oneOf", "allOf"] {
+        if let Some(first) = schema.get(choice).and_then(|c| c.get(0)) {
+            return value_for(first, root, text, depth + 1);
+        }
+    }
+    let kind = match schema.get("type") {
+        Some(Value::String(kind)) => kind.as_str(),
+        // `["string", "null"]`: the first type that is not null.
+        Some(Value::Array(kinds)) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|k| *k != "null")
+            .unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "string",
+    };
+    match kind {
+        "object" => {
+            let mut object = serde_json::Map::new();
+            if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+                for (name, property) in properties {
+                    object.insert(name.clone(), value_for(property, root, text, depth + 1));
+                }
+            }
+            Value::Object(object)
+        }
+        "array" => {
+            let item = schema.get("items").unwrap_or(&Value::Null);
+            json!([value_for(item, root, text, depth + 1)])
+        }
+        "integer" => json!(1),
+        "number" => json!(1.0),
+        "boolean" => json!(true),
+        "null" => Value::Null,
+        _ => json!(text),
+    }
+}
+
 /// `(input_tokens, output_tokens)` of a mock call: the estimate of every input
 /// message plus 3 per message, and the estimate of the reply.
 pub fn usage(input_texts: &[&str], reply: &str) -> (u64, u64) {
@@ -164,5 +239,27 @@ mod tests {
             prop_assert!(echoed.chars().count() <= MAX_ECHO_CHARS);
             prop_assert!(text.starts_with(echoed));
         }
+    }
+
+    #[test]
+    fn a_structured_reply_follows_its_schema_refs_and_all() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "age": {"type": "integer"},
+                "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
+                "home": {"$ref": "#/$defs/Address"},
+                "note": {"anyOf": [{"type": "string"}, {"type": "null"}]}
+            },
+            "$defs": {"Address": {"type": "object", "properties": {"city": {"type": "string"}}}}
+        });
+        let value = json_for_schema(&schema, "hello");
+        assert_eq!(
+            value,
+            serde_json::json!({"name": "hello", "age": 1, "tags": ["a"], "home": {"city": "hello"}, "note": "hello"})
+        );
+        let recursive = serde_json::json!({"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}, "$ref": "#/$defs/N"});
+        assert!(json_for_schema(&recursive, "x").is_object());
     }
 }

@@ -79,22 +79,33 @@ impl Redaction {
     /// Starts a request's redaction. `texts` are all the texts that will be passed
     /// to [`Redaction::apply`], looked at once for placeholder-shaped text.
     pub fn new<'a>(policy: RedactionPolicy, texts: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut taken = HashSet::new();
-        for text in texts {
-            for_each_placeholder(text, |p| {
-                taken.insert(p.to_owned());
-            });
-        }
-        Self {
+        let mut redaction = Self {
             policy,
             restore: HashMap::new(),
             placeholders: HashMap::new(),
             next_number: HashMap::new(),
-            taken,
+            taken: HashSet::new(),
             counts: BTreeMap::new(),
             seen_pii: HashSet::new(),
             findings: Vec::new(),
+        };
+        texts
+            .into_iter()
+            .for_each(|text| redaction.note_existing(text));
+        redaction
+    }
+
+    /// Looks at a text that will be passed to [`Redaction::apply`] for
+    /// placeholder-shaped text already in it (for callers that cannot hand every
+    /// text to [`Redaction::new`] at once). Call it for every text before the
+    /// first `apply`.
+    pub fn note_existing(&mut self, text: &str) {
+        if !text.contains('[') {
+            return;
         }
+        for_each_placeholder(text, |p| {
+            self.taken.insert(p.to_owned());
+        });
     }
 
     /// Scans one text. Returns the redacted text when something was replaced, `None`
@@ -266,6 +277,29 @@ impl Restorer {
     /// True when there is nothing to restore (the answer can pass untouched).
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// The same restorer for text that is itself inside a JSON string (a
+    /// structured answer, or a tool call's arguments written as JSON): each value
+    /// comes back escaped for that string, so the JSON stays valid whatever the
+    /// value holds.
+    pub fn for_json_strings(&self) -> Restorer {
+        let escape = |value: &String| {
+            let quoted = serde_json::to_string(value).unwrap_or_default();
+            quoted
+                .strip_prefix('"')
+                .and_then(|q| q.strip_suffix('"'))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Restorer {
+            map: self
+                .map
+                .iter()
+                .map(|(placeholder, value)| (placeholder.clone(), escape(value)))
+                .collect(),
+            pending: String::new(),
+        }
     }
 
     /// Restores every placeholder in a complete text.

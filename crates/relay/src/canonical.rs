@@ -148,6 +148,8 @@ pub struct ToolSpec {
     pub description: Option<String>,
     /// JSON Schema of the arguments, passed on as given.
     pub parameters: serde_json::Value,
+    /// The model's arguments must follow the schema exactly.
+    pub strict: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -163,6 +165,121 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     /// `auto`, `none`, `required` or a named function, in OpenAI's JSON form.
     pub tool_choice: Option<serde_json::Value>,
+    /// The answer must be JSON (of a schema, when one is given).
+    pub response_format: Option<ResponseFormat>,
+    pub seed: Option<i64>,
+    /// The app's id for its end user (OpenAI `user`, Anthropic `metadata.user_id`).
+    pub user: Option<String>,
+    /// How much the model may think before answering.
+    pub reasoning: Option<Reasoning>,
+    pub top_k: Option<u32>,
+    pub presence_penalty: Option<f64>,
+    pub frequency_penalty: Option<f64>,
+    /// `false`: at most one tool call per turn.
+    pub parallel_tool_calls: Option<bool>,
+    /// Content parts the view leaves out (audio, files, documents): passed on
+    /// unread on the same wire, counted like images for limits and estimates.
+    pub opaque_parts: u32,
+}
+
+/// A structured answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResponseFormat {
+    /// Any JSON object.
+    JsonObject,
+    /// JSON following `schema`.
+    JsonSchema {
+        name: String,
+        description: Option<String>,
+        schema: serde_json::Value,
+        strict: Option<bool>,
+    },
+}
+
+impl ResponseFormat {
+    /// The schema the answer follows (any object for [`ResponseFormat::JsonObject`]).
+    pub fn schema(&self) -> serde_json::Value {
+        match self {
+            ResponseFormat::JsonObject => serde_json::json!({"type": "object"}),
+            ResponseFormat::JsonSchema { schema, .. } => schema.clone(),
+        }
+    }
+}
+
+/// Reasoning, as the two API families express it: OpenAI by effort, Anthropic and
+/// Gemini by a token budget. Each converts to the other by [`Reasoning::budget`]
+/// and [`Reasoning::effort`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reasoning {
+    Effort(Effort),
+    Budget(u32),
+    /// Thinking explicitly off.
+    Disabled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effort {
+    Minimal,
+    Low,
+    Medium,
+    High,
+    XHigh,
+    Max,
+}
+
+impl Effort {
+    pub fn parse(text: &str) -> Option<Effort> {
+        match text {
+            "minimal" => Some(Effort::Minimal),
+            "low" => Some(Effort::Low),
+            "medium" => Some(Effort::Medium),
+            "high" => Some(Effort::High),
+            "xhigh" => Some(Effort::XHigh),
+            "max" => Some(Effort::Max),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effort::Minimal => "minimal",
+            Effort::Low => "low",
+            Effort::Medium => "medium",
+            Effort::High => "high",
+            Effort::XHigh => "xhigh",
+            Effort::Max => "max",
+        }
+    }
+}
+
+impl Reasoning {
+    /// A thinking budget in tokens (Anthropic's minimum is 1,024).
+    pub fn budget(self) -> Option<u32> {
+        match self {
+            Reasoning::Budget(tokens) => Some(tokens),
+            Reasoning::Effort(Effort::Minimal) => Some(1_024),
+            Reasoning::Effort(Effort::Low) => Some(2_048),
+            Reasoning::Effort(Effort::Medium) => Some(8_192),
+            Reasoning::Effort(Effort::High) => Some(24_576),
+            Reasoning::Effort(Effort::XHigh) => Some(32_768),
+            Reasoning::Effort(Effort::Max) => Some(63_999),
+            Reasoning::Disabled => None,
+        }
+    }
+
+    /// An effort level: budgets map to the nearest level at or above them.
+    pub fn effort(self) -> Option<Effort> {
+        match self {
+            Reasoning::Effort(effort) => Some(effort),
+            Reasoning::Budget(tokens) if tokens <= 1_024 => Some(Effort::Minimal),
+            Reasoning::Budget(tokens) if tokens <= 2_048 => Some(Effort::Low),
+            Reasoning::Budget(tokens) if tokens <= 8_192 => Some(Effort::Medium),
+            Reasoning::Budget(tokens) if tokens <= 24_576 => Some(Effort::High),
+            Reasoning::Budget(tokens) if tokens <= 32_768 => Some(Effort::XHigh),
+            Reasoning::Budget(_) => Some(Effort::Max),
+            Reasoning::Disabled => None,
+        }
+    }
 }
 
 impl ChatRequest {
@@ -180,154 +297,6 @@ impl ChatRequest {
         }
     }
 
-    /// Total characters of input, counted in Unicode scalars (what the usage record
-    /// keeps): every text the provider receives (see [`ChatRequest::for_each_text`]).
-    pub fn input_chars(&self) -> u64 {
-        self.texts().map(|t| t.chars().count() as u64).sum()
-    }
-
-    /// Every piece of text the request sends, in a fixed order (what token counts,
-    /// estimates and the prompt digest are taken over).
-    pub fn texts(&self) -> impl Iterator<Item = &str> {
-        let mut all = Vec::new();
-        self.for_each_text(|_, text| all.push(text));
-        all.into_iter()
-    }
-
-    /// Calls `f` with every text of the request that reaches the provider, and where
-    /// it sits. The screens, the size limits, the token estimate and the budget all
-    /// go through here, so this is the one place a new field must be added: each
-    /// struct is taken apart field by field, and a field added to one of them does
-    /// not compile until it is listed here (as text, or as carrying none).
-    pub fn for_each_text<'a>(&'a self, mut f: impl FnMut(TextField, &'a str)) {
-        let ChatRequest {
-            model: _,
-            messages,
-            max_tokens: _,
-            temperature: _,
-            top_p: _,
-            stop,
-            stream: _,
-            tools,
-            tool_choice,
-        } = self;
-        for message in messages {
-            let ChatMessage {
-                role,
-                text,
-                images,
-                tool_calls,
-                tool_call_id,
-                tool_error: _,
-            } = message;
-            f(TextField::Message(*role), text);
-            for image in images {
-                if let Image::Url { url, detail: _ } = image {
-                    f(TextField::ImageUrl, url);
-                }
-                // Inline images are bytes, not text: passed on and counted, never read.
-            }
-            for call in tool_calls {
-                let ToolCall {
-                    id,
-                    name,
-                    arguments,
-                } = call;
-                f(TextField::Identifier, id);
-                f(TextField::Identifier, name);
-                f(TextField::ToolArguments, arguments);
-            }
-            if let Some(id) = tool_call_id {
-                f(TextField::Identifier, id);
-            }
-        }
-        for tool in tools {
-            let ToolSpec {
-                name,
-                description,
-                parameters,
-            } = tool;
-            f(TextField::Identifier, name);
-            if let Some(description) = description {
-                f(TextField::ToolDescription, description);
-            }
-            json_texts(parameters, &mut f);
-        }
-        for sequence in stop {
-            f(TextField::Stop, sequence);
-        }
-        if let Some(choice) = tool_choice {
-            json_texts(choice, &mut f);
-        }
-    }
-
-    /// [`ChatRequest::for_each_text`] with each text open to rewriting (the
-    /// redaction). Visits the same fields in the same order.
-    pub fn for_each_text_mut<E>(
-        &mut self,
-        mut f: impl FnMut(TextField, &mut String) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let ChatRequest {
-            model: _,
-            messages,
-            max_tokens: _,
-            temperature: _,
-            top_p: _,
-            stop,
-            stream: _,
-            tools,
-            tool_choice,
-        } = self;
-        for message in messages {
-            let ChatMessage {
-                role,
-                text,
-                images,
-                tool_calls,
-                tool_call_id,
-                tool_error: _,
-            } = message;
-            f(TextField::Message(*role), text)?;
-            for image in images {
-                if let Image::Url { url, detail: _ } = image {
-                    f(TextField::ImageUrl, url)?;
-                }
-            }
-            for call in tool_calls {
-                let ToolCall {
-                    id,
-                    name,
-                    arguments,
-                } = call;
-                f(TextField::Identifier, id)?;
-                f(TextField::Identifier, name)?;
-                f(TextField::ToolArguments, arguments)?;
-            }
-            if let Some(id) = tool_call_id {
-                f(TextField::Identifier, id)?;
-            }
-        }
-        for tool in tools {
-            let ToolSpec {
-                name,
-                description,
-                parameters,
-            } = tool;
-            f(TextField::Identifier, name)?;
-            if let Some(description) = description {
-                f(TextField::ToolDescription, description)?;
-            }
-            json_texts_mut(parameters, &mut f)?;
-        }
-        for sequence in stop {
-            f(TextField::Stop, sequence)?;
-        }
-        if let Some(choice) = tool_choice {
-            json_texts_mut(choice, &mut f)?;
-        }
-        Ok(())
-    }
-
     pub fn image_count(&self) -> usize {
         self.messages.iter().map(|m| m.images.len()).sum()
     }
@@ -340,63 +309,6 @@ impl ChatRequest {
             .flat_map(|m| &m.tool_calls)
             .find(|c| c.id == call_id)
             .map(|c| c.name.as_str())
-    }
-}
-
-/// Where an outbound text sits. The screens treat them alike except for
-/// identifiers, which cannot be rewritten (a finding there refuses the request),
-/// and the model's own earlier turns, which the injection screen skips.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TextField {
-    /// A message's text (system prompts are system messages).
-    Message(ChatRole),
-    /// An `http(s)` image URL (the provider fetches it, so it leaves as text).
-    ImageUrl,
-    /// The arguments of an earlier tool call.
-    ToolArguments,
-    /// A tool's name, a tool call's id, a JSON-schema property name, a tool choice.
-    Identifier,
-    ToolDescription,
-    /// A string value inside a tool's JSON schema (descriptions, enums, defaults…).
-    ToolSchema,
-    /// A stop sequence.
-    Stop,
-}
-
-/// Every object key and string value in a JSON document: keys as identifiers,
-/// strings as schema text. serde_json's parser caps nesting at 128, so recursion is bounded.
-fn json_texts<'a>(value: &'a serde_json::Value, f: &mut impl FnMut(TextField, &'a str)) {
-    match value {
-        serde_json::Value::String(s) => f(TextField::ToolSchema, s),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| json_texts(v, f)),
-        serde_json::Value::Object(map) => {
-            for (key, v) in map {
-                f(TextField::Identifier, key);
-                json_texts(v, f);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// [`json_texts`] with string values open to rewriting. Keys are offered as copies:
-/// identifiers are checked, never rewritten.
-fn json_texts_mut<E>(
-    value: &mut serde_json::Value,
-    f: &mut impl FnMut(TextField, &mut String) -> Result<(), E>,
-) -> Result<(), E> {
-    match value {
-        serde_json::Value::String(s) => f(TextField::ToolSchema, s),
-        serde_json::Value::Array(items) => items.iter_mut().try_for_each(|v| json_texts_mut(v, f)),
-        serde_json::Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                let mut key = key.clone();
-                f(TextField::Identifier, &mut key)?;
-                json_texts_mut(v, f)?;
-            }
-            Ok(())
-        }
-        _ => Ok(()),
     }
 }
 
@@ -503,6 +415,7 @@ pub(crate) mod fixtures {
                 name: "weather".into(),
                 description: Some("forecast".into()),
                 parameters: serde_json::json!({"type": "object"}),
+                strict: None,
             }],
             ..Default::default()
         }

@@ -20,6 +20,15 @@ pub enum RelayError {
     RequestTooLarge { limit: usize },
     #[error("{0}")]
     InvalidRequest(String),
+    /// A field the chosen provider has no equivalent for (a cross-wire route).
+    #[error(
+        "`{param}` cannot be sent to a {provider} provider: it has no equivalent there; leave it out, or route this model to a provider of the API the request is written for"
+    )]
+    UnsupportedParameter {
+        /// The field, as a path (`messages[0].name`), sanitized for echoing.
+        param: String,
+        provider: crate::providers::ProviderKind,
+    },
     #[error("this key may not use model `{0}`")]
     ModelNotAllowed(String),
     #[error("requests from this address are not allowed for this key")]
@@ -93,9 +102,9 @@ impl RelayError {
             RelayError::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RelayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             RelayError::LoopDetected => StatusCode::LOOP_DETECTED,
-            RelayError::InvalidRequest(_) | RelayError::UpstreamRejected(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            RelayError::InvalidRequest(_)
+            | RelayError::UnsupportedParameter { .. }
+            | RelayError::UpstreamRejected(_) => StatusCode::BAD_REQUEST,
             RelayError::ModelNotAllowed(_)
             | RelayError::IpNotAllowed
             | RelayError::EgressDenied(_)
@@ -132,6 +141,7 @@ impl RelayError {
             RelayError::ModelNotPriced(_) => "model_not_priced",
             RelayError::OutputTooLarge { .. } => "output_too_large",
             RelayError::InvalidRequest(_) | RelayError::UpstreamRejected(_) => "invalid_request",
+            RelayError::UnsupportedParameter { .. } => "unsupported_parameter",
             RelayError::ModelNotAllowed(_) => "model_not_allowed",
             RelayError::IpNotAllowed => "ip_not_allowed",
             RelayError::RateLimited { .. } => "rate_limit_exceeded",
@@ -193,7 +203,10 @@ impl RelayError {
             "error": {
                 "message": self.public_message(request_id),
                 "type": self.openai_type(),
-                "param": null,
+                "param": match self {
+                    RelayError::UnsupportedParameter { param, .. } => json!(param),
+                    _ => serde_json::Value::Null,
+                },
                 "code": self.code(),
             }
         })

@@ -10,6 +10,7 @@ pub mod front;
 pub mod limits;
 pub mod metrics;
 pub mod mock_upstream;
+mod native;
 pub mod pipeline;
 pub mod policy;
 pub mod prices;

@@ -30,14 +30,16 @@ use crate::cache::CachedKey;
 use crate::cache::keys::Lookup;
 use crate::canonical::{ChatRequest, FinishReason, ProviderReply};
 use crate::error::RelayError;
-use crate::front::{Front, FrontOptions, truncate_label};
+use crate::front::{Front, FrontOptions, TextSize, WireRequest, crossing, truncate_label};
 use crate::limits::{RateHeaders, RateLimits, Subject};
+use crate::native::{self, NativeStream, NativeStreamParts, Outcome};
 use crate::policy::{AnswerGuard, ScreenReport, screen_request};
-use crate::providers::{HOP_HEADER, UpstreamCall};
+use crate::providers::{HOP_HEADER, NativeCall, NativeReply, UpstreamCall, UpstreamMeta};
 use crate::routing;
 use crate::state::{RelayState, RequestLimits};
 use crate::stream::RelayStream;
 use crate::ticket::{Accounting, Ticket};
+use reqwest::header::{HeaderName, HeaderValue};
 
 pub const REQUEST_ID_HEADER: &str = "x-airlock-request-id";
 pub const CLASSIFICATION_HEADER: &str = "x-airlock-classification";
@@ -45,6 +47,8 @@ pub const PHI_HEADER: &str = "x-airlock-phi";
 pub const REDACTIONS_HEADER: &str = "x-airlock-redactions";
 pub const INJECTION_HEADER: &str = "x-airlock-injection";
 pub const OUTPUT_FLAGS_HEADER: &str = "x-airlock-output-flags";
+/// What a non-streamed call cost, in US dollars (streams carry it in their final usage).
+pub const COST_HEADER: &str = "x-airlock-cost-usd";
 
 pub async fn chat_completions(
     req: HttpRequest,
@@ -68,11 +72,19 @@ pub fn new_request_id() -> String {
 
 /// A request that passed every check and has its answer.
 struct Answered {
-    reply: ProviderReply,
+    reply: Reply,
+    upstream: UpstreamMeta,
     options: FrontOptions,
     estimated_input: u64,
     guard: AnswerGuard,
     accounting: Accounting,
+}
+
+/// The provider's answer: translated to the canonical shape (a cross-wire route,
+/// or the in-process mock), or in the app's own wire format (the same wire).
+enum Reply {
+    Canonical(ProviderReply),
+    Native(NativeReply),
 }
 
 /// One request, in its own span: the request id and endpoint from the start, the
@@ -104,44 +116,52 @@ async fn respond(
 ) -> HttpResponse {
     let mut ticket = Ticket::new(&request_id, front);
     match handle(front, &req, payload, &state, &mut ticket).await {
-        Ok(Answered {
-            reply: ProviderReply::Complete(mut response),
-            accounting,
-            guard,
-            ..
-        }) => {
+        Ok(answered) => answer(front, answered, ticket, state, request_id),
+        Err(error) => refuse(front, &error, ticket, &state, request_id),
+    }
+}
+
+fn answer(
+    front: Front,
+    answered: Answered,
+    mut ticket: Ticket,
+    state: Arc<RelayState>,
+    request_id: String,
+) -> HttpResponse {
+    let Answered {
+        reply,
+        upstream,
+        options,
+        estimated_input,
+        guard,
+        accounting,
+    } = answered;
+    ticket.headers.extend(upstream.request_ids);
+    match reply {
+        Reply::Canonical(ProviderReply::Complete(mut response)) => {
             let guarded = guard.complete(&response.text, &response.tool_calls);
-            ticket.record_output(&guarded);
-            if !guarded.findings.is_clean() {
-                ticket
-                    .headers
-                    .push((OUTPUT_FLAGS_HEADER, guarded.findings.header_value()));
-            }
             if guarded.replaced {
                 response.finish = FinishReason::ContentFilter;
             }
             response.text = guarded.text;
             response.tool_calls = guarded.tool_calls;
-            ticket.record.output_chars = response.text.chars().count() as u64;
-            let cost = ticket.set_tokens(response.usage);
-            accounting.settle(&state, response.usage, cost);
+            let outcome = Outcome {
+                usage: response.usage,
+                findings: guarded.findings,
+                replaced: guarded.replaced,
+                output_chars: response.text.chars().count() as u64,
+            };
             let body = front.render(&response, &request_id);
-            let headers = std::mem::take(&mut ticket.headers);
-            ticket.finish(&state, 200, None);
-            let mut builder = HttpResponse::Ok();
-            builder.insert_header((REQUEST_ID_HEADER, request_id));
-            headers.into_iter().for_each(|h| {
-                builder.insert_header(h);
-            });
-            builder.json(body)
+            deliver(ticket, &state, request_id, accounting, outcome, &body)
         }
-        Ok(Answered {
-            reply: ProviderReply::Stream(events),
-            options,
-            estimated_input,
-            guard,
-            accounting,
-        }) => {
+        Reply::Native(NativeReply::Complete(mut body)) => {
+            let model = ticket.record.model.clone().unwrap_or_default();
+            match native::edit_complete(front, &mut body, &model, &guard) {
+                Ok(outcome) => deliver(ticket, &state, request_id, accounting, outcome, &body),
+                Err(error) => refuse(front, &error, ticket, &state, request_id),
+            }
+        }
+        Reply::Canonical(ProviderReply::Stream(events)) => {
             let model = ticket.record.model.clone().unwrap_or_default();
             let writer = front.stream_writer(&request_id, &model, options, estimated_input);
             let headers = std::mem::take(&mut ticket.headers);
@@ -155,42 +175,109 @@ async fn respond(
                 (!guard.is_passthrough()).then(|| guard.into_stream()),
                 accounting,
             );
-            let mut builder = HttpResponse::Ok();
-            builder
-                .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-                .insert_header((header::CACHE_CONTROL, "no-cache"))
-                .insert_header((REQUEST_ID_HEADER, request_id));
-            headers.into_iter().for_each(|h| {
-                builder.insert_header(h);
-            });
-            builder.streaming(stream)
+            event_stream(request_id, headers, stream)
         }
-        Err(error) => {
-            // The one log line of a failed request (the span says who and where;
-            // nothing says what was sent).
-            if error.status().is_server_error() {
-                tracing::warn!(code = error.code(), error = %error, "relay request failed");
-            } else {
-                tracing::debug!(code = error.code(), "relay request refused");
-            }
-            let status = error.status();
-            let body = front.error_body(&error, &request_id);
+        Reply::Native(NativeReply::Stream(events)) => {
             let headers = std::mem::take(&mut ticket.headers);
-            ticket.finish(&state, status.as_u16(), Some(&error));
-            let mut builder = HttpResponse::build(status);
-            builder.insert_header((REQUEST_ID_HEADER, request_id));
-            if let RelayError::RateLimited {
-                retry_after_secs, ..
-            } = &error
-            {
-                builder.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
-            }
-            headers.into_iter().for_each(|h| {
-                builder.insert_header(h);
+            let stream = NativeStream::new(NativeStreamParts {
+                front,
+                upstream: events,
+                guard,
+                options,
+                ticket,
+                accounting,
+                state,
+                request_id: request_id.clone(),
+                estimated_input,
             });
-            builder.json(body)
+            event_stream(request_id, headers, stream)
         }
     }
+}
+
+/// The end of a complete answer, whichever wire it came in: the usage record,
+/// the budget settled, the cost and flags in headers.
+fn deliver(
+    mut ticket: Ticket,
+    state: &Arc<RelayState>,
+    request_id: String,
+    accounting: Accounting,
+    outcome: Outcome,
+    body: &serde_json::Value,
+) -> HttpResponse {
+    ticket.record_output_flags(&outcome.findings, outcome.replaced);
+    if !outcome.findings.is_clean() {
+        ticket
+            .headers
+            .push((OUTPUT_FLAGS_HEADER, outcome.findings.header_value()));
+    }
+    ticket.record.output_chars = outcome.output_chars;
+    let cost = ticket.set_tokens(outcome.usage);
+    accounting.settle(state, outcome.usage, cost);
+    if ticket.price.is_some() {
+        ticket
+            .headers
+            .push((COST_HEADER, format!("{:.6}", native::dollars(cost))));
+    }
+    let headers = std::mem::take(&mut ticket.headers);
+    ticket.finish(state, 200, None);
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header((REQUEST_ID_HEADER, request_id));
+    headers.into_iter().for_each(|h| {
+        builder.insert_header(h);
+    });
+    builder.json(body)
+}
+
+fn event_stream<S>(
+    request_id: String,
+    headers: Vec<(&'static str, String)>,
+    stream: S,
+) -> HttpResponse
+where
+    S: futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
+{
+    let mut builder = HttpResponse::Ok();
+    builder
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((REQUEST_ID_HEADER, request_id));
+    headers.into_iter().for_each(|h| {
+        builder.insert_header(h);
+    });
+    builder.streaming(stream)
+}
+
+fn refuse(
+    front: Front,
+    error: &RelayError,
+    mut ticket: Ticket,
+    state: &Arc<RelayState>,
+    request_id: String,
+) -> HttpResponse {
+    // The one log line of a failed request (the span says who and where; nothing
+    // says what was sent).
+    if error.status().is_server_error() {
+        tracing::warn!(code = error.code(), error = %error, "relay request failed");
+    } else {
+        tracing::debug!(code = error.code(), "relay request refused");
+    }
+    let status = error.status();
+    let body = front.error_body(error, &request_id);
+    let headers = std::mem::take(&mut ticket.headers);
+    ticket.finish(state, status.as_u16(), Some(error));
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header((REQUEST_ID_HEADER, request_id));
+    if let RelayError::RateLimited {
+        retry_after_secs, ..
+    } = error
+    {
+        builder.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+    }
+    headers.into_iter().for_each(|h| {
+        builder.insert_header(h);
+    });
+    builder.json(body)
 }
 
 /// The pipeline of DESIGN.md, in its order. Every refusal returns before anything
@@ -249,17 +336,20 @@ async fn handle(
         state.settings.body_read_timeout,
     )
     .await?;
-    let (mut request, options) = front.parse(&body)?;
-    ticket.parsed(state, &request);
+    let mut wire = WireRequest::parse(front, &body)?;
+    drop(body);
+    let size = ticket.parsed(state, &mut wire);
     validate(
-        &mut request,
-        ticket.record.input_chars,
+        &mut wire.request,
+        size.chars,
         ticket.record.input_images,
         &key,
         &state.settings.limits,
     )?;
-    if !key.allows_model(&request.model) {
-        return Err(RelayError::ModelNotAllowed(truncate_label(&request.model)));
+    if !key.allows_model(&wire.request.model) {
+        return Err(RelayError::ModelNotAllowed(truncate_label(
+            &wire.request.model,
+        )));
     }
 
     // The request's data class, and whether its provider may receive it.
@@ -269,7 +359,7 @@ async fn handle(
             key.max_data_class
         )));
     }
-    let route = routing::resolve(&tenant, &request.model)?;
+    let route = routing::resolve(&tenant, &wire.request.model)?;
     ticket.routed(&route, price_of(state, key.tenant_id, &route));
     let policy = tenant.policy(data_class);
     let destination = Destination {
@@ -280,15 +370,18 @@ async fn handle(
     check_destination(data_class, phi_flag(req.headers())?, &policy, destination)
         .map_err(|blocked| RelayError::ClassificationBlocked(blocked.to_string()))?;
 
-    // Secrets and PII, then the injection screen.
+    // Secrets and PII, then the injection screen; then what the provider cannot
+    // take from this wire is refused by name (see `front::crossing`).
     let mut report = ScreenReport::default();
-    let screened = screen_request(&mut request, &policy, &mut report);
+    let screened = screen_request(&mut wire, &policy, &mut report);
     let screened = ticket.screened(report, screened)?;
+    let same_wire = wire.same_wire(route.provider.kind);
+    crossing::check(front, route.provider.kind, &wire.body)?;
 
     // Cost: tokens per minute (an estimate now, corrected with the real count
     // later; counted before redaction, placeholders are about as long as values),
     // then the per-request cap and the budgets.
-    let estimate = Estimate::of(&request, ticket, &state.settings.limits);
+    let estimate = Estimate::of(&wire.request, ticket, size, &state.settings.limits);
     rate.tokens = state
         .limiter
         .take_tokens(subject, rate_limits, estimate.tokens)
@@ -328,36 +421,78 @@ async fn handle(
             &target,
             price,
             &route.upstream_model,
-            &request,
+            &mut wire,
             &estimate,
         )
         .await?;
         accounting.reservation = Some(reservation);
     }
 
-    // The upstream call.
+    // The upstream call: the app's own body on the same wire, the canonical
+    // request translated on another.
     let upstream_started = Instant::now();
-    let reply = state
-        .providers
-        .for_kind(route.provider.kind)
-        .send(UpstreamCall {
-            endpoint: &route.provider,
-            model: &route.upstream_model,
-            request: &request,
-        })
-        .await;
+    let stream = wire.request.stream;
+    let reply = if same_wire {
+        let forwarded = forwarded_headers(front, req.headers());
+        let body = wire.take_upstream_body(&route.upstream_model);
+        state
+            .providers
+            .send_native(NativeCall {
+                endpoint: &route.provider,
+                front,
+                body,
+                stream,
+                headers: forwarded,
+            })
+            .await
+            .map(|(reply, meta)| (Reply::Native(reply), meta))
+    } else {
+        state
+            .providers
+            .for_kind(route.provider.kind)
+            .send(UpstreamCall {
+                endpoint: &route.provider,
+                model: &route.upstream_model,
+                request: &wire.request,
+            })
+            .await
+            .map(|(reply, meta)| (Reply::Canonical(reply), meta))
+    };
     ticket.upstream_took(state, route.provider.kind, upstream_started.elapsed());
     // Only streams need the estimate (their usage may arrive last, or never).
-    let estimated_input = if request.stream { estimate.input } else { 0 };
+    let estimated_input = if stream { estimate.input } else { 0 };
     // On failure `accounting` drops here: the reservation is released and the
     // token estimate stays charged (the attempt was made).
+    let (reply, upstream) = reply?;
     Ok(Answered {
-        reply: reply?,
-        options,
+        reply,
+        upstream,
+        options: wire.options,
         estimated_input,
         guard: screened.answer,
         accounting,
     })
+}
+
+/// The client's headers a same-wire provider also receives: what the official
+/// SDKs send that changes the answer (Anthropic's API version and beta
+/// features). Account selectors (`openai-organization`, `openai-project`,
+/// Anthropic's workspace headers) are not forwarded: the tenant's credential
+/// decides the account, not the app.
+fn forwarded_headers(front: Front, headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    let names: &[&str] = match front {
+        Front::Anthropic => &["anthropic-version", "anthropic-beta"],
+        Front::OpenAi => &[],
+    };
+    names
+        .iter()
+        .flat_map(|name| {
+            headers.get_all(*name).filter_map(move |value| {
+                let value = HeaderValue::from_bytes(value.as_bytes()).ok()?;
+                Some((HeaderName::from_static(name), value))
+            })
+        })
+        .collect()
 }
 
 /// A request's size before it is sent: input tokens (a quick estimate from its
@@ -367,17 +502,25 @@ struct Estimate {
     input: u64,
     tokens: u64,
     image_tokens: u64,
+    /// Bytes of text, for the free upper bound of the input tokens.
+    text_bytes: u64,
     max_output: u32,
 }
 
 impl Estimate {
-    fn of(request: &ChatRequest, ticket: &Ticket, limits: &RequestLimits) -> Estimate {
+    fn of(
+        request: &ChatRequest,
+        ticket: &Ticket,
+        size: TextSize,
+        limits: &RequestLimits,
+    ) -> Estimate {
         let image_tokens = IMAGE_TOKEN_ESTIMATE * u64::from(ticket.record.input_images);
-        let input = quick_estimate(ticket.record.input_chars) + image_tokens;
+        let input = quick_estimate(size.chars) + image_tokens;
         Estimate {
             input,
             tokens: input + u64::from(request.max_tokens.unwrap_or(0)),
             image_tokens,
+            text_bytes: size.bytes,
             max_output: request.max_tokens.unwrap_or(limits.assumed_output_tokens),
         }
     }
@@ -392,19 +535,20 @@ async fn reserve_budget(
     target: &BudgetTarget,
     price: Price,
     model: &str,
-    request: &ChatRequest,
+    wire: &mut WireRequest,
     estimate: &Estimate,
 ) -> Result<Reservation, RelayError> {
     let (image_tokens, max_output) = (estimate.image_tokens, estimate.max_output);
-    let bytes: usize = request.texts().map(str::len).sum();
+    let bytes = usize::try_from(estimate.text_bytes).unwrap_or(usize::MAX);
     let upper = cost(
         price,
-        upper_bound(bytes) + 4 * request.messages.len() as u64 + image_tokens,
+        upper_bound(bytes) + 4 * wire.request.messages.len() as u64 + image_tokens,
         u64::from(max_output),
     );
     match state.ledger.reserve(&state.db, target, upper).await {
         Err(RelayError::BudgetExceeded(_)) => {
-            let exact_input = count_input(model, request.texts()) + image_tokens;
+            let texts = wire.texts();
+            let exact_input = count_input(model, texts.iter().map(String::as_str)) + image_tokens;
             let exact = cost(price, exact_input, u64::from(max_output));
             state.ledger.reserve(&state.db, target, exact).await
         }

@@ -13,8 +13,10 @@ use airlock_core::output_check::{OutputChecker, OutputFindings};
 use airlock_core::policy::{CheckAction, ClassPolicy};
 use airlock_core::redact::{Redaction, Restorer};
 
-use crate::canonical::{ChatRequest, ChatRole, TextField, ToolCall};
+use crate::canonical::{ChatRole, ToolCall};
 use crate::error::RelayError;
+use crate::front::WireRequest;
+use crate::front::texts::TextField;
 
 /// A screened request: what its answer must go through, and the header value of
 /// its redactions (the counts themselves are in the [`ScreenReport`]).
@@ -40,11 +42,12 @@ fn counts(redaction: &Redaction) -> HashMap<String, u32> {
         .collect()
 }
 
-/// Applies redaction and the injection screen to `request`, in place. Refusals are
+/// Applies redaction and the injection screen to the request's body, in place,
+/// and refreshes its canonical view when anything was rewritten. Refusals are
 /// `pii_blocked` and `injection_blocked`; nothing is sent upstream after either.
 /// `report` holds what was found either way.
 pub fn screen_request(
-    request: &mut ChatRequest,
+    wire: &mut WireRequest,
     policy: &ClassPolicy,
     report: &mut ScreenReport,
 ) -> Result<Screened, RelayError> {
@@ -58,77 +61,114 @@ pub fn screen_request(
             answer: AnswerGuard::passthrough(),
         });
     }
-    // Every text the provider will see (`for_each_text_mut` lists them): message
-    // contents of every role, tool-call arguments and ids, tool names, descriptions
-    // and schemas, stop sequences, the tool choice and image URLs.
-    let mut redaction = Redaction::new(policy.redaction, request.texts());
-    let redacted = request.for_each_text_mut(|field, text| {
+    // Every text of the body the provider will receive (`front::texts` finds them
+    // all, fields the relay has no name for included).
+    let mut redaction = Redaction::new(policy.redaction, []);
+    wire.for_each_text(&mut |_, text| {
+        redaction.note_existing(text);
+        Ok(())
+    })?;
+    let mut blocked = None;
+    let mut rewritten = false;
+    let mut verdict = Verdict::default();
+    let mut screen_failed = false;
+    let screen_injection = policy.injection != CheckAction::Off;
+    wire.for_each_text(&mut |field, text| {
         if field == TextField::Identifier {
-            return redaction.check_identifier(text);
+            if let Err(found) = redaction.check_identifier(text) {
+                blocked.get_or_insert(found);
+            }
+            return Ok(());
         }
-        if let Some(redacted) = redaction.apply(text)? {
-            *text = redacted;
+        match redaction.apply(text) {
+            Ok(Some(redacted)) => {
+                *text = redacted;
+                rewritten = true;
+            }
+            Ok(None) => {}
+            Err(found) => {
+                blocked.get_or_insert(found);
+            }
+        }
+        if screen_injection && screened_for_injection(field) {
+            match injection::screen(text) {
+                Ok(found) => verdict = verdict.merge(found),
+                Err(_) => screen_failed = true,
+            }
         }
         Ok(())
-    });
+    })?;
     report.redactions = counts(&redaction);
-    if let Err(blocked) = redacted {
-        return Err(RelayError::PiiBlocked(blocked.kind.described()));
+    if let Some(found) = blocked {
+        return Err(RelayError::PiiBlocked(found.kind.described()));
     }
-
-    let mut verdict = Verdict::default();
-    if policy.injection != CheckAction::Off {
-        let mut failed = false;
-        request.for_each_text(|field, text| {
-            let screened = match field {
-                // The model's own earlier turns are not an attack surface of this
-                // request; identifiers are too constrained to carry an instruction.
-                TextField::Message(ChatRole::Assistant)
-                | TextField::ToolArguments
-                | TextField::Identifier
-                | TextField::ImageUrl => return,
-                TextField::Message(_)
-                | TextField::ToolDescription
-                | TextField::ToolSchema
-                | TextField::Stop => injection::screen(text),
-            };
-            match screened {
-                Ok(found) => verdict = verdict.merge(found),
-                Err(_) => failed = true,
-            }
-        });
-        if failed {
-            return Err(RelayError::PolicyUnavailable);
-        }
-        report.injection = verdict;
-        if policy.injection == CheckAction::Block && !verdict.is_clean() {
-            return Err(RelayError::InjectionBlocked(verdict.header_value()));
-        }
+    if screen_failed {
+        return Err(RelayError::PolicyUnavailable);
+    }
+    report.injection = verdict;
+    if policy.injection == CheckAction::Block && !verdict.is_clean() {
+        return Err(RelayError::InjectionBlocked(verdict.header_value()));
+    }
+    if rewritten {
+        wire.reparse()?;
     }
 
     let redactions_header = redaction.header_value();
     let (restorer, prompt_pii) = redaction.into_answer_parts();
     let checker = (policy.output != CheckAction::Off).then(|| {
         OutputChecker::new(
-            request.system_text().as_deref(),
+            wire.request.system_text().as_deref(),
             prompt_pii,
             policy.block_code,
         )
     });
+    // A structured answer is JSON text: values restored into it are escaped for
+    // its strings, as they are in tool-call arguments.
+    let arguments = restorer.for_json_strings();
+    let text = if wire.request.response_format.is_some() {
+        arguments.clone()
+    } else {
+        restorer.clone()
+    };
     Ok(Screened {
         redactions_header,
         answer: AnswerGuard {
-            restorer,
+            restorer: text,
+            arguments,
+            values: restorer,
             checker,
             action: policy.output,
         },
     })
 }
 
+/// Whether the injection screen reads a kind of text. The model's own earlier
+/// turns are not an attack surface of this request; identifiers, URLs and tool
+/// arguments are too constrained to carry an instruction the model follows.
+fn screened_for_injection(field: TextField) -> bool {
+    match field {
+        TextField::Message(ChatRole::Assistant)
+        | TextField::ToolArguments
+        | TextField::Identifier
+        | TextField::ImageUrl
+        | TextField::EmbeddingInput => false,
+        TextField::Message(_)
+        | TextField::ToolDescription
+        | TextField::ToolSchema
+        | TextField::Stop
+        | TextField::Other => true,
+    }
+}
+
 /// What an answer goes through on its way back: output checks (on the text the
 /// model wrote, placeholders and all), then placeholder restore.
 pub struct AnswerGuard {
+    /// Restores the answer's text.
     restorer: Restorer,
+    /// Restores tool-call arguments (JSON: values come back escaped).
+    arguments: Restorer,
+    /// Restores string values of a JSON document (escaped when it is written).
+    values: Restorer,
     checker: Option<OutputChecker>,
     action: CheckAction,
 }
@@ -169,6 +209,8 @@ impl AnswerGuard {
     pub fn passthrough() -> AnswerGuard {
         AnswerGuard {
             restorer: Restorer::default(),
+            arguments: Restorer::default(),
+            values: Restorer::default(),
             checker: None,
             action: CheckAction::Off,
         }
@@ -178,10 +220,40 @@ impl AnswerGuard {
         self.checker.is_none() && self.restorer.is_empty()
     }
 
-    /// Guards a complete answer: its text and the arguments of its tool calls are
-    /// checked together, then restored.
-    pub fn complete(&self, text: &str, tool_calls: &[ToolCall]) -> Guarded {
-        let findings = match &self.checker {
+    /// What the output checks find in a complete answer (its text and the
+    /// arguments of its tool calls, together), and whether the policy withholds it.
+    pub fn verdict(&self, text: &str, tool_calls: &[ToolCall]) -> (OutputFindings, bool) {
+        let findings = self.findings(text, tool_calls);
+        let withhold = self.action == CheckAction::Block && !findings.is_clean();
+        (findings, withhold)
+    }
+
+    /// An answer's text with its placeholders restored.
+    pub fn restore_text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.restorer.restore(text)
+    }
+
+    /// A tool call's arguments (JSON text) with its placeholders restored.
+    pub fn restore_arguments<'t>(&self, arguments: &'t str) -> Cow<'t, str> {
+        self.arguments.restore(arguments)
+    }
+
+    /// Every string of a JSON value (a tool's input object) restored in place.
+    pub fn restore_value(&self, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => {
+                if let Cow::Owned(restored) = self.values.restore(text) {
+                    *text = restored;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.restore_value(v)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.restore_value(v)),
+            _ => {}
+        }
+    }
+
+    fn findings(&self, text: &str, tool_calls: &[ToolCall]) -> OutputFindings {
+        match &self.checker {
             None => OutputFindings::default(),
             Some(checker) if tool_calls.is_empty() => checker.check(text),
             Some(checker) => {
@@ -192,8 +264,14 @@ impl AnswerGuard {
                 }
                 checker.check(&all)
             }
-        };
-        if self.action == CheckAction::Block && !findings.is_clean() {
+        }
+    }
+
+    /// Guards a complete answer: its text and the arguments of its tool calls are
+    /// checked together, then restored.
+    pub fn complete(&self, text: &str, tool_calls: &[ToolCall]) -> Guarded {
+        let (findings, withhold) = self.verdict(text, tool_calls);
+        if withhold {
             return Guarded {
                 text: withheld_text(&findings),
                 tool_calls: Vec::new(),
@@ -206,13 +284,29 @@ impl AnswerGuard {
             tool_calls: tool_calls
                 .iter()
                 .map(|c| ToolCall {
-                    arguments: self.restorer.restore(&c.arguments).into_owned(),
+                    arguments: self.arguments.restore(&c.arguments).into_owned(),
                     ..c.clone()
                 })
                 .collect(),
             findings,
             replaced: false,
         }
+    }
+
+    /// The same restore, without checks: for an answer already checked whole.
+    pub fn restore_only(&self) -> AnswerGuard {
+        AnswerGuard {
+            restorer: self.restorer.clone(),
+            arguments: self.arguments.clone(),
+            values: self.values.clone(),
+            checker: None,
+            action: CheckAction::Off,
+        }
+    }
+
+    /// Block mode with checks: a stream is held until it is complete.
+    pub fn holds_everything(&self) -> bool {
+        self.action == CheckAction::Block && self.checker.is_some()
     }
 
     /// Starts guarding a stream.
@@ -290,7 +384,7 @@ impl StreamGuard {
             .calls
             .entry(piece.index)
             .or_insert_with(|| StreamedCall {
-                restorer: self.guard.restorer.clone(),
+                restorer: self.guard.arguments.clone(),
                 ..StreamedCall::default()
             });
         if piece.id.is_some() {
@@ -373,7 +467,21 @@ impl StreamGuard {
     }
 
     fn holds_everything(&self) -> bool {
-        self.guard.action == CheckAction::Block && self.guard.checker.is_some()
+        self.guard.holds_everything()
+    }
+
+    /// The text held back so far (the start of what may be a placeholder), for a
+    /// stream whose text block ends here. Not for block mode, which holds it all.
+    pub fn flush_text(&mut self) -> String {
+        self.guard.restorer.finish()
+    }
+
+    /// The same for one tool call's arguments.
+    pub fn flush_tool(&mut self, index: u32) -> String {
+        self.calls
+            .get_mut(&index)
+            .map(|call| call.restorer.finish())
+            .unwrap_or_default()
     }
 }
 
@@ -383,17 +491,13 @@ mod tests {
     use airlock_core::redact::ContentAction;
 
     use super::*;
-    use crate::canonical::ChatMessage;
+    use crate::canonical::ChatRequest;
+    use crate::front::Front;
 
-    fn request(system: &str, user: &str) -> ChatRequest {
-        ChatRequest {
-            model: "m".into(),
-            messages: vec![
-                ChatMessage::new(ChatRole::System, system),
-                ChatMessage::new(ChatRole::User, user),
-            ],
-            ..ChatRequest::default()
-        }
+    fn request(system: &str, user: &str) -> WireRequest {
+        let body = serde_json::json!({"model": "m", "messages": [
+            {"role": "system", "content": system}, {"role": "user", "content": user}]});
+        WireRequest::parse(Front::OpenAi, body.to_string().as_bytes()).unwrap()
     }
 
     #[test]
@@ -404,7 +508,10 @@ mod tests {
         );
         let policy = ClassPolicy::default_for(DataClass::Internal);
         let screened = screen_request(&mut req, &policy, &mut ScreenReport::default()).unwrap();
-        assert_eq!(req.messages[1].text, "mail [EMAIL_1], key [OPENAI_KEY_1]");
+        assert_eq!(
+            req.request.messages[1].text,
+            "mail [EMAIL_1], key [OPENAI_KEY_1]"
+        );
         assert_eq!(screened.redactions_header, "email=1, openai_key=1");
         let answer = screened
             .answer
@@ -507,69 +614,83 @@ mod tests {
         assert!(!end.replaced);
     }
 
-    /// A canary planted in every text field the provider receives: it must be in
-    /// every adapter's body before screening (so the test sees each field), and in
-    /// none after.
+    /// A canary planted in every text field of a body that carries every field
+    /// of the SDK's request type (and one field the relay has no name for): it is
+    /// in the body the provider would get before screening, and in none after —
+    /// neither the same-wire body nor any adapter's translation.
     #[test]
     fn no_outbound_field_escapes_the_screen() {
-        use crate::canonical::{Image, ToolCall, ToolSpec};
         use crate::providers::{anthropic, gemini, openai};
 
         const CANARY: &str = "canary.leak@example.com";
-        let mut with_image = ChatMessage::new(ChatRole::User, format!("user {CANARY}"));
-        with_image.images.push(Image::Url {
-            url: format!("https://img.example/a.png?owner={CANARY}"),
-            detail: None,
+        let body = serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "developer", "content": format!("system {CANARY}")},
+                {"role": "user", "content": [
+                    {"type": "text", "text": format!("user {CANARY}")},
+                    {"type": "image_url", "image_url": {"url": format!("https://img.example/a.png?owner={CANARY}")}}]},
+                {"role": "assistant", "content": format!("assistant {CANARY}"), "refusal": format!("no {CANARY}"),
+                 "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "send", "arguments": format!(r#"{{"to":"{CANARY}"}}"#)}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": format!("tool result {CANARY}")}],
+            "stop": [format!("stop {CANARY}")],
+            "tools": [{"type": "function", "function": {"name": "send", "description": format!("mails {CANARY}"),
+                "parameters": {"type": "object", "properties": {"to": {"type": "string", "description": CANARY, "enum": [CANARY]}}}}}],
+            "tool_choice": {"type": "function", "function": {"name": "send"}},
+            "response_format": {"type": "json_schema", "json_schema": {"name": "r", "description": CANARY,
+                "schema": {"type": "object", "properties": {"a": {"description": CANARY}}}}},
+            "user": CANARY,
+            "metadata": {"who": CANARY},
+            "prediction": {"type": "content", "content": CANARY},
+            "web_search_options": {"user_location": {"type": "approximate", "approximate": {"city": CANARY}}},
+            "a_field_from_tomorrow": {"nested": [CANARY]},
         });
-        let mut assistant = ChatMessage::new(ChatRole::Assistant, format!("assistant {CANARY}"));
-        assistant.tool_calls.push(ToolCall {
-            id: "call_1".into(),
-            name: "send".into(),
-            arguments: format!(r#"{{"to":"{CANARY}"}}"#),
-        });
-        let mut tool = ChatMessage::new(ChatRole::Tool, format!("tool result {CANARY}"));
-        tool.tool_call_id = Some("call_1".into());
-        let mut request = ChatRequest {
-            model: "m".into(),
-            messages: vec![
-                ChatMessage::new(ChatRole::System, format!("system {CANARY}")),
-                with_image,
-                assistant,
-                tool,
-            ],
-            stop: vec![format!("stop {CANARY}")],
-            tools: vec![ToolSpec {
-                name: "send".into(),
-                description: Some(format!("mails {CANARY}")),
-                parameters: serde_json::json!({
-                    "type": "object",
-                    "properties": {"to": {"type": "string", "description": CANARY, "enum": [CANARY]}},
-                }),
-            }],
-            tool_choice: Some(
-                serde_json::json!({"type": "function", "function": {"name": "send"}}),
-            ),
-            ..ChatRequest::default()
-        };
-        let bodies = |request: &ChatRequest| {
-            [
-                openai::request_body("m", request).to_string(),
-                anthropic::request_body("m", request).to_string(),
-                // Gemini takes inline images only; the rest of the body still counts.
-                gemini::request_body(&without_image_urls(request))
-                    .unwrap()
-                    .to_string(),
-            ]
-        };
-        for body in bodies(&request) {
-            assert!(body.matches(CANARY).count() >= 6, "{body}");
-        }
+        let mut wire = WireRequest::parse(Front::OpenAi, body.to_string().as_bytes()).unwrap();
+        let planted = serde_json::to_string(&wire.body)
+            .unwrap()
+            .matches(CANARY)
+            .count();
+        assert!(planted >= 16, "{planted}");
 
         let policy = ClassPolicy::default_for(DataClass::Internal);
-        screen_request(&mut request, &policy, &mut ScreenReport::default()).unwrap();
-        for body in bodies(&request) {
+        screen_request(&mut wire, &policy, &mut ScreenReport::default()).unwrap();
+        let translated = [
+            openai::request_body("m", &wire.request).to_string(),
+            anthropic::request_body("m", &wire.request).to_string(),
+            gemini::request_body(&without_image_urls(&wire.request))
+                .unwrap()
+                .to_string(),
+        ];
+        for body in translated {
             assert!(!body.contains(CANARY), "{body}");
         }
+        let same_wire = serde_json::to_string(&wire.take_upstream_body("m")).unwrap();
+        assert!(!same_wire.contains(CANARY), "{same_wire}");
+    }
+
+    #[test]
+    fn an_anthropic_body_is_screened_in_every_block() {
+        const CANARY: &str = "canary.leak@example.com";
+        let body = serde_json::json!({
+            "model": "m", "max_tokens": 10,
+            "system": [{"type": "text", "text": CANARY}],
+            "metadata": {"user_id": CANARY},
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": CANARY},
+                    {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": CANARY}, "title": CANARY}]},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {"to": CANARY}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": CANARY}]}]}],
+            "tools": [{"name": "f", "description": CANARY, "input_schema": {"type": "object", "properties": {"to": {"description": CANARY}}}}],
+            "stop_sequences": [CANARY],
+        });
+        let mut wire = WireRequest::parse(Front::Anthropic, body.to_string().as_bytes()).unwrap();
+        let policy = ClassPolicy::default_for(DataClass::Internal);
+        screen_request(&mut wire, &policy, &mut ScreenReport::default()).unwrap();
+        let same_wire = serde_json::to_string(&wire.take_upstream_body("m")).unwrap();
+        assert!(!same_wire.contains(CANARY), "{same_wire}");
+        assert!(same_wire.contains("[EMAIL_1]"), "{same_wire}");
     }
 
     fn without_image_urls(request: &ChatRequest) -> ChatRequest {
@@ -584,15 +705,11 @@ mod tests {
 
     #[test]
     fn a_secret_in_an_identifier_is_refused_not_rewritten() {
-        use crate::canonical::ToolSpec;
-        let mut request = request("be brief", "hello");
-        request.tools.push(ToolSpec {
-            name: "sk-proj-AbCdEf0123456789AbCdEf0123456789".into(),
-            description: None,
-            parameters: serde_json::json!({"type": "object"}),
-        });
+        let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "sk-proj-AbCdEf0123456789AbCdEf0123456789"}}]});
+        let mut wire = WireRequest::parse(Front::OpenAi, body.to_string().as_bytes()).unwrap();
         let policy = ClassPolicy::default_for(DataClass::Internal);
-        let refused = screen_request(&mut request, &policy, &mut ScreenReport::default());
+        let refused = screen_request(&mut wire, &policy, &mut ScreenReport::default());
         assert!(matches!(refused, Err(RelayError::PiiBlocked(_))));
     }
 }

@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 
 use airlock_core::class::DataClass;
 use airlock_core::money::MicroDollars;
+use airlock_core::output_check::OutputFindings;
 use airlock_core::pricing::{Price, cost};
 
 use crate::budget::Reservation;
 use crate::cache::CachedKey;
-use crate::canonical::{ChatRequest, TokenUsage};
+use crate::canonical::TokenUsage;
 use crate::error::RelayError;
 use crate::front::Front;
+use crate::front::{TextSize, WireRequest};
 use crate::limits::{RateHeaders, RateLimits, Subject};
 use crate::pipeline::{INJECTION_HEADER, REDACTIONS_HEADER};
 use crate::policy::{Guarded, ScreenReport, Screened};
@@ -71,10 +73,13 @@ impl Ticket {
 
     /// The request as parsed: its counts, model and a keyed digest of its text
     /// (finance spots repeated prompts without any text being stored).
-    pub(crate) fn parsed(&mut self, state: &RelayState, request: &ChatRequest) {
+    pub(crate) fn parsed(&mut self, state: &RelayState, wire: &mut WireRequest) -> TextSize {
+        let size = wire.text_size();
+        let request = &wire.request;
         self.record.message_count = u32::try_from(request.messages.len()).unwrap_or(u32::MAX);
-        self.record.input_chars = request.input_chars();
-        self.record.input_images = u32::try_from(request.image_count()).unwrap_or(u32::MAX);
+        self.record.input_chars = size.chars;
+        let attachments = request.image_count() as u64 + u64::from(request.opaque_parts);
+        self.record.input_images = u32::try_from(attachments).unwrap_or(u32::MAX);
         let parts = request
             .messages
             .iter()
@@ -82,6 +87,7 @@ impl Ticket {
         self.record.input_hash = Some(state.hasher.content_digest_parts(parts));
         self.record.model = Some(request.model.clone());
         self.record.streamed = request.stream;
+        size
     }
 
     /// Where the request goes and what the model costs there.
@@ -174,8 +180,13 @@ impl Ticket {
     }
 
     pub(crate) fn record_output(&mut self, guarded: &Guarded) {
-        self.record.output_flags = u32::try_from(guarded.findings.bits()).unwrap_or(0)
-            | if guarded.replaced { 8 } else { 0 };
+        self.record_output_flags(&guarded.findings, guarded.replaced);
+    }
+
+    /// What the output checks found, and whether the answer was withheld.
+    pub(crate) fn record_output_flags(&mut self, findings: &OutputFindings, replaced: bool) {
+        self.record.output_flags =
+            u32::try_from(findings.bits()).unwrap_or(0) | if replaced { 8 } else { 0 };
     }
 }
 

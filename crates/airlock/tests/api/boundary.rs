@@ -461,18 +461,19 @@ async fn secrets_and_pii_in_every_outbound_field_are_redacted_when_the_policy_re
         );
     }
     // The planted values count toward the characters and tokens of the request.
-    let records = app.usage_records().await;
-    let plain = app
-        .post("/v1/chat/completions", &key, with_value_in("stop", "x"))
-        .await;
-    assert_eq!(plain.status(), 200);
-    let all = app.usage_records().await;
-    let (with, without) = (&records[records.len() - 1], all.last().unwrap());
-    assert!(
-        with.input_chars > without.input_chars,
-        "{} vs {}",
-        with.input_chars,
-        without.input_chars
+    let mut chars = Vec::new();
+    for value in [AWS_KEY, "x"] {
+        let response = app
+            .post("/v1/chat/completions", &key, with_value_in("stop", value))
+            .await;
+        assert_eq!(response.status(), 200);
+        chars.push(app.usage_records().await.last().unwrap().input_chars);
+    }
+    let (with, without) = (chars[0], chars[1]);
+    assert_eq!(
+        with - without,
+        AWS_KEY.len() as i64 - 1,
+        "{with} vs {without}"
     );
 }
 

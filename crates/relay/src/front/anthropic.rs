@@ -6,13 +6,13 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::truncate_label;
 use super::{FrontOptions, SseWriter, ToolCallPiece, describe_json_error, sse_frame};
 use crate::canonical::{
-    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, Image, TokenUsage, ToolCall,
-    ToolSpec,
+    ChatMessage, ChatRequest, ChatResponse, ChatRole, Effort, FinishReason, Image, Reasoning,
+    TokenUsage, ToolCall, ToolSpec,
 };
 use crate::error::RelayError;
 use crate::providers::arguments_object;
@@ -36,6 +36,42 @@ struct Request {
     tools: Option<Vec<Tool>>,
     #[serde(default)]
     tool_choice: Option<ToolChoice>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+    #[serde(default)]
+    top_k: Option<u32>,
+    #[serde(default)]
+    thinking: Option<Thinking>,
+    #[serde(default)]
+    output_config: Option<OutputConfig>,
+}
+
+/// `output_config`: how hard the model works, and the JSON schema of its answer.
+#[derive(Deserialize)]
+struct OutputConfig {
+    #[serde(default)]
+    effort: Option<String>,
+    #[serde(default)]
+    format: Option<crate::front::openai::WireResponseFormat>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+/// Extended thinking: on with a token budget, or off.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Thinking {
+    Enabled {
+        budget_tokens: u32,
+    },
+    Disabled,
+    /// `adaptive` (the model decides) and `between_tools`: no budget to translate.
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +85,8 @@ struct Tool {
     description: Option<String>,
     #[serde(default)]
     input_schema: Option<Value>,
+    #[serde(default)]
+    strict: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +95,8 @@ struct ToolChoice {
     kind: String,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    disable_parallel_tool_use: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -118,9 +158,10 @@ enum Block {
         #[serde(default)]
         is_error: bool,
     },
-    /// Documents, thinking blocks, server tool results…: refused by name below.
+    /// Documents, thinking blocks, search results, server tool results…: left out
+    /// of the canonical view (passed on unread to Anthropic, refused elsewhere).
     #[serde(other)]
-    Unsupported,
+    Opaque,
 }
 
 #[derive(Deserialize)]
@@ -139,26 +180,21 @@ impl ImageSource {
     }
 }
 
-const SUPPORTED_BLOCKS: &str = "text, image, tool_use and tool_result blocks";
-
 impl Blocks {
-    /// Text only: the system prompt and tool results.
-    fn into_text(self, at: &str) -> Result<String, RelayError> {
+    /// The text of the system prompt or a tool result; other blocks there are
+    /// counted as opaque.
+    fn into_text(self, opaque: &mut u32) -> String {
         match self {
-            Blocks::Text(text) => Ok(text),
+            Blocks::Text(text) => text,
             Blocks::List(blocks) => {
                 let mut text = String::new();
                 for block in blocks {
                     match block {
                         Block::Text { text: t } => text.push_str(&t),
-                        _ => {
-                            return Err(RelayError::InvalidRequest(format!(
-                                "{at}: only text blocks are supported here"
-                            )));
-                        }
+                        _ => *opaque += 1,
                     }
                 }
-                Ok(text)
+                text
             }
         }
     }
@@ -179,6 +215,7 @@ fn turn_messages(
     blocks: Vec<Block>,
     at: &str,
     messages: &mut Vec<ChatMessage>,
+    opaque: &mut u32,
 ) -> Result<(), RelayError> {
     let mut own = ChatMessage::new(role, String::new());
     let mut has_content = false;
@@ -207,7 +244,7 @@ fn turn_messages(
                 },
             ) => {
                 let text = match content {
-                    Some(content) => content.into_text(&at)?,
+                    Some(content) => content.into_text(opaque),
                     None => String::new(),
                 };
                 messages.push(ChatMessage {
@@ -226,11 +263,7 @@ fn turn_messages(
                 });
                 has_content = true;
             }
-            (_, Block::Unsupported) => {
-                return Err(RelayError::InvalidRequest(format!(
-                    "{at}: this content block type is not supported; send {SUPPORTED_BLOCKS}"
-                )));
-            }
+            (_, Block::Opaque) => *opaque += 1,
             (_, _) => {
                 return Err(RelayError::InvalidRequest(format!(
                     "{at}: images and tool results belong in user turns, tool_use in assistant turns"
@@ -255,7 +288,13 @@ fn parse_tools(tools: Vec<Tool>) -> Result<Vec<ToolSpec>, RelayError> {
                     "tools[{index}]: Anthropic server tools are not supported; define your own tools with input_schema"
                 )));
             }
-            super::tool_spec(index, tool.name, tool.description, tool.input_schema)
+            super::tool_spec(
+                index,
+                tool.name,
+                tool.description,
+                tool.input_schema,
+                tool.strict,
+            )
         })
         .collect()
 }
@@ -273,8 +312,8 @@ fn parse_tool_choice(choice: ToolChoice) -> Result<Value, RelayError> {
     }
 }
 
-pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayError> {
-    let request: Request = serde_json::from_slice(body)
+pub fn parse_request(body: &Map<String, Value>) -> Result<(ChatRequest, FrontOptions), RelayError> {
+    let request = Request::deserialize(body)
         .map_err(|e| RelayError::InvalidRequest(describe_json_error(&e)))?;
     if request.model.trim().is_empty() {
         return Err(RelayError::InvalidRequest(
@@ -292,21 +331,49 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
         ));
     }
     let tools = parse_tools(request.tools.unwrap_or_default())?;
+    let (effort, format) = match request.output_config {
+        Some(config) => (config.effort, config.format),
+        None => (None, None),
+    };
+    let response_format = format
+        .map(crate::front::openai::WireResponseFormat::into_canonical)
+        .transpose()?
+        .flatten();
+    let reasoning = match request.thinking {
+        Some(Thinking::Enabled { budget_tokens }) => Some(Reasoning::Budget(budget_tokens)),
+        Some(Thinking::Disabled) => Some(Reasoning::Disabled),
+        Some(Thinking::Other) | None => match effort.as_deref() {
+            None => None,
+            Some(text) => Some(Reasoning::Effort(Effort::parse(text).ok_or_else(|| {
+                RelayError::InvalidRequest(
+                    "`output_config.effort` must be low, medium, high, xhigh or max".into(),
+                )
+            })?)),
+        },
+    };
+    let parallel_tool_calls = request
+        .tool_choice
+        .as_ref()
+        .and_then(|c| c.disable_parallel_tool_use)
+        .map(|disabled| !disabled);
     let tool_choice = request.tool_choice.map(parse_tool_choice).transpose()?;
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    let mut opaque = 0;
     if let Some(system) = request.system {
         messages.push(ChatMessage::new(
             ChatRole::System,
-            system.into_text("system")?,
+            system.into_text(&mut opaque),
         ));
     }
     for (index, message) in request.messages.into_iter().enumerate() {
         let role = match message.role.as_str() {
             "user" => ChatRole::User,
             "assistant" => ChatRole::Assistant,
+            // Newer API versions take system turns among the messages too.
+            "system" => ChatRole::System,
             other => {
                 return Err(RelayError::InvalidRequest(format!(
-                    "messages[{index}]: unknown role `{}`; use user or assistant (system goes in `system`)",
+                    "messages[{index}]: unknown role `{}`; use user, assistant or system",
                     truncate_label(other)
                 )));
             }
@@ -316,6 +383,7 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             message.content.into_list(),
             &format!("messages[{index}]"),
             &mut messages,
+            &mut opaque,
         )?;
     }
     Ok((
@@ -329,8 +397,20 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             stream: request.stream.unwrap_or(false),
             tools,
             tool_choice,
+            response_format,
+            seed: None,
+            user: request.metadata.and_then(|m| m.user_id),
+            reasoning,
+            top_k: request.top_k,
+            presence_penalty: None,
+            frequency_penalty: None,
+            parallel_tool_calls,
+            opaque_parts: opaque,
         },
-        FrontOptions::default(),
+        FrontOptions {
+            include_usage: true,
+            max_tokens_field: Some("max_tokens"),
+        },
     ))
 }
 
@@ -461,6 +541,12 @@ impl SseWriter for StreamWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The request as the relay parses it from the wire.
+    fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayError> {
+        crate::front::WireRequest::parse(crate::front::Front::Anthropic, body)
+            .map(|w| (w.request, w.options))
+    }
 
     #[test]
     fn system_blocks_become_a_leading_system_message() {
@@ -613,9 +699,12 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_blocks_and_misplaced_ones_are_named_in_the_error() {
+    fn malformed_and_misplaced_blocks_are_named_in_the_error() {
+        // A document is not in the canonical view: it stays in the body for
+        // Anthropic, counted as an attachment, and is refused on other wires.
+        let body = br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{}}]}]}"#;
+        assert_eq!(parse_request(body).unwrap().0.opaque_parts, 1);
         for (content, expected) in [
-            (r#"[{"type":"document","source":{}}]"#, "not supported"),
             (r#"[{"type":"tool_result"}]"#, "tool_use_id"),
             (
                 r#"[{"type":"image","source":{"type":"base64","media_type":"image/bmp","data":"AA=="}}]"#,

@@ -3,12 +3,129 @@
 //! renders canonical answers, streams and errors back in its own shape.
 
 pub mod anthropic;
+pub mod crossing;
 pub mod openai;
+pub mod texts;
 
 use bytes::Bytes;
+use serde_json::{Map, Value};
 
 use crate::canonical::{ChatRequest, ChatResponse, FinishReason, TokenUsage};
 use crate::error::RelayError;
+use crate::providers::ProviderKind;
+use texts::{TextField, Visitor};
+
+/// A request as the app sent it. A same-wire route (an OpenAI-shaped request to an
+/// OpenAI-compatible provider, an Anthropic-shaped one to Anthropic) forwards
+/// `body` itself, edited only where the policy must (redacted text, the upstream
+/// model, a lowered `max_tokens`), so a field the relay has no name for reaches
+/// the provider all the same. `request` is the canonical view of it: what the
+/// checks read, and what a cross-wire adapter translates.
+pub struct WireRequest {
+    pub front: Front,
+    /// The body, a JSON object.
+    pub body: Map<String, Value>,
+    pub request: ChatRequest,
+    pub options: FrontOptions,
+}
+
+impl WireRequest {
+    pub fn parse(front: Front, bytes: &[u8]) -> Result<WireRequest, RelayError> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| RelayError::InvalidRequest(describe_json_error(&e)))?;
+        let Value::Object(body) = value else {
+            return Err(RelayError::InvalidRequest(
+                "request body must be a JSON object".into(),
+            ));
+        };
+        let (request, options) = front.canonical(&body)?;
+        Ok(WireRequest {
+            front,
+            body,
+            request,
+            options,
+        })
+    }
+
+    /// Calls `visit` with every text of the body (see [`texts`]).
+    pub fn for_each_text(
+        &mut self,
+        visit: &mut dyn FnMut(TextField, &mut String) -> Result<(), RelayError>,
+    ) -> Result<(), RelayError> {
+        let mut visitor = Visitor::new(visit);
+        match self.front {
+            Front::OpenAi => texts::openai_chat(&mut self.body, &mut visitor),
+            Front::Anthropic => texts::anthropic_messages(&mut self.body, &mut visitor),
+        }
+    }
+
+    /// How much text the body carries: every text the provider receives except
+    /// names and ids (what the input limit, the usage record and the estimates count).
+    pub fn text_size(&mut self) -> TextSize {
+        let mut size = TextSize::default();
+        // Counting never fails; the visitor's error type is the walkers'.
+        let _ = self.for_each_text(&mut |field, text| {
+            if field != TextField::Identifier {
+                size.chars += text.chars().count() as u64;
+                size.bytes += text.len() as u64;
+            }
+            Ok(())
+        });
+        size
+    }
+
+    /// Every text of the body, copied (for an exact token count, which is rare).
+    pub fn texts(&mut self) -> Vec<String> {
+        let mut all = Vec::new();
+        let _ = self.for_each_text(&mut |field, text| {
+            if field != TextField::Identifier {
+                all.push(text.clone());
+            }
+            Ok(())
+        });
+        all
+    }
+
+    /// The canonical view again, after the screens rewrote the body.
+    pub fn reparse(&mut self) -> Result<(), RelayError> {
+        let max_tokens = self.request.max_tokens;
+        (self.request, self.options) = self.front.canonical(&self.body)?;
+        self.request.max_tokens = max_tokens;
+        Ok(())
+    }
+
+    /// Whether `kind` speaks this request's wire format, so the body can go as it is.
+    pub fn same_wire(&self, kind: ProviderKind) -> bool {
+        matches!(
+            (self.front, kind),
+            (Front::OpenAi, ProviderKind::OpenAi) | (Front::Anthropic, ProviderKind::Anthropic)
+        )
+    }
+
+    /// The body a same-wire provider receives: the app's, with the upstream model
+    /// name, the `max_tokens` the key allows, and (for a stream) a request for the
+    /// usage the relay needs to settle the cost.
+    pub fn take_upstream_body(&mut self, model: &str) -> Map<String, Value> {
+        let mut body = std::mem::take(&mut self.body);
+        body.insert("model".into(), Value::String(model.to_owned()));
+        if let Some(max_tokens) = self.request.max_tokens {
+            let field = self
+                .options
+                .max_tokens_field
+                .unwrap_or_else(|| output_limit_field(model));
+            body.insert(field.into(), max_tokens.into());
+        }
+        if self.front == Front::OpenAi && self.request.stream {
+            let options = body
+                .entry("stream_options")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(options) = options {
+                options.insert("include_usage".into(), Value::Bool(true));
+            }
+        }
+        body
+    }
+}
 
 /// Which API shape the app used; decides parsing, rendering and the error body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,11 +134,34 @@ pub enum Front {
     Anthropic,
 }
 
+/// The text a request carries, in Unicode scalars and in bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextSize {
+    pub chars: u64,
+    pub bytes: u64,
+}
+
+/// The field that limits output for an OpenAI-compatible model when the app sent
+/// none: OpenAI's reasoning models take only `max_completion_tokens`; most other
+/// compatible servers know only `max_tokens`.
+pub(crate) fn output_limit_field(model: &str) -> &'static str {
+    let reasoning = model.starts_with("gpt-5")
+        || (model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit()));
+    if reasoning {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    }
+}
+
 /// What a front-end took from the request beyond the canonical fields.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FrontOptions {
     /// OpenAI `stream_options.include_usage`: send a final chunk with token counts.
     pub include_usage: bool,
+    /// The field the request limits output with (`max_tokens` or OpenAI's
+    /// `max_completion_tokens`), if any; a lowered limit is written back there.
+    pub max_tokens_field: Option<&'static str>,
 }
 
 impl Front {
@@ -32,7 +172,12 @@ impl Front {
         }
     }
 
-    pub fn parse(self, body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayError> {
+    /// The canonical view of a body (lenient: what it cannot express, such as
+    /// audio parts or documents, is left out of the view and stays in the body).
+    fn canonical(
+        self,
+        body: &Map<String, Value>,
+    ) -> Result<(ChatRequest, FrontOptions), RelayError> {
         match self {
             Front::OpenAi => openai::parse_request(body),
             Front::Anthropic => anthropic::parse_request(body),
@@ -90,6 +235,7 @@ pub(crate) fn tool_spec(
     name: String,
     description: Option<String>,
     parameters: Option<serde_json::Value>,
+    strict: Option<bool>,
 ) -> Result<crate::canonical::ToolSpec, RelayError> {
     let valid = !name.is_empty()
         && name.len() <= 64
@@ -106,6 +252,7 @@ pub(crate) fn tool_spec(
         description,
         parameters: parameters
             .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        strict,
     })
 }
 

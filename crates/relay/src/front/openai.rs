@@ -11,8 +11,8 @@ use super::{
     unix_now,
 };
 use crate::canonical::{
-    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, Image, TokenUsage, ToolCall,
-    ToolSpec,
+    ChatMessage, ChatRequest, ChatResponse, ChatRole, Effort, FinishReason, Image, Reasoning,
+    ResponseFormat, TokenUsage, ToolCall, ToolSpec,
 };
 use crate::error::RelayError;
 
@@ -42,13 +42,100 @@ struct Request {
     tool_choice: Option<serde_json::Value>,
     #[serde(default)]
     functions: Option<serde_json::Value>,
+    #[serde(default)]
+    response_format: Option<WireResponseFormat>,
+    #[serde(default)]
+    seed: Option<i64>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    safety_identifier: Option<String>,
+    #[serde(default)]
+    reasoning_effort: Option<String>,
+    #[serde(default)]
+    presence_penalty: Option<f64>,
+    #[serde(default)]
+    frequency_penalty: Option<f64>,
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
+}
+
+/// `response_format`: `text`, `json_object` or `json_schema` (the Responses API's
+/// `text.format` has the same forms with the schema's fields inline).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum WireResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema {
+        #[serde(default)]
+        json_schema: Option<JsonSchemaFormat>,
+        #[serde(flatten)]
+        inline: JsonSchemaFormat,
+    },
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct JsonSchemaFormat {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    schema: Option<serde_json::Value>,
+    #[serde(default)]
+    strict: Option<bool>,
+}
+
+impl WireResponseFormat {
+    pub(crate) fn into_canonical(self) -> Result<Option<ResponseFormat>, RelayError> {
+        match self {
+            WireResponseFormat::Text => Ok(None),
+            WireResponseFormat::JsonObject => Ok(Some(ResponseFormat::JsonObject)),
+            WireResponseFormat::JsonSchema {
+                json_schema,
+                inline,
+            } => {
+                let format = json_schema.unwrap_or(inline);
+                let Some(schema) = format.schema else {
+                    return Err(RelayError::InvalidRequest(
+                        "a json_schema response format needs a `schema`".into(),
+                    ));
+                };
+                Ok(Some(ResponseFormat::JsonSchema {
+                    name: format.name.unwrap_or_else(|| "response".into()),
+                    description: format.description,
+                    schema,
+                    strict: format.strict,
+                }))
+            }
+        }
+    }
+}
+
+/// OpenAI's `reasoning_effort`.
+pub(crate) fn reasoning_effort(effort: Option<String>) -> Result<Option<Reasoning>, RelayError> {
+    match effort.as_deref() {
+        None => Ok(None),
+        Some("none") => Ok(Some(Reasoning::Disabled)),
+        Some(text) => Effort::parse(text)
+            .map(|e| Some(Reasoning::Effort(e)))
+            .ok_or_else(|| {
+                RelayError::InvalidRequest(
+                    "`reasoning_effort` must be none, minimal, low, medium, high, xhigh or max"
+                        .into(),
+                )
+            }),
+    }
 }
 
 #[derive(Deserialize)]
 struct Tool {
     #[serde(rename = "type")]
     kind: String,
-    function: Function,
+    /// Absent on `custom` tools, which stay in the body for the same wire.
+    #[serde(default)]
+    function: Option<Function>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +145,8 @@ struct Function {
     description: Option<String>,
     #[serde(default)]
     parameters: Option<serde_json::Value>,
+    #[serde(default)]
+    strict: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -123,24 +212,35 @@ pub(crate) struct ImageUrl {
     detail: Option<String>,
 }
 
+/// A message's content in the canonical view.
+pub(crate) struct ContentView {
+    pub text: String,
+    pub images: Vec<Image>,
+    /// Parts the view leaves out (audio, files): passed on unread on the same
+    /// wire, refused on another (see `crossing`).
+    pub opaque: u32,
+}
+
 impl Content {
-    /// Text parts joined, image parts kept aside; other part types are refused
-    /// with a message that says so.
-    pub(crate) fn into_parts(self, at: &str) -> Result<(String, Vec<Image>), RelayError> {
+    /// Text parts joined, image parts kept aside, other parts counted.
+    pub(crate) fn into_parts(self, at: &str) -> Result<ContentView, RelayError> {
+        let mut view = ContentView {
+            text: String::new(),
+            images: Vec::new(),
+            opaque: 0,
+        };
         match self {
-            Content::Text(text) => Ok((text, Vec::new())),
+            Content::Text(text) => view.text = text,
             Content::Parts(parts) => {
-                let mut text = String::new();
-                let mut images = Vec::new();
                 for part in parts {
                     match (part.kind.as_str(), part.text, part.image_url) {
-                        ("text", Some(t), _) => text.push_str(&t),
+                        ("text" | "refusal", Some(t), _) => view.text.push_str(&t),
                         ("text", None, _) => {
                             return Err(RelayError::InvalidRequest(format!(
                                 "{at}: a content part of type `text` needs a `text` field"
                             )));
                         }
-                        ("image_url", _, Some(image)) => images.push(
+                        ("image_url", _, Some(image)) => view.images.push(
                             Image::from_url(image.url, image.detail)
                                 .map_err(|e| RelayError::InvalidRequest(format!("{at}: {e}")))?,
                         ),
@@ -149,22 +249,19 @@ impl Content {
                                 "{at}: a content part of type `image_url` needs an `image_url` object"
                             )));
                         }
-                        (other, _, _) => {
-                            return Err(RelayError::InvalidRequest(format!(
-                                "{at}: content parts of type `{}` are not supported; send text and image_url parts",
-                                truncate_label(other)
-                            )));
-                        }
+                        _ => view.opaque += 1,
                     }
                 }
-                Ok((text, images))
             }
         }
+        Ok(view)
     }
 }
 
-pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayError> {
-    let request: Request = serde_json::from_slice(body)
+pub fn parse_request(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(ChatRequest, FrontOptions), RelayError> {
+    let request = Request::deserialize(body)
         .map_err(|e| RelayError::InvalidRequest(describe_json_error(&e)))?;
     if request.functions.is_some() {
         return Err(RelayError::InvalidRequest(
@@ -175,10 +272,15 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
     if let Some(choice) = &request.tool_choice {
         let ok = match choice {
             serde_json::Value::String(s) => matches!(s.as_str(), "auto" | "none" | "required"),
-            serde_json::Value::Object(o) => o
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .is_some_and(|n| n.is_string()),
+            serde_json::Value::Object(o) => match o.get("type").and_then(|t| t.as_str()) {
+                Some("function") => o
+                    .get("function")
+                    .and_then(|f| f.get("name"))
+                    .is_some_and(|n| n.is_string()),
+                // `allowed_tools` and `custom`: for the provider to judge.
+                Some(_) => true,
+                None => false,
+            },
             _ => false,
         };
         if !ok {
@@ -203,6 +305,7 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
         ));
     }
     let mut messages = Vec::with_capacity(request.messages.len());
+    let mut opaque_parts = 0;
     for (index, message) in request.messages.into_iter().enumerate() {
         let role = match message.role.as_str() {
             "system" | "developer" => ChatRole::System,
@@ -216,10 +319,19 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
                 )));
             }
         };
-        let (text, images) = match message.content {
+        let ContentView {
+            text,
+            images,
+            opaque,
+        } = match message.content {
             Some(content) => content.into_parts(&format!("messages[{index}]"))?,
-            None => (String::new(), Vec::new()),
+            None => ContentView {
+                text: String::new(),
+                images: Vec::new(),
+                opaque: 0,
+            },
         };
+        opaque_parts += opaque;
         if !images.is_empty() && role != ChatRole::User {
             return Err(RelayError::InvalidRequest(format!(
                 "messages[{index}]: only user messages carry images"
@@ -273,6 +385,11 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
     };
     let options = FrontOptions {
         include_usage: request.stream_options.is_some_and(|o| o.include_usage),
+        max_tokens_field: if request.max_completion_tokens.is_some() {
+            Some("max_completion_tokens")
+        } else {
+            request.max_tokens.map(|_| "max_tokens")
+        },
     };
     Ok((
         ChatRequest {
@@ -285,29 +402,46 @@ pub fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayEr
             stream: request.stream.unwrap_or(false),
             tools,
             tool_choice: request.tool_choice,
+            response_format: request
+                .response_format
+                .map(WireResponseFormat::into_canonical)
+                .transpose()?
+                .flatten(),
+            seed: request.seed,
+            user: request.safety_identifier.or(request.user),
+            reasoning: reasoning_effort(request.reasoning_effort)?,
+            top_k: None,
+            presence_penalty: request.presence_penalty,
+            frequency_penalty: request.frequency_penalty,
+            parallel_tool_calls: request.parallel_tool_calls,
+            opaque_parts,
         },
         options,
     ))
 }
 
+/// The function tools; other tool types (`custom`) are not in the canonical view
+/// (they pass on the same wire, and are refused on another by `crossing`).
 fn parse_tools(tools: Vec<Tool>) -> Result<Vec<ToolSpec>, RelayError> {
-    tools
-        .into_iter()
-        .enumerate()
-        .map(|(index, tool)| {
-            if tool.kind != "function" {
-                return Err(RelayError::InvalidRequest(format!(
-                    "tools[{index}]: only tools of type `function` are supported"
-                )));
-            }
-            super::tool_spec(
-                index,
-                tool.function.name,
-                tool.function.description,
-                tool.function.parameters,
-            )
-        })
-        .collect()
+    let mut specs = Vec::with_capacity(tools.len());
+    for (index, tool) in tools.into_iter().enumerate() {
+        if tool.kind != "function" {
+            continue;
+        }
+        let Some(function) = tool.function else {
+            return Err(RelayError::InvalidRequest(format!(
+                "tools[{index}]: a tool of type `function` needs a `function` object"
+            )));
+        };
+        specs.push(super::tool_spec(
+            index,
+            function.name,
+            function.description,
+            function.parameters,
+            function.strict,
+        )?);
+    }
+    Ok(specs)
 }
 
 fn tool_calls_json(calls: &[ToolCall]) -> serde_json::Value {
@@ -444,6 +578,12 @@ impl SseWriter for StreamWriter {
 mod tests {
     use super::*;
 
+    /// The request as the relay parses it from the wire.
+    fn parse_request(body: &[u8]) -> Result<(ChatRequest, FrontOptions), RelayError> {
+        crate::front::WireRequest::parse(crate::front::Front::OpenAi, body)
+            .map(|w| (w.request, w.options))
+    }
+
     #[test]
     fn string_and_part_contents_both_parse_to_text() {
         let body = br#"{"model":"gpt-4o","messages":[
@@ -465,11 +605,13 @@ mod tests {
         assert!(
             matches!(err, RelayError::InvalidRequest(ref m) if m.contains("unknown role `wizard`"))
         );
-        let err = parse_request(
+        // Audio stays in the body (for an OpenAI provider), counted as an
+        // attachment; other wires refuse it (see `crossing`).
+        let (request, _) = parse_request(
             br#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}"#,
         )
-        .unwrap_err();
-        assert!(matches!(err, RelayError::InvalidRequest(ref m) if m.contains("input_audio")));
+        .unwrap();
+        assert_eq!(request.opaque_parts, 1);
         for (url, expected) in [
             ("ftp://x/cat.png", "https://"),
             ("data:text/html;base64,PGI+", "images must be one of"),
@@ -548,11 +690,10 @@ mod tests {
 
     #[test]
     fn malformed_tool_use_is_a_clear_400() {
-        let cases: [(&[u8], &str); 5] = [
+        let cases: [(&[u8], &str); 4] = [
             (br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#, "needs `tool_call_id`"),
             (br#"{"model":"m","messages":[{"role":"user","content":"x","tool_calls":[{"id":"a","function":{"name":"f"}}]}]}"#, "only assistant"),
             (br#"{"model":"m","tools":[{"type":"function","function":{"name":"bad name!"}}],"messages":[{"role":"user","content":"x"}]}"#, "tool name is 1-64"),
-            (br#"{"model":"m","tools":[{"type":"retrieval","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"}]}"#, "type `function`"),
             (br#"{"model":"m","tool_choice":"sometimes","messages":[{"role":"user","content":"x"}]}"#, "tool_choice"),
         ];
         for (body, expected) in cases {
@@ -611,13 +752,18 @@ mod tests {
         );
         let err = parse_request(nested.as_bytes()).unwrap_err();
         assert!(matches!(err, RelayError::InvalidRequest(_)), "{err:?}");
-        // Deep nesting in a field the relay ignores is skipped without recursion.
-        let ignored = format!(
+        // Every field is forwarded, so a field the relay has no name for is read
+        // too: past serde_json's nesting limit it is a clear 400, not a crash.
+        let unknown = format!(
             r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"extra":{}1{}}}"#,
             "[".repeat(100_000),
             "]".repeat(100_000)
         );
-        assert!(parse_request(ignored.as_bytes()).is_ok());
+        let err = parse_request(unknown.as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, RelayError::InvalidRequest(ref m) if m.contains("recursion")),
+            "{err:?}"
+        );
         let huge_number = format!(
             r#"{{"model":"m","max_tokens":1{},"messages":[]}}"#,
             "0".repeat(5000)
@@ -633,6 +779,7 @@ mod tests {
             "gpt-4o",
             FrontOptions {
                 include_usage: true,
+                ..FrontOptions::default()
             },
         );
         let mut out = Vec::new();

@@ -7,9 +7,12 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Provider, Upstream, UpstreamCall, arguments_object, push_turn};
+use super::{
+    Answer, NativeCall, NativeReply, Provider, Upstream, UpstreamCall, UpstreamMeta,
+    arguments_object, push_turn,
+};
 use crate::canonical::{
-    ChatMessage, ChatRequest, ChatResponse, ChatRole, FinishReason, Image, ProviderReply,
+    ChatMessage, ChatRequest, ChatResponse, ChatRole, Effort, FinishReason, Image, Reasoning,
     StreamEvent, TokenUsage, ToolCall,
 };
 use crate::error::RelayError;
@@ -56,12 +59,45 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
                 if let Some(d) = &t.description {
                     tool["description"] = json!(d);
                 }
+                if let Some(strict) = t.strict {
+                    tool["strict"] = json!(strict);
+                }
                 tool
             })
             .collect();
     }
     if let Some(choice) = request.tool_choice.as_ref().and_then(tool_choice_json) {
         body["tool_choice"] = choice;
+    }
+    if request.parallel_tool_calls == Some(false) && !request.tools.is_empty() {
+        if body["tool_choice"].is_null() {
+            body["tool_choice"] = json!({"type": "auto"});
+        }
+        body["tool_choice"]["disable_parallel_tool_use"] = json!(true);
+    }
+    if let Some(format) = &request.response_format {
+        body["output_config"]["format"] = json!({"type": "json_schema", "schema": format.schema()});
+    }
+    match request.reasoning {
+        Some(Reasoning::Budget(tokens)) => {
+            body["thinking"] = json!({"type": "enabled", "budget_tokens": tokens});
+        }
+        Some(Reasoning::Disabled) => body["thinking"] = json!({"type": "disabled"}),
+        Some(Reasoning::Effort(effort)) => {
+            // Anthropic's levels start at `low`.
+            let level = match effort {
+                Effort::Minimal => Effort::Low,
+                other => other,
+            };
+            body["output_config"]["effort"] = json!(level.as_str());
+        }
+        None => {}
+    }
+    if let Some(user) = &request.user {
+        body["metadata"] = json!({"user_id": user});
+    }
+    if let Some(top_k) = request.top_k {
+        body["top_k"] = json!(top_k);
     }
     body
 }
@@ -157,7 +193,7 @@ pub fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
-fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError> {
+pub(crate) fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError> {
     let blocks = body["content"]
         .as_array()
         .ok_or(RelayError::UpstreamProtocol)?;
@@ -264,11 +300,33 @@ impl StreamState {
     }
 }
 
+impl AnthropicAdapter {
+    /// A same-wire call: the app's Messages body, as edited by the pipeline, with
+    /// the app's `anthropic-version` (else the relay's) and beta flags.
+    pub async fn send_native(
+        &self,
+        call: NativeCall<'_>,
+    ) -> Result<(NativeReply, UpstreamMeta), RelayError> {
+        let mut headers = vec![(
+            HeaderName::from_static("x-api-key"),
+            call.endpoint.credential_header("")?,
+        )];
+        if !call
+            .headers
+            .iter()
+            .any(|(name, _)| name == "anthropic-version")
+        {
+            headers.push((
+                HeaderName::from_static("anthropic-version"),
+                HeaderValue::from_static(API_VERSION),
+            ));
+        }
+        self.upstream.native(call, "/v1/messages", headers).await
+    }
+}
+
 impl Provider for AnthropicAdapter {
-    fn send<'a>(
-        &'a self,
-        call: UpstreamCall<'a>,
-    ) -> BoxFuture<'a, Result<ProviderReply, RelayError>> {
+    fn send<'a>(&'a self, call: UpstreamCall<'a>) -> BoxFuture<'a, Result<Answer, RelayError>> {
         async move {
             let headers: [(HeaderName, HeaderValue); 2] = [
                 (

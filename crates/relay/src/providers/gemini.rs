@@ -8,9 +8,9 @@ use reqwest::header::HeaderName;
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Provider, Upstream, UpstreamCall, arguments_object, push_turn};
+use super::{Answer, Provider, Upstream, UpstreamCall, arguments_object, push_turn};
 use crate::canonical::{
-    ChatRequest, ChatResponse, ChatRole, FinishReason, Image, ProviderReply, StreamEvent,
+    ChatRequest, ChatResponse, ChatRole, FinishReason, Image, ResponseFormat, StreamEvent,
     TokenUsage, ToolCall,
 };
 use crate::error::RelayError;
@@ -44,6 +44,33 @@ pub fn request_body(request: &ChatRequest) -> Result<Value, RelayError> {
     }
     if !request.stop.is_empty() {
         config.insert("stopSequences".into(), json!(request.stop));
+    }
+    if let Some(format) = &request.response_format {
+        config.insert("responseMimeType".into(), json!("application/json"));
+        if let ResponseFormat::JsonSchema { schema, .. } = format {
+            config.insert("responseJsonSchema".into(), schema.clone());
+        }
+    }
+    if let Some(reasoning) = request.reasoning {
+        let budget = reasoning.budget().unwrap_or(0);
+        config.insert("thinkingConfig".into(), json!({"thinkingBudget": budget}));
+    }
+    let optional = [
+        ("seed", request.seed.map(|v| json!(v))),
+        ("topK", request.top_k.map(|v| json!(v))),
+        (
+            "presencePenalty",
+            request.presence_penalty.map(|v| json!(v)),
+        ),
+        (
+            "frequencyPenalty",
+            request.frequency_penalty.map(|v| json!(v)),
+        ),
+    ];
+    for (field, value) in optional {
+        if let Some(value) = value {
+            config.insert(field.into(), value);
+        }
     }
     if !config.is_empty() {
         body["generationConfig"] = Value::Object(config);
@@ -285,10 +312,7 @@ fn encode_model(model: &str) -> String {
 }
 
 impl Provider for GeminiAdapter {
-    fn send<'a>(
-        &'a self,
-        call: UpstreamCall<'a>,
-    ) -> BoxFuture<'a, Result<ProviderReply, RelayError>> {
+    fn send<'a>(&'a self, call: UpstreamCall<'a>) -> BoxFuture<'a, Result<Answer, RelayError>> {
         async move {
             let headers = [(
                 HeaderName::from_static("x-goog-api-key"),

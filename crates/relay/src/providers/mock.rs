@@ -6,7 +6,7 @@ use airlock_core::mock_reply;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, stream};
 
-use super::{Provider, UpstreamCall};
+use super::{Answer, Provider, UpstreamCall, UpstreamMeta};
 use crate::canonical::{
     ChatRequest, ChatResponse, ChatRole, FinishReason, ProviderReply, StreamEvent, TokenUsage,
     ToolCall,
@@ -49,21 +49,22 @@ pub fn answer(request: &ChatRequest) -> (String, TokenUsage) {
         .find(|m| m.role == ChatRole::User)
         .map(|m| m.text.as_str())
         .unwrap_or_default();
-    let reply = mock_reply::reply_text(last_user);
+    let mut reply = mock_reply::reply_text(last_user);
+    // Asked for JSON, the mock answers JSON of the schema, the echo in its strings.
+    if let Some(format) = &request.response_format {
+        reply = mock_reply::json_for_schema(&format.schema(), &reply).to_string();
+    }
     let inputs: Vec<&str> = request.messages.iter().map(|m| m.text.as_str()).collect();
     let (input, output) = mock_reply::usage(&inputs, &reply);
     (reply, TokenUsage { input, output })
 }
 
 impl Provider for MockAdapter {
-    fn send<'a>(
-        &'a self,
-        call: UpstreamCall<'a>,
-    ) -> BoxFuture<'a, Result<ProviderReply, RelayError>> {
+    fn send<'a>(&'a self, call: UpstreamCall<'a>) -> BoxFuture<'a, Result<Answer, RelayError>> {
         async move {
             let (reply, usage) = answer(call.request);
             if let Some(tool_call) = tool_call(call.request, &reply) {
-                return Ok(tool_reply(call, tool_call, usage));
+                return Ok((tool_reply(call, tool_call, usage), UpstreamMeta::default()));
             }
             if call.request.stream {
                 let mut events: Vec<Result<StreamEvent, RelayError>> =
@@ -76,15 +77,19 @@ impl Provider for MockAdapter {
                     input: Some(usage.input),
                     output: Some(usage.output),
                 }));
-                Ok(ProviderReply::Stream(Box::pin(stream::iter(events))))
+                Ok((
+                    ProviderReply::Stream(Box::pin(stream::iter(events))),
+                    UpstreamMeta::default(),
+                ))
             } else {
-                Ok(ProviderReply::Complete(ChatResponse {
+                let response = ChatResponse {
                     model: call.model.to_owned(),
                     text: reply,
                     tool_calls: Vec::new(),
                     finish: FinishReason::Stop,
                     usage,
-                }))
+                };
+                Ok((ProviderReply::Complete(response), UpstreamMeta::default()))
             }
         }
         .boxed()
@@ -140,6 +145,7 @@ mod tests {
                 name: "lookup".into(),
                 description: None,
                 parameters: serde_json::json!({"type": "object"}),
+                strict: None,
             }],
             ..Default::default()
         }

@@ -20,6 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::canonical::{ChatRequest, ChatResponse, ProviderReply};
 use crate::error::RelayError;
+use crate::front::Front;
 
 pub use airlock_core::provider::ProviderKind;
 
@@ -108,11 +109,57 @@ pub struct UpstreamCall<'a> {
     pub request: &'a ChatRequest,
 }
 
+/// A same-wire call: the app's own body (already edited by the pipeline) to the
+/// provider's endpoint for that API.
+pub struct NativeCall<'a> {
+    pub endpoint: &'a ProviderEndpoint,
+    pub front: Front,
+    pub body: serde_json::Map<String, serde_json::Value>,
+    pub stream: bool,
+    /// Client headers the provider also receives (see `pipeline::forwarded_headers`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// A same-wire answer: the provider's JSON, or its SSE events, to be edited by the
+/// answer's guard and passed on.
+pub enum NativeReply {
+    /// The answer, a JSON object.
+    Complete(serde_json::Value),
+    Stream(sse::SseEvents),
+}
+
+/// What the provider's response headers say that the client should see too.
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamMeta {
+    /// The provider's request id headers (`x-request-id`, `request-id`), for the
+    /// app to quote to its provider.
+    pub request_ids: Vec<(&'static str, String)>,
+}
+
+impl UpstreamMeta {
+    const REQUEST_ID_HEADERS: [&'static str; 2] = ["x-request-id", "request-id"];
+
+    fn of(response: &reqwest::Response) -> UpstreamMeta {
+        let request_ids = Self::REQUEST_ID_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = response.headers().get(*name)?.to_str().ok()?;
+                // An id, not a message: short and plain, or not passed on.
+                let plain = value.len() <= 128
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+                plain.then(|| (*name, value.to_owned()))
+            })
+            .collect();
+        UpstreamMeta { request_ids }
+    }
+}
+
+pub type Answer = (ProviderReply, UpstreamMeta);
+
 pub trait Provider: Send + Sync {
-    fn send<'a>(
-        &'a self,
-        call: UpstreamCall<'a>,
-    ) -> BoxFuture<'a, Result<ProviderReply, RelayError>>;
+    fn send<'a>(&'a self, call: UpstreamCall<'a>) -> BoxFuture<'a, Result<Answer, RelayError>>;
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -235,7 +282,7 @@ impl Upstream {
         endpoint: &ProviderEndpoint,
         path: &str,
         headers: &[(HeaderName, HeaderValue)],
-        body: &serde_json::Value,
+        body: &impl serde::Serialize,
     ) -> Result<reqwest::Response, RelayError> {
         let url = endpoint.url(path)?;
         let denied = || RelayError::EgressDenied(endpoint.name.clone());
@@ -290,20 +337,49 @@ impl Upstream {
         body: &serde_json::Value,
         step: S,
         parse: fn(&serde_json::Value, &str) -> Result<ChatResponse, RelayError>,
-    ) -> Result<ProviderReply, RelayError>
+    ) -> Result<Answer, RelayError>
     where
         S: FnMut(&str) -> Result<sse::Step, RelayError> + Send + 'static,
     {
         let response = self.post_json(call.endpoint, path, headers, body).await?;
+        let meta = UpstreamMeta::of(&response);
         if call.request.stream {
-            let limits = sse::StreamLimits {
-                max_event_bytes: self.settings.max_event_bytes,
-                idle: self.settings.timeouts.idle,
-            };
-            Ok(ProviderReply::Stream(sse::adapt(response, limits, step)))
+            Ok((
+                ProviderReply::Stream(sse::adapt(response, self.stream_limits(), step)),
+                meta,
+            ))
         } else {
             let body = self.read_json(response).await?;
-            Ok(ProviderReply::Complete(parse(&body, call.model)?))
+            Ok((ProviderReply::Complete(parse(&body, call.model)?), meta))
+        }
+    }
+
+    fn stream_limits(&self) -> sse::StreamLimits {
+        sse::StreamLimits {
+            max_event_bytes: self.settings.max_event_bytes,
+            idle: self.settings.timeouts.idle,
+        }
+    }
+
+    /// A same-wire exchange: the body as given, the answer as JSON or SSE events.
+    async fn native(
+        &self,
+        call: NativeCall<'_>,
+        path: &str,
+        mut headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<(NativeReply, UpstreamMeta), RelayError> {
+        headers.extend(call.headers);
+        let response = self
+            .post_json(call.endpoint, path, &headers, &call.body)
+            .await?;
+        let meta = UpstreamMeta::of(&response);
+        if call.stream {
+            let events = sse::raw_events(response, self.stream_limits());
+            return Ok((NativeReply::Stream(events), meta));
+        }
+        match self.read_json(response).await? {
+            body @ serde_json::Value::Object(_) => Ok((NativeReply::Complete(body), meta)),
+            _ => Err(RelayError::UpstreamProtocol),
         }
     }
 
@@ -365,6 +441,19 @@ impl Providers {
             anthropic: anthropic::AnthropicAdapter::new(upstream.clone()),
             gemini: gemini::GeminiAdapter::new(upstream),
             mock: mock::MockAdapter,
+        }
+    }
+
+    /// Sends a same-wire call to the provider's own endpoint for its API.
+    pub async fn send_native(
+        &self,
+        call: NativeCall<'_>,
+    ) -> Result<(NativeReply, UpstreamMeta), RelayError> {
+        match (call.front, call.endpoint.kind) {
+            (Front::OpenAi, ProviderKind::OpenAi) => self.openai.send_native(call).await,
+            (Front::Anthropic, ProviderKind::Anthropic) => self.anthropic.send_native(call).await,
+            // The pipeline sends only same-wire calls here.
+            _ => Err(RelayError::Internal),
         }
     }
 

@@ -7,9 +7,9 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Provider, Upstream, UpstreamCall};
+use super::{Answer, NativeCall, NativeReply, Provider, Upstream, UpstreamCall, UpstreamMeta};
 use crate::canonical::{
-    ChatMessage, ChatRequest, ChatResponse, FinishReason, ProviderReply, StreamEvent, TokenUsage,
+    ChatMessage, ChatRequest, ChatResponse, FinishReason, ResponseFormat, StreamEvent, TokenUsage,
     ToolCall,
 };
 use crate::error::RelayError;
@@ -29,7 +29,54 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
     let messages: Vec<Value> = request.messages.iter().map(message_json).collect();
     let mut body = json!({"model": model, "messages": messages, "stream": request.stream});
     if let Some(max_tokens) = request.max_tokens {
-        body["max_tokens"] = json!(max_tokens);
+        body[crate::front::output_limit_field(model)] = json!(max_tokens);
+    }
+    if let Some(format) = &request.response_format {
+        body["response_format"] = match format {
+            ResponseFormat::JsonObject => json!({"type": "json_object"}),
+            ResponseFormat::JsonSchema {
+                name,
+                description,
+                schema,
+                strict,
+            } => {
+                let mut spec = json!({"name": name, "schema": schema});
+                if let Some(d) = description {
+                    spec["description"] = json!(d);
+                }
+                if let Some(strict) = strict {
+                    spec["strict"] = json!(strict);
+                }
+                json!({"type": "json_schema", "json_schema": spec})
+            }
+        };
+    }
+    if let Some(reasoning) = request.reasoning {
+        body["reasoning_effort"] = match reasoning.effort() {
+            Some(effort) => json!(effort.as_str()),
+            None => json!("none"),
+        };
+    }
+    let optional = [
+        ("seed", request.seed.map(|v| json!(v))),
+        ("user", request.user.as_ref().map(|v| json!(v))),
+        (
+            "presence_penalty",
+            request.presence_penalty.map(|v| json!(v)),
+        ),
+        (
+            "frequency_penalty",
+            request.frequency_penalty.map(|v| json!(v)),
+        ),
+        (
+            "parallel_tool_calls",
+            request.parallel_tool_calls.map(|v| json!(v)),
+        ),
+    ];
+    for (field, value) in optional {
+        if let Some(value) = value {
+            body[field] = value;
+        }
     }
     if let Some(t) = request.temperature {
         body["temperature"] = json!(t);
@@ -48,6 +95,9 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
                 let mut function = json!({"name": t.name, "parameters": t.parameters});
                 if let Some(d) = &t.description {
                     function["description"] = json!(d);
+                }
+                if let Some(strict) = t.strict {
+                    function["strict"] = json!(strict);
                 }
                 json!({"type": "function", "function": function})
             })
@@ -105,7 +155,7 @@ pub fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
-fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError> {
+pub(crate) fn parse_response(body: &Value, model: &str) -> Result<ChatResponse, RelayError> {
     let choice = body["choices"].get(0).ok_or(RelayError::UpstreamProtocol)?;
     let text = match &choice["message"]["content"] {
         Value::String(s) => s.clone(),
@@ -182,11 +232,19 @@ fn stream_step(data: &str) -> Result<Step, RelayError> {
     Ok(Step::Events(events))
 }
 
+impl OpenAiAdapter {
+    /// A same-wire call: the app's Chat Completions body, as edited by the pipeline.
+    pub async fn send_native(
+        &self,
+        call: NativeCall<'_>,
+    ) -> Result<(NativeReply, UpstreamMeta), RelayError> {
+        let auth = vec![(AUTHORIZATION, call.endpoint.credential_header("Bearer ")?)];
+        self.upstream.native(call, "/chat/completions", auth).await
+    }
+}
+
 impl Provider for OpenAiAdapter {
-    fn send<'a>(
-        &'a self,
-        call: UpstreamCall<'a>,
-    ) -> BoxFuture<'a, Result<ProviderReply, RelayError>> {
+    fn send<'a>(&'a self, call: UpstreamCall<'a>) -> BoxFuture<'a, Result<Answer, RelayError>> {
         async move {
             let headers: [(HeaderName, HeaderValue); 1] =
                 [(AUTHORIZATION, call.endpoint.credential_header("Bearer ")?)];

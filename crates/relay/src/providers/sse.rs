@@ -205,6 +205,47 @@ where
     }
 }
 
+/// Upstream SSE events as they come, for a same-wire stream that is edited and
+/// passed on (its end marker is the caller's to recognise). Ends when the body
+/// ends; an oversized event, a non-UTF-8 field, a silence past the idle timeout
+/// or a transport failure ends it with an error.
+pub type SseEvents =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<SseEvent, RelayError>> + Send>>;
+
+pub(super) fn raw_events(response: reqwest::Response, limits: StreamLimits) -> SseEvents {
+    let parser = SseParser::new(limits.max_event_bytes);
+    let events = stream::unfold(
+        (response, parser, false),
+        move |(mut response, mut parser, failed)| async move {
+            if failed {
+                return None;
+            }
+            loop {
+                let error = match parser.next_event() {
+                    Ok(Some(event)) => return Some((Ok(event), (response, parser, false))),
+                    Ok(None) => None,
+                    Err(SseError::TooLarge) => Some(RelayError::UpstreamTooLarge),
+                    Err(SseError::NotText) => Some(RelayError::UpstreamProtocol),
+                };
+                if let Some(error) = error {
+                    return Some((Err(error), (response, parser, true)));
+                }
+                let error = match tokio::time::timeout(limits.idle, response.chunk()).await {
+                    Err(_) => RelayError::UpstreamTimeout,
+                    Ok(Err(e)) => transport_error(&e),
+                    Ok(Ok(Some(chunk))) => {
+                        parser.push(&chunk);
+                        continue;
+                    }
+                    Ok(Ok(None)) => return None,
+                };
+                return Some((Err(error), (response, parser, true)));
+            }
+        },
+    );
+    Box::pin(events)
+}
+
 /// Adapts an upstream SSE response. The stream ends normally at `Step::Done`, or
 /// when the body ends after a `Finish` event (Gemini has no end marker); a body
 /// that ends before either is reported as `UpstreamCut`.

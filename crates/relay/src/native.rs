@@ -1,0 +1,724 @@
+//! Same-wire answers: the provider's own JSON or SSE events, passed on with only
+//! what the policy must change (placeholders restored, a withheld answer
+//! replaced) and what the relay must read (usage, finish). Every other field the
+//! provider sent — logprobs, fingerprints, citations, thinking blocks — reaches
+//! the app as the provider wrote it.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use airlock_core::mock_reply::estimate_tokens;
+use airlock_core::money::MicroDollars;
+use airlock_core::output_check::OutputFindings;
+use airlock_core::pricing::{Price, cost};
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use serde_json::{Map, Value, json};
+
+use crate::canonical::{ChatResponse, FinishReason, TokenUsage};
+use crate::error::RelayError;
+use crate::front::{Front, FrontOptions, SseWriter, sse_frame};
+use crate::policy::{AnswerGuard, MAX_HELD, StreamGuard, ToolPiece, withheld_text};
+use crate::providers::sse::{SseEvent, SseEvents};
+use crate::providers::{anthropic, openai};
+use crate::state::RelayState;
+use crate::ticket::{Accounting, Ticket};
+
+/// What the relay learned from an answer it passed on.
+pub(crate) struct Outcome {
+    pub usage: TokenUsage,
+    pub findings: OutputFindings,
+    pub replaced: bool,
+    pub output_chars: u64,
+}
+
+/// The extension field that tells the app what a call cost, in US dollars.
+pub const COST_FIELD: &str = "airlock_cost_usd";
+
+/// A cost in micro-dollars as the dollars an app reads.
+pub fn dollars(cost: MicroDollars) -> f64 {
+    // Micro-dollars of one call fit an f64 exactly far beyond any real cost.
+    cost.as_micros() as f64 / 1_000_000.0
+}
+
+/// Edits a complete same-wire answer in place: output checks on its text and
+/// tool calls together, then either the placeholders restored in every text, or
+/// the answer withheld in the API's own shape.
+pub(crate) fn edit_complete(
+    front: Front,
+    body: &mut Value,
+    model: &str,
+    guard: &AnswerGuard,
+) -> Result<Outcome, RelayError> {
+    let read: ChatResponse = match front {
+        Front::OpenAi => openai::parse_response(body, model)?,
+        Front::Anthropic => anthropic::parse_response(body, model)?,
+    };
+    let (findings, withhold) = guard.verdict(&read.text, &read.tool_calls);
+    let usage = read.usage.clamped();
+    if withhold {
+        let text = withheld_text(&findings);
+        let output_chars = text.chars().count() as u64;
+        match front {
+            Front::OpenAi => {
+                if let Some(choice) = body["choices"].get_mut(0) {
+                    choice["message"] =
+                        json!({"role": "assistant", "content": text, "refusal": null});
+                    choice["finish_reason"] = json!("content_filter");
+                    choice["logprobs"] = Value::Null;
+                }
+            }
+            Front::Anthropic => {
+                body["content"] = json!([{"type": "text", "text": text}]);
+                body["stop_reason"] = json!("refusal");
+            }
+        }
+        return Ok(Outcome {
+            usage,
+            findings,
+            replaced: true,
+            output_chars,
+        });
+    }
+    let mut output_chars = 0;
+    let mut restore = |text: &mut String| {
+        if let std::borrow::Cow::Owned(restored) = guard.restore_text(text) {
+            *text = restored;
+        }
+        output_chars += text.chars().count() as u64;
+    };
+    match front {
+        Front::OpenAi => {
+            for choice in body["choices"].as_array_mut().into_iter().flatten() {
+                let message = &mut choice["message"];
+                for field in ["content", "refusal"] {
+                    if let Value::String(text) = &mut message[field] {
+                        restore(text);
+                    }
+                }
+                for call in message["tool_calls"].as_array_mut().into_iter().flatten() {
+                    if let Value::String(arguments) = &mut call["function"]["arguments"]
+                        && let std::borrow::Cow::Owned(restored) =
+                            guard.restore_arguments(arguments)
+                    {
+                        *arguments = restored;
+                    }
+                }
+            }
+        }
+        Front::Anthropic => {
+            for block in body["content"].as_array_mut().into_iter().flatten() {
+                match block["type"].as_str() {
+                    Some("text") => {
+                        if let Value::String(text) = &mut block["text"] {
+                            restore(text);
+                        }
+                    }
+                    Some("tool_use") => guard.restore_value(&mut block["input"]),
+                    // Thinking is signed by the provider and sent back by the app
+                    // as it was: left as written.
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(Outcome {
+        usage,
+        findings,
+        replaced: false,
+        output_chars,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Streams
+
+/// What the frame editors share with the stream: the guard, and what the
+/// answer reported so far.
+struct Progress {
+    guard: Option<StreamGuard>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    delivered_chars: u64,
+    written_tokens: u64,
+    finish: Option<FinishReason>,
+    /// The price of the model, for the cost reported in the final usage.
+    price: Option<Price>,
+    include_usage: bool,
+}
+
+impl Progress {
+    fn text(&mut self, piece: &str) -> Result<String, RelayError> {
+        self.written_tokens += estimate_tokens(piece);
+        let ready = match self.guard.as_mut() {
+            Some(guard) => guard.piece(piece)?.into_owned(),
+            None => piece.to_owned(),
+        };
+        self.delivered_chars += ready.chars().count() as u64;
+        Ok(ready)
+    }
+
+    fn tool(&mut self, index: u32, arguments: &str) -> Result<String, RelayError> {
+        self.written_tokens += estimate_tokens(arguments);
+        let piece = ToolPiece {
+            index,
+            id: None,
+            name: None,
+            arguments: arguments.to_owned(),
+        };
+        let ready = match self.guard.as_mut() {
+            Some(guard) => guard
+                .tool_piece(piece)?
+                .map(|p| p.arguments)
+                .unwrap_or_default(),
+            None => piece.arguments,
+        };
+        self.delivered_chars += ready.chars().count() as u64;
+        Ok(ready)
+    }
+
+    fn flush_text(&mut self) -> String {
+        let rest = self
+            .guard
+            .as_mut()
+            .map(StreamGuard::flush_text)
+            .unwrap_or_default();
+        self.delivered_chars += rest.chars().count() as u64;
+        rest
+    }
+
+    fn flush_tool(&mut self, index: u32) -> String {
+        let rest = self
+            .guard
+            .as_mut()
+            .map(|g| g.flush_tool(index))
+            .unwrap_or_default();
+        self.delivered_chars += rest.chars().count() as u64;
+        rest
+    }
+
+    fn usage(&self, estimated_input: u64) -> TokenUsage {
+        TokenUsage {
+            input: self.input_tokens.unwrap_or(estimated_input),
+            output: self.output_tokens.unwrap_or(self.written_tokens),
+        }
+        .clamped()
+    }
+
+    fn cost_usd(&self, estimated_input: u64) -> Option<f64> {
+        let usage = self.usage(estimated_input);
+        self.price
+            .map(|price| dollars(cost(price, usage.input, usage.output)))
+    }
+}
+
+/// Edits one wire's events. `edit` pushes the frames to send for an upstream
+/// event (none, when it is held back); `finish` pushes what was held back when the
+/// provider's stream ended.
+trait FrameEditor: Send {
+    fn edit(
+        &mut self,
+        event: SseEvent,
+        progress: &mut Progress,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), RelayError>;
+    fn finish(&mut self, progress: &mut Progress, estimated_input: u64, out: &mut Vec<Bytes>);
+    /// The provider's own end marker has arrived.
+    fn ended(&self) -> bool;
+}
+
+fn json_of(event: &SseEvent) -> Result<Value, RelayError> {
+    serde_json::from_str(&event.data).map_err(|_| RelayError::UpstreamProtocol)
+}
+
+fn data_frame(value: &Value) -> Bytes {
+    sse_frame(None, &value.to_string())
+}
+
+/// OpenAI `chat.completion.chunk` events. The chunk with `finish_reason` is held
+/// until the stream ends, so text the guard still holds (the start of what may be
+/// a placeholder) goes out before it; the usage chunk goes out only if the app
+/// asked for it (the relay always does), with the call's cost beside the counts.
+#[derive(Default)]
+struct OpenAiFrames {
+    /// A chunk's envelope (id, object, created, model…) for the chunks the relay
+    /// writes itself.
+    envelope: Option<Map<String, Value>>,
+    finish_chunk: Option<Value>,
+    usage_chunk: Option<Value>,
+    tool_indexes: Vec<u32>,
+    done: bool,
+}
+
+impl OpenAiFrames {
+    fn chunk_with(&self, delta: Value) -> Value {
+        let mut chunk = Value::Object(self.envelope.clone().unwrap_or_default());
+        chunk["choices"] = json!([{"index": 0, "delta": delta, "finish_reason": null}]);
+        chunk
+    }
+}
+
+impl FrameEditor for OpenAiFrames {
+    fn edit(
+        &mut self,
+        event: SseEvent,
+        progress: &mut Progress,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), RelayError> {
+        if event.data.trim() == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let mut chunk = json_of(&event)?;
+        if chunk.get("error").is_some() {
+            return Err(RelayError::UpstreamCut);
+        }
+        if self.envelope.is_none()
+            && let Value::Object(map) = &chunk
+        {
+            let mut envelope = map.clone();
+            envelope.remove("choices");
+            envelope.remove("usage");
+            self.envelope = Some(envelope);
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+            progress.input_tokens = usage["prompt_tokens"].as_u64().or(progress.input_tokens);
+            progress.output_tokens = usage["completion_tokens"]
+                .as_u64()
+                .or(progress.output_tokens);
+        }
+        let has_choice = chunk["choices"].get(0).is_some();
+        if !has_choice {
+            // The usage chunk (no choices): the last before [DONE].
+            if chunk.get("usage").is_some_and(Value::is_object) {
+                self.usage_chunk = Some(chunk);
+            }
+            return Ok(());
+        }
+        if !progress.include_usage
+            && let Value::Object(map) = &mut chunk
+        {
+            map.remove("usage");
+        }
+        let choice = &mut chunk["choices"][0];
+        let mut carried = false;
+        if let Value::String(text) = &mut choice["delta"]["content"]
+            && !text.is_empty()
+        {
+            *text = progress.text(text)?;
+            carried |= !text.is_empty();
+        }
+        for call in choice["delta"]["tool_calls"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            let index = u32::try_from(call["index"].as_u64().unwrap_or(0)).unwrap_or(0);
+            if !self.tool_indexes.contains(&index) {
+                self.tool_indexes.push(index);
+            }
+            if let Value::String(arguments) = &mut call["function"]["arguments"] {
+                *arguments = progress.tool(index, arguments)?;
+            }
+            carried = true;
+        }
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            progress.finish = Some(openai::finish_reason(reason));
+            self.finish_chunk = Some(chunk);
+            return Ok(());
+        }
+        // A chunk whose only text the guard is holding says nothing yet.
+        let empty_delta = choice["delta"]
+            .as_object()
+            .is_some_and(|d| d.iter().all(|(k, v)| k == "content" && v == ""));
+        if carried || !empty_delta || choice["logprobs"].is_object() {
+            out.push(data_frame(&chunk));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, progress: &mut Progress, estimated_input: u64, out: &mut Vec<Bytes>) {
+        let rest = progress.flush_text();
+        if !rest.is_empty() {
+            out.push(data_frame(&self.chunk_with(json!({"content": rest}))));
+        }
+        for index in self.tool_indexes.clone() {
+            let rest = progress.flush_tool(index);
+            if !rest.is_empty() {
+                let delta =
+                    json!({"tool_calls": [{"index": index, "function": {"arguments": rest}}]});
+                out.push(data_frame(&self.chunk_with(delta)));
+            }
+        }
+        if let Some(chunk) = self.finish_chunk.take() {
+            out.push(data_frame(&chunk));
+        }
+        if progress.include_usage {
+            let mut chunk = self.usage_chunk.take().unwrap_or_else(|| {
+                let mut chunk = self.chunk_with(Value::Null);
+                chunk["choices"] = json!([]);
+                chunk
+            });
+            let usage = progress.usage(estimated_input);
+            if !chunk["usage"].is_object() {
+                chunk["usage"] = json!({
+                    "prompt_tokens": usage.input,
+                    "completion_tokens": usage.output,
+                    "total_tokens": usage.input + usage.output,
+                });
+            }
+            if let Some(cost) = progress.cost_usd(estimated_input) {
+                chunk["usage"][COST_FIELD] = json!(cost);
+            }
+            out.push(data_frame(&chunk));
+        }
+        out.push(sse_frame(None, "[DONE]"));
+    }
+
+    fn ended(&self) -> bool {
+        self.done || self.finish_chunk.is_some()
+    }
+}
+
+/// Anthropic Messages events. Text and tool-input deltas go through the guard;
+/// what it holds at the end of a block goes out as one more delta before the
+/// block's `content_block_stop`. The final `message_delta` carries the cost.
+#[derive(Default)]
+struct AnthropicFrames {
+    /// Content block index → it is a tool_use block (else text or other).
+    tool_blocks: Vec<u32>,
+    done: bool,
+}
+
+impl FrameEditor for AnthropicFrames {
+    fn edit(
+        &mut self,
+        event: SseEvent,
+        progress: &mut Progress,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), RelayError> {
+        let name = event.event.clone().unwrap_or_default();
+        let mut data = json_of(&event)?;
+        match data["type"].as_str().unwrap_or(name.as_str()) {
+            "error" => return Err(RelayError::UpstreamCut),
+            "message_start" => {
+                let usage = &data["message"]["usage"];
+                progress.input_tokens = input_tokens(usage).or(progress.input_tokens);
+            }
+            "content_block_start" => {
+                let index = block_index(&data);
+                if data["content_block"]["type"] == "tool_use" {
+                    self.tool_blocks.push(index);
+                }
+            }
+            "content_block_delta" => {
+                let index = block_index(&data);
+                let delta = &mut data["delta"];
+                match delta["type"].as_str() {
+                    Some("text_delta") => {
+                        if let Value::String(text) = &mut delta["text"] {
+                            *text = progress.text(text)?;
+                        }
+                    }
+                    Some("input_json_delta") => {
+                        if let Value::String(json) = &mut delta["partial_json"] {
+                            *json = progress.tool(index, json)?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_stop" => {
+                let index = block_index(&data);
+                let (rest, kind, field) = if self.tool_blocks.contains(&index) {
+                    (
+                        progress.flush_tool(index),
+                        "input_json_delta",
+                        "partial_json",
+                    )
+                } else {
+                    (progress.flush_text(), "text_delta", "text")
+                };
+                if !rest.is_empty() {
+                    let delta = json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": kind, field: rest}});
+                    out.push(sse_frame(Some("content_block_delta"), &delta.to_string()));
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = data["delta"]["stop_reason"].as_str() {
+                    progress.finish = Some(anthropic::finish_reason(reason));
+                }
+                let usage = &data["usage"];
+                progress.output_tokens = usage["output_tokens"].as_u64().or(progress.output_tokens);
+                progress.input_tokens = input_tokens(usage).or(progress.input_tokens);
+                if let Some(cost) = progress.cost_usd(0) {
+                    data["usage"][COST_FIELD] = json!(cost);
+                }
+            }
+            "message_stop" => self.done = true,
+            _ => {}
+        }
+        out.push(sse_frame(event.event.as_deref(), &data.to_string()));
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &mut Progress, _: u64, _: &mut Vec<Bytes>) {}
+
+    fn ended(&self) -> bool {
+        self.done
+    }
+}
+
+/// Anthropic's input count: uncached input plus what the cache wrote and read.
+fn input_tokens(usage: &Value) -> Option<u64> {
+    let fresh = usage["input_tokens"].as_u64()?;
+    let cached = ["cache_creation_input_tokens", "cache_read_input_tokens"]
+        .iter()
+        .filter_map(|field| usage[*field].as_u64())
+        .sum::<u64>();
+    Some(fresh + cached)
+}
+
+fn block_index(data: &Value) -> u32 {
+    u32::try_from(data["index"].as_u64().unwrap_or(0)).unwrap_or(0)
+}
+
+fn editor_for(front: Front) -> Box<dyn FrameEditor> {
+    match front {
+        Front::OpenAi => Box::new(OpenAiFrames::default()),
+        Front::Anthropic => Box::new(AnthropicFrames::default()),
+    }
+}
+
+/// A same-wire stream on its way to the client: the provider's events edited
+/// frame by frame, or (in block mode) held until the answer is complete and
+/// checked, then released — or replaced by a refusal. Usage is settled when the
+/// stream ends, fails, or the client goes away.
+pub(crate) struct NativeStream {
+    upstream: SseEvents,
+    front: Front,
+    editor: Box<dyn FrameEditor>,
+    progress: Progress,
+    /// Block mode: the events held until the verdict, and their size.
+    held: Option<(Vec<SseEvent>, usize)>,
+    /// The answer's guard kept for the release of a held stream.
+    release: Option<AnswerGuard>,
+    refusal: Box<dyn SseWriter>,
+    ticket: Option<Ticket>,
+    accounting: Option<Accounting>,
+    state: Arc<RelayState>,
+    request_id: String,
+    estimated_input: u64,
+    done: bool,
+}
+
+pub(crate) struct NativeStreamParts {
+    pub front: Front,
+    pub upstream: SseEvents,
+    pub guard: AnswerGuard,
+    pub options: FrontOptions,
+    pub ticket: Ticket,
+    pub accounting: Accounting,
+    pub state: Arc<RelayState>,
+    pub request_id: String,
+    pub estimated_input: u64,
+}
+
+impl NativeStream {
+    pub(crate) fn new(parts: NativeStreamParts) -> NativeStream {
+        let price = parts.ticket.price;
+        let model = parts.ticket.record.model.clone().unwrap_or_default();
+        let holds = parts.guard.holds_everything();
+        let release = holds.then(|| parts.guard.restore_only());
+        let guard = (!parts.guard.is_passthrough()).then(|| parts.guard.into_stream());
+        NativeStream {
+            upstream: parts.upstream,
+            front: parts.front,
+            editor: editor_for(parts.front),
+            progress: Progress {
+                guard,
+                input_tokens: None,
+                output_tokens: None,
+                delivered_chars: 0,
+                written_tokens: 0,
+                finish: None,
+                price,
+                include_usage: parts.options.include_usage,
+            },
+            held: holds.then(|| (Vec::new(), 0)),
+            release,
+            refusal: parts.front.stream_writer(
+                &parts.request_id,
+                &model,
+                parts.options,
+                parts.estimated_input,
+            ),
+            ticket: Some(parts.ticket),
+            accounting: Some(parts.accounting),
+            state: parts.state,
+            request_id: parts.request_id,
+            estimated_input: parts.estimated_input,
+            done: false,
+        }
+    }
+
+    fn on_event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) {
+        let result = match &mut self.held {
+            // Block mode: the editor only feeds the guard (its frames are
+            // discarded); the event itself waits for the verdict.
+            Some((events, size)) => {
+                *size += event.data.len();
+                if *size > 2 * MAX_HELD {
+                    Err(RelayError::OutputTooLarge { limit: MAX_HELD })
+                } else {
+                    let copy = SseEvent {
+                        event: event.event.clone(),
+                        data: event.data.clone(),
+                    };
+                    events.push(copy);
+                    self.editor.edit(event, &mut self.progress, &mut Vec::new())
+                }
+            }
+            None => self.editor.edit(event, &mut self.progress, out),
+        };
+        if let Err(error) = result {
+            self.fail(error, out);
+        }
+    }
+
+    /// The provider's stream ended: a cut stream is an error; a held stream gets
+    /// its verdict; what the editor held back goes out.
+    fn end(&mut self, out: &mut Vec<Bytes>) {
+        if !self.editor.ended() {
+            return self.fail(RelayError::UpstreamCut, out);
+        }
+        let (findings, replaced) = match self.held.take() {
+            Some((events, _)) => self.release_held(events, out),
+            None => {
+                let findings = self
+                    .progress
+                    .guard
+                    .as_mut()
+                    .map(|g| g.end().0.findings)
+                    .unwrap_or_default();
+                self.editor
+                    .finish(&mut self.progress, self.estimated_input, out);
+                (findings, false)
+            }
+        };
+        if let Some(ticket) = self.ticket.as_mut() {
+            ticket.record_output_flags(&findings, replaced);
+        }
+        self.done = true;
+        self.close(200, None, false);
+    }
+
+    /// Block mode's verdict on the whole answer: released through a restore-only
+    /// guard, or replaced by a refusal written in the API's shape.
+    fn release_held(
+        &mut self,
+        events: Vec<SseEvent>,
+        out: &mut Vec<Bytes>,
+    ) -> (OutputFindings, bool) {
+        let Some(mut guard) = self.progress.guard.take() else {
+            return (OutputFindings::default(), false);
+        };
+        let (guarded, _) = guard.end();
+        if guarded.replaced {
+            let text = guarded.text;
+            self.progress.delivered_chars = text.chars().count() as u64;
+            self.refusal.begin(out);
+            self.refusal.delta(&text, out);
+            let usage = self.progress.usage(self.estimated_input);
+            self.refusal.end(FinishReason::ContentFilter, usage, out);
+            return (guarded.findings, true);
+        }
+        let release = self.release.take().unwrap_or_else(AnswerGuard::passthrough);
+        let mut progress = Progress {
+            guard: (!release.is_passthrough()).then(|| release.into_stream()),
+            input_tokens: None,
+            output_tokens: None,
+            delivered_chars: 0,
+            written_tokens: 0,
+            finish: None,
+            price: self.progress.price,
+            include_usage: self.progress.include_usage,
+        };
+        let mut editor = editor_for(self.front);
+        for event in events {
+            if editor.edit(event, &mut progress, out).is_err() {
+                // The same events passed once already; an error now would be
+                // the relay's own.
+                break;
+            }
+        }
+        editor.finish(&mut progress, self.estimated_input, out);
+        self.progress = progress;
+        (guarded.findings, false)
+    }
+
+    fn fail(&mut self, error: RelayError, out: &mut Vec<Bytes>) {
+        if self.done {
+            return;
+        }
+        self.refusal.error(&error, &self.request_id, out);
+        self.done = true;
+        self.close(error.status().as_u16(), Some(&error), false);
+    }
+
+    fn close(&mut self, status: u16, error: Option<&RelayError>, disconnected: bool) {
+        let usage = self.progress.usage(self.estimated_input);
+        if let Some(mut ticket) = self.ticket.take() {
+            ticket.record.output_chars = self.progress.delivered_chars;
+            ticket.record.client_disconnected = disconnected;
+            if let Some(finish) = self.progress.finish {
+                let _ = finish;
+            }
+            let cost = ticket.set_tokens(usage);
+            if let Some(accounting) = self.accounting.take() {
+                accounting.settle(&self.state, usage, cost);
+            }
+            if let Some(error) = error {
+                tracing::warn!(request.id = %self.request_id, code = error.code(), error = %error, "relay stream failed");
+            }
+            ticket.finish(&self.state, status, error);
+        }
+    }
+}
+
+impl Stream for NativeStream {
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let mut out = Vec::new();
+        while !this.done {
+            match this.upstream.as_mut().poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(event))) => this.on_event(event, &mut out),
+                Poll::Ready(Some(Err(error))) => this.fail(error, &mut out),
+                Poll::Ready(None) => this.end(&mut out),
+            }
+        }
+        match out.len() {
+            0 if this.done => Poll::Ready(None),
+            0 => Poll::Pending,
+            1 => Poll::Ready(out.pop().map(Ok)),
+            _ => {
+                let mut joined = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
+                out.iter().for_each(|frame| joined.extend_from_slice(frame));
+                Poll::Ready(Some(Ok(joined.freeze())))
+            }
+        }
+    }
+}
+
+impl Drop for NativeStream {
+    fn drop(&mut self) {
+        if self.ticket.is_some() {
+            self.close(200, None, true);
+        }
+    }
+}
