@@ -60,71 +60,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
-        let db = manager.get_connection();
-        let select = Query::select()
-            .columns([ModelPrices::Model, ModelPrices::Aliases])
-            .from(ModelPrices::Table)
-            .and_where(Expr::col(ModelPrices::TenantId).is_null())
-            .to_owned();
-        // (model, has aliases) of every list-price row.
-        let mut existing: Vec<(String, bool)> = Vec::new();
-        for row in db.query_all(&select).await? {
-            let aliases: serde_json::Value = row.try_get("", "aliases")?;
-            existing.push((
-                row.try_get("", "model")?,
-                aliases.as_array().is_some_and(|a| !a.is_empty()),
-            ));
-        }
-        let now = chrono::Utc::now();
-        for entry in BUILTIN {
-            let aliases = serde_json::json!(entry.aliases);
-            match existing.iter().find(|(model, _)| model == entry.model) {
-                Some((_, has_aliases)) => {
-                    if !has_aliases && !entry.aliases.is_empty() {
-                        let update = Query::update()
-                            .table(ModelPrices::Table)
-                            .value(ModelPrices::Aliases, aliases)
-                            .value(ModelPrices::UpdatedAt, now)
-                            .and_where(Expr::col(ModelPrices::TenantId).is_null())
-                            .and_where(Expr::col(ModelPrices::Model).eq(entry.model))
-                            .to_owned();
-                        db.execute(&update).await?;
-                    }
-                }
-                None => {
-                    let mut insert = Query::insert();
-                    insert
-                        .into_table(ModelPrices::Table)
-                        .columns([
-                            ModelPrices::Id,
-                            ModelPrices::TenantId,
-                            ModelPrices::Model,
-                            ModelPrices::ProviderFamily,
-                            ModelPrices::InputPerMtokMicros,
-                            ModelPrices::OutputPerMtokMicros,
-                            ModelPrices::Aliases,
-                            ModelPrices::CreatedAt,
-                            ModelPrices::UpdatedAt,
-                        ])
-                        .values([
-                            uuid::Uuid::now_v7().into(),
-                            Option::<uuid::Uuid>::None.into(),
-                            entry.model.into(),
-                            family_of(entry.model).unwrap_or(UNKNOWN_FAMILY).into(),
-                            entry.input.into(),
-                            entry.output.into(),
-                            aliases.into(),
-                            now.into(),
-                            now.into(),
-                        ])
-                        .map_err(|e| {
-                            DbErr::Migration(format!("building a list-price insert: {e}"))
-                        })?;
-                    db.execute(&insert).await?;
-                }
-            }
-        }
-        Ok(())
+        list_prices_up_to_date(manager.get_connection()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -173,4 +109,72 @@ enum ModelPrices {
 enum UsageRecords {
     Table,
     Priced,
+}
+
+/// Adds every built-in list price the table lacks and gives aliases to list rows
+/// that have none. Prices that exist are kept (an operator may have changed
+/// them).
+async fn list_prices_up_to_date<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let select = Query::select()
+        .columns([ModelPrices::Model, ModelPrices::Aliases])
+        .from(ModelPrices::Table)
+        .and_where(Expr::col(ModelPrices::TenantId).is_null())
+        .to_owned();
+    // (model, has aliases) of every list-price row.
+    let mut existing: Vec<(String, bool)> = Vec::new();
+    for row in db.query_all(&select).await? {
+        let aliases: serde_json::Value = row.try_get("", "aliases")?;
+        existing.push((
+            row.try_get("", "model")?,
+            aliases.as_array().is_some_and(|a| !a.is_empty()),
+        ));
+    }
+    let now = chrono::Utc::now();
+    for entry in BUILTIN {
+        let aliases = serde_json::json!(entry.aliases);
+        match existing.iter().find(|(model, _)| model == entry.model) {
+            Some((_, has_aliases)) => {
+                if !has_aliases && !entry.aliases.is_empty() {
+                    let update = Query::update()
+                        .table(ModelPrices::Table)
+                        .value(ModelPrices::Aliases, aliases)
+                        .value(ModelPrices::UpdatedAt, now)
+                        .and_where(Expr::col(ModelPrices::TenantId).is_null())
+                        .and_where(Expr::col(ModelPrices::Model).eq(entry.model))
+                        .to_owned();
+                    db.execute(&update).await?;
+                }
+            }
+            None => {
+                let mut insert = Query::insert();
+                insert
+                    .into_table(ModelPrices::Table)
+                    .columns([
+                        ModelPrices::Id,
+                        ModelPrices::TenantId,
+                        ModelPrices::Model,
+                        ModelPrices::ProviderFamily,
+                        ModelPrices::InputPerMtokMicros,
+                        ModelPrices::OutputPerMtokMicros,
+                        ModelPrices::Aliases,
+                        ModelPrices::CreatedAt,
+                        ModelPrices::UpdatedAt,
+                    ])
+                    .values([
+                        uuid::Uuid::now_v7().into(),
+                        Option::<uuid::Uuid>::None.into(),
+                        entry.model.into(),
+                        family_of(entry.model).unwrap_or(UNKNOWN_FAMILY).into(),
+                        entry.input.into(),
+                        entry.output.into(),
+                        aliases.into(),
+                        now.into(),
+                        now.into(),
+                    ])
+                    .map_err(|e| DbErr::Migration(format!("building a list-price insert: {e}")))?;
+                db.execute(&insert).await?;
+            }
+        }
+    }
+    Ok(())
 }

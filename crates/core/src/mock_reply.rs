@@ -34,6 +34,31 @@ pub fn reply_text(last_user_text: &str) -> String {
     format!("{REPLY_PREFIX}{echoed}")
 }
 
+/// Dimensions of a mock embedding when the request names none.
+pub const EMBEDDING_DIMENSIONS: usize = 8;
+
+/// A deterministic unit vector for `text`: the same text always embeds the same,
+/// different texts (almost always) differently. FNV-1a per dimension, scaled to
+/// [-1, 1], then normalised like the real models' output.
+pub fn embedding(text: &str, dimensions: usize) -> Vec<f32> {
+    let mut vector: Vec<f32> = (0..dimensions.max(1))
+        .map(|dimension| {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ dimension as u64;
+            for byte in text.bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+            // The low 16 bits, as a value in [-1, 1].
+            f32::from((hash & 0xffff) as u16) / 32_767.5 - 1.0
+        })
+        .collect();
+    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|v| *v /= norm);
+    }
+    vector
+}
+
 /// How deep a schema is followed (through objects, arrays and `$ref`s) before
 /// the mock answers `null`: a recursive schema still gets a finite answer.
 const MAX_SCHEMA_DEPTH: usize = 8;
@@ -261,5 +286,15 @@ mod tests {
         );
         let recursive = serde_json::json!({"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}, "$ref": "#/$defs/N"});
         assert!(json_for_schema(&recursive, "x").is_object());
+    }
+
+    #[test]
+    fn embeddings_are_deterministic_unit_vectors() {
+        let a = embedding("hello", 16);
+        assert_eq!(a, embedding("hello", 16));
+        assert_ne!(a, embedding("hello!", 16));
+        let norm: f32 = a.iter().map(|v| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+        assert_eq!(embedding("", 0).len(), 1);
     }
 }

@@ -91,6 +91,11 @@ const fn list(
 /// A dated release maps to its model only through an alias written here, never by
 /// prefix: `gpt-4o-2024-05-13` has its own (higher) price, and `o1-pro` is not `o1`.
 pub const BUILTIN: &[ListPrice] = &[
+    // Embeddings (input only)
+    list("text-embedding-3-small", 20_000, 0, &[]),
+    list("text-embedding-3-large", 130_000, 0, &[]),
+    list("text-embedding-ada-002", 100_000, 0, &[]),
+    list("gemini-embedding-001", 150_000, 0, &[]),
     // OpenAI
     list(
         "gpt-5",
@@ -427,7 +432,11 @@ pub fn family_of(model: &str) -> Option<&'static str> {
             .strip_prefix(series)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
     });
-    if o_series || model.starts_with("gpt-") || model.starts_with("chatgpt-") {
+    if o_series
+        || model.starts_with("gpt-")
+        || model.starts_with("chatgpt-")
+        || model.starts_with("text-embedding-")
+    {
         Some("openai")
     } else if model.starts_with("claude-") {
         Some("anthropic")
@@ -612,7 +621,12 @@ mod tests {
         assert!(names.windows(2).all(|w| w[0] < w[1]));
         for (name, price) in table.entries() {
             assert!(price.input_per_mtok > MicroDollars::ZERO, "{name}");
-            assert!(price.output_per_mtok >= price.input_per_mtok, "{name}");
+            // Output costs more than input, except for embeddings, which have none.
+            let embedding = name.contains("embedding");
+            assert!(
+                price.output_per_mtok >= price.input_per_mtok || embedding,
+                "{name}"
+            );
             assert!(family_of(name).is_some(), "{name} has no family");
         }
         // Every alias finds its own model's price, not another's.

@@ -56,7 +56,10 @@ impl Tokenizer {
         ];
         if o200k.iter().any(|p| m.starts_with(p)) {
             Some(Tokenizer::O200k)
-        } else if m.starts_with("gpt-4") || m.starts_with("gpt-3.5") {
+        } else if m.starts_with("gpt-4")
+            || m.starts_with("gpt-3.5")
+            || m.starts_with("text-embedding")
+        {
             Some(Tokenizer::Cl100k)
         } else {
             None
@@ -78,6 +81,18 @@ impl Tokenizer {
     pub fn warm(self) {
         let _ = self.bpe();
     }
+}
+
+/// Token ids as text, with `model`'s tokenizer: `None` when the model has no known
+/// tokenizer or an id is not one of its tokens.
+pub fn decode(model: &str, tokens: &[u32]) -> Option<String> {
+    let bpe = Tokenizer::for_model(model)?.bpe()?;
+    bpe.decode(tokens).ok()
+}
+
+/// Text as token ids with `model`'s tokenizer, if it has a known one.
+pub fn encode(model: &str, text: &str) -> Option<Vec<u32>> {
+    Some(Tokenizer::for_model(model)?.bpe()?.encode_ordinary(text))
 }
 
 /// Input tokens of `texts` for `model`: exact for OpenAI models, an estimate
@@ -132,5 +147,16 @@ mod tests {
             let exact = count_input("gpt-4o", [text]) - 4;
             assert!(upper_bound(text.len()) >= exact, "{text}");
         }
+    }
+
+    #[test]
+    fn token_ids_decode_with_the_model_tokenizer() {
+        let ids = encode("text-embedding-3-small", "hello world").unwrap();
+        assert_eq!(
+            decode("text-embedding-3-small", &ids).as_deref(),
+            Some("hello world")
+        );
+        assert_eq!(decode("gemini-embedding-001", &ids), None);
+        assert_eq!(decode("text-embedding-3-small", &[u32::MAX]), None);
     }
 }

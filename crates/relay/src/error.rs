@@ -22,7 +22,7 @@ pub enum RelayError {
     InvalidRequest(String),
     /// A field the chosen provider has no equivalent for (a cross-wire route).
     #[error(
-        "`{param}` cannot be sent to a {provider} provider: it has no equivalent there; leave it out, or route this model to a provider of the API the request is written for"
+        "`{param}` cannot be sent to {provider} providers: it has no equivalent there; leave it out, or route this model to a provider of the API the request is written for"
     )]
     UnsupportedParameter {
         /// The field, as a path (`messages[0].name`), sanitized for echoing.
@@ -31,6 +31,9 @@ pub enum RelayError {
     },
     #[error("this key may not use model `{0}`")]
     ModelNotAllowed(String),
+    /// An unknown endpoint, or a model this key cannot reach.
+    #[error("{0}")]
+    NotFound(&'static str),
     #[error("requests from this address are not allowed for this key")]
     IpNotAllowed,
     #[error("{message}")]
@@ -105,6 +108,7 @@ impl RelayError {
             RelayError::InvalidRequest(_)
             | RelayError::UnsupportedParameter { .. }
             | RelayError::UpstreamRejected(_) => StatusCode::BAD_REQUEST,
+            RelayError::NotFound(_) => StatusCode::NOT_FOUND,
             RelayError::ModelNotAllowed(_)
             | RelayError::IpNotAllowed
             | RelayError::EgressDenied(_)
@@ -143,6 +147,7 @@ impl RelayError {
             RelayError::InvalidRequest(_) | RelayError::UpstreamRejected(_) => "invalid_request",
             RelayError::UnsupportedParameter { .. } => "unsupported_parameter",
             RelayError::ModelNotAllowed(_) => "model_not_allowed",
+            RelayError::NotFound(_) => "not_found",
             RelayError::IpNotAllowed => "ip_not_allowed",
             RelayError::RateLimited { .. } => "rate_limit_exceeded",
             RelayError::BudgetExceeded(_) => "budget_exceeded",
@@ -167,7 +172,7 @@ impl RelayError {
         match self.status().as_u16() {
             401 => "authentication_error",
             403 => "permission_error",
-            400 | 408 | 413 => "invalid_request_error",
+            400 | 404 | 408 | 413 => "invalid_request_error",
             429 => match self {
                 RelayError::BudgetExceeded(_) => "insufficient_quota",
                 _ => "rate_limit_error",
@@ -182,6 +187,7 @@ impl RelayError {
             401 => "authentication_error",
             403 => "permission_error",
             413 => "request_too_large",
+            404 => "not_found_error",
             400 | 408 => "invalid_request_error",
             429 => "rate_limit_error",
             504 | 502 => "api_error",
@@ -221,6 +227,10 @@ impl RelayError {
                 "type": self.anthropic_type(),
                 "message": self.public_message(request_id),
                 "code": self.code(),
+                "param": match self {
+                    RelayError::UnsupportedParameter { param, .. } => json!(param),
+                    _ => serde_json::Value::Null,
+                },
             },
             "request_id": request_id,
         })

@@ -54,6 +54,9 @@ pub(crate) fn edit_complete(
     let read: ChatResponse = match front {
         Front::OpenAi => openai::parse_response(body, model)?,
         Front::Anthropic => anthropic::parse_response(body, model)?,
+        Front::Responses => read_response_object(body, model)?,
+        // Their answers carry no text to guard; they never come here.
+        Front::Embeddings | Front::CountTokens => return Err(RelayError::Internal),
     };
     let (findings, withhold) = guard.verdict(&read.text, &read.tool_calls);
     let usage = read.usage.clamped();
@@ -73,6 +76,13 @@ pub(crate) fn edit_complete(
                 body["content"] = json!([{"type": "text", "text": text}]);
                 body["stop_reason"] = json!("refusal");
             }
+            Front::Responses => {
+                body["output"] = json!([{"type": "message", "id": "msg_withheld", "status": "completed",
+                    "role": "assistant", "content": [{"type": "output_text", "text": text, "annotations": []}]}]);
+                body["status"] = json!("incomplete");
+                body["incomplete_details"] = json!({"reason": "content_filter"});
+            }
+            Front::Embeddings | Front::CountTokens => {}
         }
         return Ok(Outcome {
             usage,
@@ -122,6 +132,10 @@ pub(crate) fn edit_complete(
                 }
             }
         }
+        Front::Responses => {
+            output_chars = restore_response_output(&mut body["output"], guard);
+        }
+        Front::Embeddings | Front::CountTokens => {}
     }
     Ok(Outcome {
         usage,
@@ -129,6 +143,91 @@ pub(crate) fn edit_complete(
         replaced: false,
         output_chars,
     })
+}
+
+/// A Responses `response` object as the canonical answer: its message texts,
+/// its function calls, its usage and why it ended.
+fn read_response_object(body: &Value, model: &str) -> Result<ChatResponse, RelayError> {
+    let output = body["output"]
+        .as_array()
+        .ok_or(RelayError::UpstreamProtocol)?;
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for item in output {
+        match item["type"].as_str() {
+            Some("message") => {
+                for part in item["content"].as_array().into_iter().flatten() {
+                    text.push_str(
+                        part["text"]
+                            .as_str()
+                            .or(part["refusal"].as_str())
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            Some("function_call") => tool_calls.push(crate::canonical::ToolCall {
+                id: item["call_id"].as_str().unwrap_or_default().to_owned(),
+                name: item["name"].as_str().unwrap_or_default().to_owned(),
+                arguments: item["arguments"].as_str().unwrap_or_default().to_owned(),
+            }),
+            _ => {}
+        }
+    }
+    let finish = match (
+        body["status"].as_str(),
+        body["incomplete_details"]["reason"].as_str(),
+    ) {
+        (Some("incomplete"), Some("max_output_tokens")) => FinishReason::Length,
+        (Some("incomplete"), _) => FinishReason::ContentFilter,
+        _ if !tool_calls.is_empty() => FinishReason::ToolCalls,
+        _ => FinishReason::Stop,
+    };
+    Ok(ChatResponse {
+        model: body["model"].as_str().unwrap_or(model).to_owned(),
+        text,
+        tool_calls,
+        finish,
+        usage: TokenUsage {
+            input: body["usage"]["input_tokens"].as_u64().unwrap_or(0),
+            output: body["usage"]["output_tokens"].as_u64().unwrap_or(0),
+        },
+    })
+}
+
+/// Restores the placeholders in every text of a Responses `output` list (and of a
+/// single item); returns the characters of text it holds.
+fn restore_response_output(output: &mut Value, guard: &AnswerGuard) -> u64 {
+    let mut chars = 0;
+    let items: Vec<&mut Value> = match output {
+        Value::Array(items) => items.iter_mut().collect(),
+        item @ Value::Object(_) => vec![item],
+        _ => Vec::new(),
+    };
+    for item in items {
+        match item["type"].as_str() {
+            Some("message") => {
+                for part in item["content"].as_array_mut().into_iter().flatten() {
+                    for field in ["text", "refusal"] {
+                        if let Value::String(text) = &mut part[field] {
+                            if let std::borrow::Cow::Owned(restored) = guard.restore_text(text) {
+                                *text = restored;
+                            }
+                            chars += text.chars().count() as u64;
+                        }
+                    }
+                }
+            }
+            Some("function_call") => {
+                if let Value::String(arguments) = &mut item["arguments"]
+                    && let std::borrow::Cow::Owned(restored) = guard.restore_arguments(arguments)
+                {
+                    *arguments = restored;
+                }
+            }
+            _ => {}
+        }
+    }
+    chars
 }
 
 // ---------------------------------------------------------------------------
@@ -485,10 +584,136 @@ fn block_index(data: &Value) -> u32 {
     u32::try_from(data["index"].as_u64().unwrap_or(0)).unwrap_or(0)
 }
 
+/// OpenAI Responses events. Text and argument deltas go through the guard; the
+/// `…done` events and `response.completed` repeat whole texts, which are restored
+/// whole (what the guard still holds of a delta goes out as one more delta
+/// first, so the deltas add up to the done text).
+#[derive(Default)]
+struct ResponsesFrames {
+    done: bool,
+}
+
+impl ResponsesFrames {
+    fn extra_delta(event: &Value, kind: &str, delta: String, out: &mut Vec<Bytes>) {
+        let mut extra = json!({"type": kind, "delta": delta,
+            "output_index": event["output_index"], "item_id": event["item_id"],
+            "sequence_number": event["sequence_number"]});
+        if kind == "response.output_text.delta" {
+            extra["content_index"] = event["content_index"].clone();
+            extra["logprobs"] = json!([]);
+        }
+        out.push(sse_frame(Some(kind), &extra.to_string()));
+    }
+}
+
+impl FrameEditor for ResponsesFrames {
+    fn edit(
+        &mut self,
+        event: SseEvent,
+        progress: &mut Progress,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), RelayError> {
+        let mut data = json_of(&event)?;
+        let kind = data["type"].as_str().unwrap_or_default().to_owned();
+        let index = u32::try_from(data["output_index"].as_u64().unwrap_or(0)).unwrap_or(0);
+        let restore_whole = |progress: &Progress, text: &mut Value, arguments: bool| {
+            let Some(guard) = progress.guard.as_ref() else {
+                return;
+            };
+            if let Value::String(value) = text {
+                let restored = if arguments {
+                    guard.answer().restore_arguments(value)
+                } else {
+                    guard.answer().restore_text(value)
+                };
+                if let std::borrow::Cow::Owned(restored) = restored {
+                    *value = restored;
+                }
+            }
+        };
+        match kind.as_str() {
+            "error" => return Err(RelayError::UpstreamCut),
+            "response.output_text.delta" | "response.refusal.delta" => {
+                if let Value::String(delta) = &mut data["delta"] {
+                    *delta = progress.text(delta)?;
+                }
+            }
+            "response.function_call_arguments.delta" => {
+                if let Value::String(delta) = &mut data["delta"] {
+                    *delta = progress.tool(index, delta)?;
+                }
+            }
+            "response.output_text.done" | "response.refusal.done" => {
+                let rest = progress.flush_text();
+                if !rest.is_empty() {
+                    let delta_kind = kind.replace(".done", ".delta");
+                    Self::extra_delta(&data, &delta_kind, rest, out);
+                }
+                let field = if kind == "response.output_text.done" {
+                    "text"
+                } else {
+                    "refusal"
+                };
+                restore_whole(progress, &mut data[field], false);
+            }
+            "response.function_call_arguments.done" => {
+                let rest = progress.flush_tool(index);
+                if !rest.is_empty() {
+                    Self::extra_delta(&data, "response.function_call_arguments.delta", rest, out);
+                }
+                restore_whole(progress, &mut data["arguments"], true);
+            }
+            "response.content_part.done" => {
+                restore_whole(progress, &mut data["part"]["text"], false);
+            }
+            "response.output_item.done" => {
+                if let Some(guard) = progress.guard.as_ref() {
+                    restore_response_output(&mut data["item"], guard.answer());
+                }
+            }
+            "response.completed" | "response.incomplete" | "response.failed" => {
+                let response = &mut data["response"];
+                progress.input_tokens = response["usage"]["input_tokens"]
+                    .as_u64()
+                    .or(progress.input_tokens);
+                progress.output_tokens = response["usage"]["output_tokens"]
+                    .as_u64()
+                    .or(progress.output_tokens);
+                if let Some(guard) = progress.guard.as_ref() {
+                    restore_response_output(&mut response["output"], guard.answer());
+                }
+                if let Some(cost) = progress.cost_usd(0)
+                    && response["usage"].is_object()
+                {
+                    response["usage"][COST_FIELD] = json!(cost);
+                }
+                progress.finish = Some(match kind.as_str() {
+                    "response.completed" => FinishReason::Stop,
+                    _ => FinishReason::Other,
+                });
+                self.done = true;
+            }
+            _ => {}
+        }
+        out.push(sse_frame(
+            event.event.as_deref().or(Some(kind.as_str())),
+            &data.to_string(),
+        ));
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &mut Progress, _: u64, _: &mut Vec<Bytes>) {}
+
+    fn ended(&self) -> bool {
+        self.done
+    }
+}
+
 fn editor_for(front: Front) -> Box<dyn FrameEditor> {
     match front {
-        Front::OpenAi => Box::new(OpenAiFrames::default()),
-        Front::Anthropic => Box::new(AnthropicFrames::default()),
+        Front::OpenAi | Front::Embeddings => Box::new(OpenAiFrames::default()),
+        Front::Anthropic | Front::CountTokens => Box::new(AnthropicFrames::default()),
+        Front::Responses => Box::new(ResponsesFrames::default()),
     }
 }
 

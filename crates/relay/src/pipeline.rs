@@ -28,13 +28,16 @@ use tracing::Instrument;
 use crate::budget::{Reservation, Target as BudgetTarget};
 use crate::cache::CachedKey;
 use crate::cache::keys::Lookup;
-use crate::canonical::{ChatRequest, FinishReason, ProviderReply};
+use crate::canonical::{ChatRequest, FinishReason, ProviderReply, TokenUsage};
 use crate::error::RelayError;
+use crate::front::embeddings::{self, EmbeddingOptions};
 use crate::front::{Front, FrontOptions, TextSize, WireRequest, crossing, truncate_label};
 use crate::limits::{RateHeaders, RateLimits, Subject};
 use crate::native::{self, NativeStream, NativeStreamParts, Outcome};
 use crate::policy::{AnswerGuard, ScreenReport, screen_request};
-use crate::providers::{HOP_HEADER, NativeCall, NativeReply, UpstreamCall, UpstreamMeta};
+use crate::providers::{
+    HOP_HEADER, NativeCall, NativeReply, ProviderKind, UpstreamCall, UpstreamMeta,
+};
 use crate::routing;
 use crate::state::{RelayState, RequestLimits};
 use crate::stream::RelayStream;
@@ -49,6 +52,9 @@ pub const INJECTION_HEADER: &str = "x-airlock-injection";
 pub const OUTPUT_FLAGS_HEADER: &str = "x-airlock-output-flags";
 /// What a non-streamed call cost, in US dollars (streams carry it in their final usage).
 pub const COST_HEADER: &str = "x-airlock-cost-usd";
+/// On a `count_tokens` the relay answered itself: `exact` (the model's own
+/// tokenizer) or `estimate`.
+pub const TOKEN_COUNT_HEADER: &str = "x-airlock-token-count";
 
 pub async fn chat_completions(
     req: HttpRequest,
@@ -64,6 +70,30 @@ pub async fn messages(
     state: web::Data<RelayState>,
 ) -> HttpResponse {
     relay(Front::Anthropic, req, payload, state.into_inner()).await
+}
+
+pub async fn responses(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<RelayState>,
+) -> HttpResponse {
+    relay(Front::Responses, req, payload, state.into_inner()).await
+}
+
+pub async fn embeddings(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<RelayState>,
+) -> HttpResponse {
+    relay(Front::Embeddings, req, payload, state.into_inner()).await
+}
+
+pub async fn count_tokens(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<RelayState>,
+) -> HttpResponse {
+    relay(Front::CountTokens, req, payload, state.into_inner()).await
 }
 
 pub fn new_request_id() -> String {
@@ -85,6 +115,11 @@ struct Answered {
 enum Reply {
     Canonical(ProviderReply),
     Native(NativeReply),
+    /// An answer without text to guard (embeddings, a token count), and its usage.
+    Data {
+        body: serde_json::Value,
+        usage: TokenUsage,
+    },
 }
 
 /// One request, in its own span: the request id and endpoint from the start, the
@@ -152,6 +187,15 @@ fn answer(
                 output_chars: response.text.chars().count() as u64,
             };
             let body = front.render(&response, &request_id);
+            deliver(ticket, &state, request_id, accounting, outcome, &body)
+        }
+        Reply::Data { body, usage } => {
+            let outcome = Outcome {
+                usage,
+                findings: Default::default(),
+                replaced: false,
+                output_chars: 0,
+            };
             deliver(ticket, &state, request_id, accounting, outcome, &body)
         }
         Reply::Native(NativeReply::Complete(mut body)) => {
@@ -344,6 +388,8 @@ async fn handle(
         size.chars,
         ticket.record.input_images,
         &key,
+        // Embeddings and token counts write nothing: no output ceiling applies.
+        !matches!(front, Front::Embeddings | Front::CountTokens),
         &state.settings.limits,
     )?;
     if !key.allows_model(&wire.request.model) {
@@ -376,12 +422,21 @@ async fn handle(
     let screened = screen_request(&mut wire, &policy, &mut report);
     let screened = ticket.screened(report, screened)?;
     let same_wire = wire.same_wire(route.provider.kind);
+    if front == Front::Embeddings && route.provider.kind == ProviderKind::Anthropic {
+        return Err(RelayError::InvalidRequest(
+            "Anthropic has no embeddings API: route this model to an OpenAI-compatible or Gemini provider".into(),
+        ));
+    }
     crossing::check(front, route.provider.kind, &wire.body)?;
+    if front == Front::CountTokens {
+        // Counting costs nothing and answers nothing: no token limit, no budget.
+        return count_tokens_of(req, state, ticket, wire, &route, same_wire, screened).await;
+    }
 
     // Cost: tokens per minute (an estimate now, corrected with the real count
     // later; counted before redaction, placeholders are about as long as values),
     // then the per-request cap and the budgets.
-    let estimate = Estimate::of(&wire.request, ticket, size, &state.settings.limits);
+    let estimate = Estimate::of(front, &wire.request, ticket, size, &state.settings.limits);
     rate.tokens = state
         .limiter
         .take_tokens(subject, rate_limits, estimate.tokens)
@@ -432,7 +487,33 @@ async fn handle(
     // request translated on another.
     let upstream_started = Instant::now();
     let stream = wire.request.stream;
-    let reply = if same_wire {
+    let reply = if front == Front::Embeddings && !same_wire {
+        let options = EmbeddingOptions::of(&wire.body);
+        let texts: Vec<&str> = wire
+            .request
+            .messages
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect();
+        state
+            .providers
+            .embed(
+                &route.provider,
+                &route.upstream_model,
+                &texts,
+                options.dimensions,
+            )
+            .await
+            .map(|(vectors, meta)| {
+                let usage = TokenUsage {
+                    input: estimate.input,
+                    output: 0,
+                };
+                let body =
+                    embeddings::render(&vectors, &route.upstream_model, usage, options.base64);
+                (Reply::Data { body, usage }, meta)
+            })
+    } else if same_wire {
         let forwarded = forwarded_headers(front, req.headers());
         let body = wire.take_upstream_body(&route.upstream_model);
         state
@@ -445,7 +526,17 @@ async fn handle(
                 headers: forwarded,
             })
             .await
-            .map(|(reply, meta)| (Reply::Native(reply), meta))
+            .map(|(reply, meta)| match (front, reply) {
+                // An embeddings answer has no text to guard: its usage is all.
+                (Front::Embeddings, NativeReply::Complete(body)) => {
+                    let input = body["usage"]["prompt_tokens"]
+                        .as_u64()
+                        .unwrap_or(estimate.input);
+                    let usage = TokenUsage { input, output: 0 };
+                    (Reply::Data { body, usage }, meta)
+                }
+                (_, reply) => (Reply::Native(reply), meta),
+            })
     } else {
         state
             .providers
@@ -474,6 +565,67 @@ async fn handle(
     })
 }
 
+/// `count_tokens`: the provider's own count on the same wire (the body screened
+/// like any other, since it leaves the relay), the relay's otherwise: exact for
+/// OpenAI models, an estimate for others, said so in a header.
+async fn count_tokens_of(
+    req: &HttpRequest,
+    state: &Arc<RelayState>,
+    ticket: &mut Ticket,
+    mut wire: WireRequest,
+    route: &routing::Route,
+    same_wire: bool,
+    screened: crate::policy::Screened,
+) -> Result<Answered, RelayError> {
+    let accounting = Accounting {
+        reservation: None,
+        tokens: None,
+    };
+    let (reply, upstream) = if same_wire {
+        let forwarded = forwarded_headers(Front::CountTokens, req.headers());
+        let body = wire.take_upstream_body(&route.upstream_model);
+        let started = Instant::now();
+        let answer = state
+            .providers
+            .send_native(NativeCall {
+                endpoint: &route.provider,
+                front: Front::CountTokens,
+                body,
+                stream: false,
+                headers: forwarded,
+            })
+            .await;
+        ticket.upstream_took(state, route.provider.kind, started.elapsed());
+        match answer? {
+            (NativeReply::Complete(body), meta) => (body, meta),
+            (NativeReply::Stream(_), _) => return Err(RelayError::UpstreamProtocol),
+        }
+    } else {
+        let texts = wire.texts();
+        let exact = airlock_core::tokens::Tokenizer::for_model(&route.upstream_model).is_some();
+        let count = count_input(&route.upstream_model, texts.iter().map(String::as_str));
+        ticket.headers.push((
+            TOKEN_COUNT_HEADER,
+            if exact { "exact" } else { "estimate" }.to_owned(),
+        ));
+        (
+            serde_json::json!({"input_tokens": count}),
+            UpstreamMeta::default(),
+        )
+    };
+    Ok(Answered {
+        reply: Reply::Data {
+            body: reply,
+            usage: TokenUsage::default(),
+        },
+        upstream,
+        options: wire.options,
+        estimated_input: 0,
+        guard: screened.answer,
+        accounting,
+    })
+}
+
 /// The client's headers a same-wire provider also receives: what the official
 /// SDKs send that changes the answer (Anthropic's API version and beta
 /// features). Account selectors (`openai-organization`, `openai-project`,
@@ -481,8 +633,8 @@ async fn handle(
 /// decides the account, not the app.
 fn forwarded_headers(front: Front, headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     let names: &[&str] = match front {
-        Front::Anthropic => &["anthropic-version", "anthropic-beta"],
-        Front::OpenAi => &[],
+        Front::Anthropic | Front::CountTokens => &["anthropic-version", "anthropic-beta"],
+        Front::OpenAi | Front::Responses | Front::Embeddings => &[],
     };
     names
         .iter()
@@ -509,6 +661,7 @@ struct Estimate {
 
 impl Estimate {
     fn of(
+        front: Front,
         request: &ChatRequest,
         ticket: &Ticket,
         size: TextSize,
@@ -516,12 +669,17 @@ impl Estimate {
     ) -> Estimate {
         let image_tokens = IMAGE_TOKEN_ESTIMATE * u64::from(ticket.record.input_images);
         let input = quick_estimate(size.chars) + image_tokens;
+        // Embeddings write nothing back: their cost is all input.
+        let max_output = match front {
+            Front::Embeddings | Front::CountTokens => 0,
+            _ => request.max_tokens.unwrap_or(limits.assumed_output_tokens),
+        };
         Estimate {
             input,
             tokens: input + u64::from(request.max_tokens.unwrap_or(0)),
             image_tokens,
             text_bytes: size.bytes,
-            max_output: request.max_tokens.unwrap_or(limits.assumed_output_tokens),
+            max_output,
         }
     }
 }
@@ -564,8 +722,10 @@ fn validate(
     chars: u64,
     images: u32,
     key: &CachedKey,
+    output_ceiling: bool,
     limits: &RequestLimits,
 ) -> Result<(), RelayError> {
+    let ceiling = key.max_tokens_ceiling.filter(|_| output_ceiling);
     if request.messages.len() > limits.max_messages {
         return Err(RelayError::InvalidRequest(format!(
             "too many messages: {} (the limit is {})",
@@ -592,7 +752,7 @@ fn validate(
                 limits.max_output_tokens
             )));
         }
-        if let Some(ceiling) = key.max_tokens_ceiling
+        if let Some(ceiling) = ceiling
             && max_tokens > ceiling
         {
             if key.reject_over_ceiling {
@@ -602,7 +762,7 @@ fn validate(
             }
             request.max_tokens = Some(ceiling);
         }
-    } else if let Some(ceiling) = key.max_tokens_ceiling {
+    } else if let Some(ceiling) = ceiling {
         // Without a ceiling on the request, the key's applies.
         request.max_tokens = Some(ceiling);
     }

@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use airlock_core::injection::{self, Verdict};
 use airlock_core::output_check::{OutputChecker, OutputFindings};
 use airlock_core::policy::{CheckAction, ClassPolicy};
-use airlock_core::redact::{Redaction, Restorer};
+use airlock_core::redact::{ContentAction, Redaction, RedactionPolicy, Restorer};
 
 use crate::canonical::{ChatRole, ToolCall};
 use crate::error::RelayError;
-use crate::front::WireRequest;
 use crate::front::texts::TextField;
+use crate::front::{Front, WireRequest};
 
 /// A screened request: what its answer must go through, and the header value of
 /// its redactions (the counts themselves are in the [`ScreenReport`]).
@@ -63,7 +63,7 @@ pub fn screen_request(
     }
     // Every text of the body the provider will receive (`front::texts` finds them
     // all, fields the relay has no name for included).
-    let mut redaction = Redaction::new(policy.redaction, []);
+    let mut redaction = Redaction::new(redaction_policy(wire.front, policy), []);
     wire.for_each_text(&mut |_, text| {
         redaction.note_existing(text);
         Ok(())
@@ -140,6 +140,18 @@ pub fn screen_request(
             action: policy.output,
         },
     })
+}
+
+/// The redaction policy for a request. Embedding inputs differ in one way: a
+/// secret the class would redact is refused instead, since its vector is kept in
+/// a store (a placeholder would embed as noise, and the secret should not be
+/// there at all). `allow` and `block` apply as they are.
+fn redaction_policy(front: Front, policy: &ClassPolicy) -> RedactionPolicy {
+    let mut redaction = policy.redaction;
+    if front == Front::Embeddings && redaction.secrets == ContentAction::Redact {
+        redaction.secrets = ContentAction::Block;
+    }
+    redaction
 }
 
 /// Whether the injection screen reads a kind of text. The model's own earlier
@@ -468,6 +480,12 @@ impl StreamGuard {
 
     fn holds_everything(&self) -> bool {
         self.guard.holds_everything()
+    }
+
+    /// The answer's guard, for complete texts a stream also carries (a
+    /// Responses stream repeats the whole text in its `…done` events).
+    pub fn answer(&self) -> &AnswerGuard {
+        &self.guard
     }
 
     /// The text held back so far (the start of what may be a placeholder), for a

@@ -128,10 +128,18 @@ impl RelayRuntime {
                     web::post().to(pipeline::chat_completions),
                 )
                 .route("/v1/messages", web::post().to(pipeline::messages))
+                .route(
+                    "/v1/messages/count_tokens",
+                    web::post().to(pipeline::count_tokens),
+                )
+                .route("/v1/responses", web::post().to(pipeline::responses))
+                .route("/v1/embeddings", web::post().to(pipeline::embeddings))
                 .route("/v1/models", web::get().to(models))
+                .route("/v1/models/{model:.+}", web::get().to(model))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
-                .route("/metrics", web::get().to(metrics));
+                .route("/metrics", web::get().to(metrics))
+                .default_service(web::to(unknown_endpoint));
         }
     }
 
@@ -268,20 +276,91 @@ async fn models(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse 
     }
 }
 
-async fn list_models(
+/// Any other path: 404 in the API's error shape (the path itself is not echoed:
+/// it is the client's input).
+async fn unknown_endpoint(req: HttpRequest) -> HttpResponse {
+    let request_id = pipeline::new_request_id();
+    let error = RelayError::NotFound("this relay has no such endpoint");
+    let body = if wants_anthropic_shape(req.headers()) {
+        error.anthropic_body(&request_id)
+    } else {
+        error.openai_body(&request_id)
+    };
+    HttpResponse::NotFound()
+        .insert_header((REQUEST_ID_HEADER, request_id))
+        .json(body)
+}
+
+/// `GET /v1/models/{id}`: one model, if this key may use it and the tenant
+/// routes it somewhere; 404 otherwise, like a model that does not exist.
+async fn model(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<RelayState>,
+) -> HttpResponse {
+    let request_id = pipeline::new_request_id();
+    let anthropic = wants_anthropic_shape(req.headers());
+    let id = path.into_inner();
+    let found = async {
+        let (key, tenant) = authorized(&req, &state).await?;
+        if !key.allows_model(&id) {
+            return Err(RelayError::NotFound("no such model for this key"));
+        }
+        let route = crate::routing::resolve(&tenant, &id)
+            .map_err(|_| RelayError::NotFound("no such model for this key"))?;
+        Ok(route.provider.name.clone())
+    }
+    .await;
+    let (status, body) = match found {
+        Ok(_) if anthropic => (
+            actix_web::http::StatusCode::OK,
+            json!({"type": "model", "id": id, "display_name": id, "created_at": "2025-01-01T00:00:00Z"}),
+        ),
+        Ok(owner) => (
+            actix_web::http::StatusCode::OK,
+            json!({"id": id, "object": "model", "created": 0, "owned_by": owner}),
+        ),
+        Err(error) if anthropic => (error.status(), error.anthropic_body(&request_id)),
+        Err(error) => (error.status(), error.openai_body(&request_id)),
+    };
+    HttpResponse::build(status)
+        .insert_header((REQUEST_ID_HEADER, request_id))
+        .json(body)
+}
+
+/// The key of a request that only reads (the model list): the same checks as the
+/// pipeline's first steps, IP allowlist included.
+async fn authorized(
     req: &HttpRequest,
     state: &RelayState,
-) -> Result<Vec<(String, String)>, RelayError> {
+) -> Result<
+    (
+        Arc<crate::cache::CachedKey>,
+        Arc<crate::cache::TenantRuntime>,
+    ),
+    RelayError,
+> {
     if req.headers().contains_key(crate::providers::HOP_HEADER) {
         return Err(RelayError::LoopDetected);
     }
     let client = pipeline::client_address(req, &state.settings.trusted_proxies);
     let key = pipeline::authenticate_request(req.headers(), client, state).await?;
     key.check_state(chrono::Utc::now())?;
+    if !client.is_some_and(|ip| key.ip_allowlist.allows(ip)) {
+        return Err(RelayError::IpNotAllowed);
+    }
     let tenant = state
         .tenants
         .get(&state.db, &state.master_keys, key.tenant_id)
         .await?;
+    Ok((key, tenant))
+}
+
+async fn list_models(
+    req: &HttpRequest,
+    state: &RelayState,
+) -> Result<Vec<(String, String)>, RelayError> {
+    let (key, tenant) = authorized(req, state).await?;
     let mut entries: Vec<(String, String)> = Vec::new();
     let mut push = |model: &str| {
         if !entries.iter().any(|(m, _)| m == model)

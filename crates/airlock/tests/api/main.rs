@@ -3,6 +3,7 @@
 //! and `mock-upstream` over HTTP standing in for the providers.
 
 // A test harness fails by panicking; the request-path lints do not apply here.
+#![recursion_limit = "256"]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,6 +16,8 @@ mod binary;
 mod boundary;
 mod console;
 mod console_settings;
+mod endpoints;
+mod fidelity;
 mod helpers;
 mod hostile;
 mod leak;

@@ -20,7 +20,9 @@ use crate::providers::arguments_object;
 #[derive(Deserialize)]
 struct Request {
     model: String,
-    max_tokens: u32,
+    /// Required on `/v1/messages`; `count_tokens` takes none.
+    #[serde(default)]
+    max_tokens: Option<u32>,
     messages: Vec<Message>,
     #[serde(default)]
     system: Option<Blocks>,
@@ -313,6 +315,20 @@ fn parse_tool_choice(choice: ToolChoice) -> Result<Value, RelayError> {
 }
 
 pub fn parse_request(body: &Map<String, Value>) -> Result<(ChatRequest, FrontOptions), RelayError> {
+    parse(body, true)
+}
+
+/// A `count_tokens` body: a Messages body without `max_tokens`.
+pub fn parse_count_tokens(
+    body: &Map<String, Value>,
+) -> Result<(ChatRequest, FrontOptions), RelayError> {
+    parse(body, false)
+}
+
+fn parse(
+    body: &Map<String, Value>,
+    answer_wanted: bool,
+) -> Result<(ChatRequest, FrontOptions), RelayError> {
     let request = Request::deserialize(body)
         .map_err(|e| RelayError::InvalidRequest(describe_json_error(&e)))?;
     if request.model.trim().is_empty() {
@@ -325,10 +341,18 @@ pub fn parse_request(body: &Map<String, Value>) -> Result<(ChatRequest, FrontOpt
             "`messages` must hold at least one message".into(),
         ));
     }
-    if request.max_tokens == 0 {
-        return Err(RelayError::InvalidRequest(
-            "`max_tokens` must be at least 1".into(),
-        ));
+    match request.max_tokens {
+        Some(0) => {
+            return Err(RelayError::InvalidRequest(
+                "`max_tokens` must be at least 1".into(),
+            ));
+        }
+        None if answer_wanted => {
+            return Err(RelayError::InvalidRequest(
+                "missing field `max_tokens`: Anthropic's API requires it".into(),
+            ));
+        }
+        _ => {}
     }
     let tools = parse_tools(request.tools.unwrap_or_default())?;
     let (effort, format) = match request.output_config {
@@ -390,7 +414,7 @@ pub fn parse_request(body: &Map<String, Value>) -> Result<(ChatRequest, FrontOpt
         ChatRequest {
             model: request.model,
             messages,
-            max_tokens: Some(request.max_tokens),
+            max_tokens: request.max_tokens,
             temperature: request.temperature,
             top_p: request.top_p,
             stop: request.stop_sequences.unwrap_or_default(),
@@ -409,7 +433,7 @@ pub fn parse_request(body: &Map<String, Value>) -> Result<(ChatRequest, FrontOpt
         },
         FrontOptions {
             include_usage: true,
-            max_tokens_field: Some("max_tokens"),
+            max_tokens_field: answer_wanted.then_some("max_tokens"),
         },
     ))
 }

@@ -47,15 +47,16 @@ impl FieldRule {
             // whatever some provider translates.
             ProviderKind::Mock => {
                 let columns = [self.openai, self.anthropic, self.gemini];
-                if columns.iter().any(|c| {
-                    matches!(
-                        c,
-                        Crossing::Translated | Crossing::Only(..) | Crossing::Ignored
-                    )
-                }) {
+                if columns
+                    .iter()
+                    .any(|c| matches!(c, Crossing::Translated | Crossing::Ignored))
+                {
                     Crossing::Translated
                 } else {
-                    Crossing::Refused
+                    columns
+                        .into_iter()
+                        .find(|c| matches!(c, Crossing::Only(..)))
+                        .unwrap_or(Crossing::Refused)
                 }
             }
         }
@@ -122,7 +123,8 @@ pub const OPENAI_CHAT: &[FieldRule] = &[
     rule("frequency_penalty", Passed, Refused, Translated),
     rule("user", Passed, Translated, Refused),
     rule("safety_identifier", Passed, Translated, Refused),
-    rule("n", Passed, Only(is_one, "1"), Only(is_one, "1")),
+    // More than one answer: the output checks guard one (on every route).
+    rule("n", Only(is_one, "1"), Only(is_one, "1"), Only(is_one, "1")),
     rule(
         "store",
         Passed,
@@ -186,11 +188,74 @@ pub const ANTHROPIC_MESSAGES: &[FieldRule] = &[
     rule("context_management", Refused, Passed, Refused),
 ];
 
-/// The table of a front-end.
+/// `POST /v1/responses`: every field of the OpenAI SDK's `ResponseCreateParams`.
+pub const OPENAI_RESPONSES: &[FieldRule] = &[
+    rule("model", Passed, Translated, Translated),
+    rule("input", Passed, Translated, Translated),
+    rule("instructions", Passed, Translated, Translated),
+    rule("stream", Passed, Translated, Translated),
+    rule("max_output_tokens", Passed, Translated, Translated),
+    rule("temperature", Passed, Translated, Translated),
+    rule("top_p", Passed, Translated, Translated),
+    rule("tools", Passed, Translated, Translated),
+    rule("tool_choice", Passed, Translated, Translated),
+    rule("text", Passed, Translated, Translated),
+    rule("reasoning", Passed, Translated, Translated),
+    rule(
+        "parallel_tool_calls",
+        Passed,
+        Translated,
+        Only(is_true, "true"),
+    ),
+    rule("user", Passed, Translated, Refused),
+    rule("safety_identifier", Passed, Translated, Refused),
+    rule(
+        "store",
+        Passed,
+        Only(is_false, "false"),
+        Only(is_false, "false"),
+    ),
+    rule("prompt_cache_key", Passed, Ignored, Ignored),
+    rule("prompt_cache_options", Passed, Ignored, Ignored),
+    rule("prompt_cache_retention", Passed, Ignored, Ignored),
+    rule("stream_options", Passed, Ignored, Ignored),
+    rule("previous_response_id", Passed, Refused, Refused),
+    rule("conversation", Passed, Refused, Refused),
+    rule("background", Passed, Refused, Refused),
+    rule("background_options", Passed, Refused, Refused),
+    rule("include", Passed, Refused, Refused),
+    rule("max_tool_calls", Passed, Refused, Refused),
+    rule("metadata", Passed, Refused, Refused),
+    rule("moderation", Passed, Refused, Refused),
+    rule("prompt", Passed, Refused, Refused),
+    rule("service_tier", Passed, Refused, Refused),
+    rule("top_logprobs", Passed, Refused, Refused),
+    rule("truncation", Passed, Refused, Refused),
+    rule("access_programs", Passed, Refused, Refused),
+    rule("context_management", Passed, Refused, Refused),
+    rule("image", Passed, Refused, Refused),
+    rule("verbosity", Passed, Refused, Refused),
+];
+
+/// `POST /v1/embeddings`: every field of the OpenAI SDK's `EmbeddingCreateParams`.
+/// Anthropic has no embeddings API (refused before this table is read).
+pub const OPENAI_EMBEDDINGS: &[FieldRule] = &[
+    rule("model", Passed, Refused, Translated),
+    rule("input", Passed, Refused, Translated),
+    rule("dimensions", Passed, Refused, Translated),
+    rule("encoding_format", Passed, Refused, Translated),
+    rule("user", Passed, Refused, Refused),
+];
+
+/// The table of a front-end. `count_tokens` sends nothing to a provider of
+/// another API (the relay counts itself), so it has none.
 pub fn table(front: Front) -> &'static [FieldRule] {
     match front {
         Front::OpenAi => OPENAI_CHAT,
         Front::Anthropic => ANTHROPIC_MESSAGES,
+        Front::Responses => OPENAI_RESPONSES,
+        Front::Embeddings => OPENAI_EMBEDDINGS,
+        Front::CountTokens => &[],
     }
 }
 
@@ -207,10 +272,10 @@ pub fn check(
             provider: kind,
         })
     };
-    let same_wire = matches!(
-        (front, kind),
-        (Front::OpenAi, ProviderKind::OpenAi) | (Front::Anthropic, ProviderKind::Anthropic)
-    );
+    let same_wire = front.same_wire(kind);
+    if front == Front::CountTokens {
+        return Ok(());
+    }
     for (name, value) in body {
         let unknown = if same_wire { Passed } else { Refused };
         let crossing = table(front)
@@ -229,6 +294,8 @@ pub fn check(
     match front {
         Front::OpenAi => openai_inner(body, kind),
         Front::Anthropic => anthropic_inner(body, kind),
+        Front::Responses => responses_inner(body, kind),
+        Front::Embeddings | Front::CountTokens => None,
     }
     .map_or(Ok(()), refuse)
 }
@@ -370,6 +437,56 @@ fn echoable(path: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || "_.[]=-".contains(*c))
         .take(80)
         .collect()
+}
+
+/// Inside the Responses body: input items, their parts, tools and settings.
+fn responses_inner(body: &Map<String, Value>, kind: ProviderKind) -> Option<String> {
+    for (i, item) in array(body.get("input")).iter().enumerate() {
+        let item_type = item
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("message");
+        if !matches!(
+            item_type,
+            "message" | "function_call" | "function_call_output"
+        ) {
+            return Some(format!("input[{i}].type={item_type}"));
+        }
+        for (j, part) in array(item.get("content")).iter().enumerate() {
+            let part_type = part.get("type").and_then(Value::as_str).unwrap_or_default();
+            let translatable = matches!(part_type, "input_text" | "output_text" | "refusal")
+                || (part_type == "input_image"
+                    && part.get("image_url").is_some_and(Value::is_string));
+            if !translatable {
+                return Some(format!("input[{i}].content[{j}].type={part_type}"));
+            }
+        }
+    }
+    for (i, tool) in array(body.get("tools")).iter().enumerate() {
+        for (key, value) in object(tool) {
+            if !matches!(
+                key.as_str(),
+                "type" | "name" | "description" | "parameters" | "strict"
+            ) || (key == "strict" && !strict_ok(kind, value))
+            {
+                return Some(format!("tools[{i}].{key}"));
+            }
+        }
+    }
+    if let Some(Value::Object(choice)) = body.get("tool_choice")
+        && choice.get("type").and_then(Value::as_str) != Some("function")
+    {
+        return Some("tool_choice.type".into());
+    }
+    let allowed: [(&str, &[&str]); 2] = [("text", &["format"]), ("reasoning", &["effort"])];
+    for (field, keys) in allowed {
+        for (key, _) in object(body.get(field).unwrap_or(&Value::Null)) {
+            if !keys.contains(&key.as_str()) {
+                return Some(format!("{field}.{key}"));
+            }
+        }
+    }
+    None
 }
 
 fn array(value: Option<&Value>) -> &[Value] {

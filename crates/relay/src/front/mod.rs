@@ -4,7 +4,9 @@
 
 pub mod anthropic;
 pub mod crossing;
+pub mod embeddings;
 pub mod openai;
+pub mod responses;
 pub mod texts;
 
 use bytes::Bytes;
@@ -33,11 +35,14 @@ impl WireRequest {
     pub fn parse(front: Front, bytes: &[u8]) -> Result<WireRequest, RelayError> {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| RelayError::InvalidRequest(describe_json_error(&e)))?;
-        let Value::Object(body) = value else {
+        let Value::Object(mut body) = value else {
             return Err(RelayError::InvalidRequest(
                 "request body must be a JSON object".into(),
             ));
         };
+        if front == Front::Embeddings {
+            embeddings::decode_token_inputs(&mut body)?;
+        }
         let (request, options) = front.canonical(&body)?;
         Ok(WireRequest {
             front,
@@ -55,7 +60,11 @@ impl WireRequest {
         let mut visitor = Visitor::new(visit);
         match self.front {
             Front::OpenAi => texts::openai_chat(&mut self.body, &mut visitor),
-            Front::Anthropic => texts::anthropic_messages(&mut self.body, &mut visitor),
+            Front::Anthropic | Front::CountTokens => {
+                texts::anthropic_messages(&mut self.body, &mut visitor)
+            }
+            Front::Responses => texts::openai_responses(&mut self.body, &mut visitor),
+            Front::Embeddings => texts::openai_embeddings(&mut self.body, &mut visitor),
         }
     }
 
@@ -96,10 +105,7 @@ impl WireRequest {
 
     /// Whether `kind` speaks this request's wire format, so the body can go as it is.
     pub fn same_wire(&self, kind: ProviderKind) -> bool {
-        matches!(
-            (self.front, kind),
-            (Front::OpenAi, ProviderKind::OpenAi) | (Front::Anthropic, ProviderKind::Anthropic)
-        )
+        self.front.same_wire(kind)
     }
 
     /// The body a same-wire provider receives: the app's, with the upstream model
@@ -130,8 +136,16 @@ impl WireRequest {
 /// Which API shape the app used; decides parsing, rendering and the error body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Front {
+    /// OpenAI Chat Completions.
     OpenAi,
+    /// Anthropic Messages.
     Anthropic,
+    /// OpenAI Responses.
+    Responses,
+    /// OpenAI embeddings.
+    Embeddings,
+    /// Anthropic's token count of a Messages body.
+    CountTokens,
 }
 
 /// The text a request carries, in Unicode scalars and in bytes.
@@ -165,10 +179,29 @@ pub struct FrontOptions {
 }
 
 impl Front {
+    /// Whether a provider of `kind` speaks this API itself (the app's body can go
+    /// as it is). A Responses request goes as it is to OpenAI providers: those
+    /// that do not implement the Responses API answer with an error.
+    pub fn same_wire(self, kind: ProviderKind) -> bool {
+        matches!(
+            (self, kind),
+            (
+                Front::OpenAi | Front::Responses | Front::Embeddings,
+                ProviderKind::OpenAi
+            ) | (
+                Front::Anthropic | Front::CountTokens,
+                ProviderKind::Anthropic
+            )
+        )
+    }
+
     pub fn endpoint(self) -> &'static str {
         match self {
             Front::OpenAi => "chat_completions",
             Front::Anthropic => "messages",
+            Front::Responses => "responses",
+            Front::Embeddings => "embeddings",
+            Front::CountTokens => "count_tokens",
         }
     }
 
@@ -181,20 +214,26 @@ impl Front {
         match self {
             Front::OpenAi => openai::parse_request(body),
             Front::Anthropic => anthropic::parse_request(body),
+            Front::Responses => responses::parse_request(body),
+            Front::Embeddings => embeddings::parse_request(body),
+            Front::CountTokens => anthropic::parse_count_tokens(body),
         }
     }
 
     pub fn render(self, response: &ChatResponse, request_id: &str) -> serde_json::Value {
         match self {
-            Front::OpenAi => openai::render_response(response, request_id),
-            Front::Anthropic => anthropic::render_response(response, request_id),
+            Front::OpenAi | Front::Embeddings => openai::render_response(response, request_id),
+            Front::Anthropic | Front::CountTokens => {
+                anthropic::render_response(response, request_id)
+            }
+            Front::Responses => responses::render_response(response, request_id),
         }
     }
 
     pub fn error_body(self, error: &RelayError, request_id: &str) -> serde_json::Value {
         match self {
-            Front::OpenAi => error.openai_body(request_id),
-            Front::Anthropic => error.anthropic_body(request_id),
+            Front::OpenAi | Front::Responses | Front::Embeddings => error.openai_body(request_id),
+            Front::Anthropic | Front::CountTokens => error.anthropic_body(request_id),
         }
     }
 
@@ -206,8 +245,11 @@ impl Front {
         estimated_input_tokens: u64,
     ) -> Box<dyn SseWriter> {
         match self {
-            Front::OpenAi => Box::new(openai::StreamWriter::new(request_id, model, options)),
-            Front::Anthropic => Box::new(anthropic::StreamWriter::new(
+            Front::OpenAi | Front::Embeddings => {
+                Box::new(openai::StreamWriter::new(request_id, model, options))
+            }
+            Front::Responses => Box::new(responses::StreamWriter::new(request_id, model)),
+            Front::Anthropic | Front::CountTokens => Box::new(anthropic::StreamWriter::new(
                 request_id,
                 model,
                 estimated_input_tokens,

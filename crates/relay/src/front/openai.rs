@@ -35,13 +35,13 @@ struct Request {
     #[serde(default)]
     stream_options: Option<StreamOptions>,
     #[serde(default)]
-    n: Option<u32>,
-    #[serde(default)]
     tools: Option<Vec<Tool>>,
     #[serde(default)]
     tool_choice: Option<serde_json::Value>,
     #[serde(default)]
     functions: Option<serde_json::Value>,
+    #[serde(default)]
+    function_call: Option<serde_json::Value>,
     #[serde(default)]
     response_format: Option<WireResponseFormat>,
     #[serde(default)]
@@ -154,7 +154,9 @@ struct WireToolCall {
     id: String,
     #[serde(rename = "type", default)]
     kind: Option<String>,
-    function: WireFunctionCall,
+    /// Absent on `custom` tool calls, which stay in the body for the same wire.
+    #[serde(default)]
+    function: Option<WireFunctionCall>,
 }
 
 #[derive(Deserialize)]
@@ -263,9 +265,9 @@ pub fn parse_request(
 ) -> Result<(ChatRequest, FrontOptions), RelayError> {
     let request = Request::deserialize(body)
         .map_err(|e| RelayError::InvalidRequest(describe_json_error(&e)))?;
-    if request.functions.is_some() {
+    if request.functions.is_some() || request.function_call.is_some() {
         return Err(RelayError::InvalidRequest(
-            "the legacy `functions` field is not supported; send `tools`".into(),
+            "the legacy `functions` and `function_call` fields are not supported; send `tools` and `tool_choice`".into(),
         ));
     }
     let tools = parse_tools(request.tools.unwrap_or_default())?;
@@ -288,11 +290,6 @@ pub fn parse_request(
                 "`tool_choice` must be auto, none, required or {\"type\": \"function\", \"function\": {\"name\": …}}".into(),
             ));
         }
-    }
-    if request.n.is_some_and(|n| n != 1) {
-        return Err(RelayError::InvalidRequest(
-            "`n` other than 1 is not supported".into(),
-        ));
     }
     if request.model.trim().is_empty() {
         return Err(RelayError::InvalidRequest(
@@ -350,19 +347,20 @@ pub fn parse_request(
             (_, None) => Vec::new(),
             (ChatRole::Assistant, Some(calls)) => calls
                 .into_iter()
+                .filter(|c| c.kind.as_deref().is_none_or(|k| k == "function"))
                 .map(|c| {
-                    if c.kind.as_deref().is_some_and(|k| k != "function") {
-                        return Err(RelayError::InvalidRequest(format!(
-                            "messages[{index}]: only `function` tool calls are supported"
-                        )));
-                    }
+                    let function = c.function.ok_or_else(|| {
+                        RelayError::InvalidRequest(format!(
+                            "messages[{index}]: a `function` tool call needs a `function` object"
+                        ))
+                    })?;
                     Ok(ToolCall {
                         id: c.id,
-                        name: c.function.name,
-                        arguments: c.function.arguments,
+                        name: function.name,
+                        arguments: function.arguments,
                     })
                 })
-                .collect::<Result<_, _>>()?,
+                .collect::<Result<_, RelayError>>()?,
             (_, Some(_)) => {
                 return Err(RelayError::InvalidRequest(format!(
                     "messages[{index}]: only assistant messages carry `tool_calls`"

@@ -16,6 +16,7 @@ use crate::canonical::{
     StreamEvent, TokenUsage, ToolCall,
 };
 use crate::error::RelayError;
+use crate::front::Front;
 
 /// Anthropic requires `max_tokens`; OpenAI-shaped requests often omit it.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -321,7 +322,11 @@ impl AnthropicAdapter {
                 HeaderValue::from_static(API_VERSION),
             ));
         }
-        self.upstream.native(call, "/v1/messages", headers).await
+        let path = match call.front {
+            Front::CountTokens => "/v1/messages/count_tokens",
+            _ => "/v1/messages",
+        };
+        self.upstream.native(call, path, headers).await
     }
 }
 

@@ -8,7 +8,7 @@ use reqwest::header::HeaderName;
 use serde_json::{Value, json};
 
 use super::sse::Step;
-use super::{Answer, Provider, Upstream, UpstreamCall, arguments_object, push_turn};
+use super::{Answer, Provider, Upstream, UpstreamCall, UpstreamMeta, arguments_object, push_turn};
 use crate::canonical::{
     ChatRequest, ChatResponse, ChatRole, FinishReason, Image, ResponseFormat, StreamEvent,
     TokenUsage, ToolCall,
@@ -309,6 +309,56 @@ fn encode_model(model: &str) -> String {
         }
     }
     out
+}
+
+impl GeminiAdapter {
+    /// `batchEmbedContents`: one vector per text. Gemini reports no token count;
+    /// the relay's estimate stands in for it.
+    pub async fn embed(
+        &self,
+        endpoint: &super::ProviderEndpoint,
+        model: &str,
+        texts: &[&str],
+        dimensions: Option<u32>,
+    ) -> Result<(Vec<Vec<f32>>, UpstreamMeta), RelayError> {
+        let headers = [(
+            HeaderName::from_static("x-goog-api-key"),
+            endpoint.credential_header("")?,
+        )];
+        let name = format!("models/{model}");
+        let requests: Vec<Value> = texts
+            .iter()
+            .map(|text| {
+                let mut request = json!({"model": name, "content": {"parts": [{"text": text}]}});
+                if let Some(d) = dimensions {
+                    request["outputDimensionality"] = json!(d);
+                }
+                request
+            })
+            .collect();
+        let path = format!("/v1beta/models/{}:batchEmbedContents", encode_model(model));
+        let (body, meta) = self
+            .upstream
+            .post_for_json(endpoint, &path, &headers, &json!({"requests": requests}))
+            .await?;
+        let vectors = body["embeddings"]
+            .as_array()
+            .ok_or(RelayError::UpstreamProtocol)?
+            .iter()
+            .map(|e| {
+                e["values"]
+                    .as_array()?
+                    .iter()
+                    .map(|v| v.as_f64().map(|f| f as f32))
+                    .collect::<Option<Vec<f32>>>()
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or(RelayError::UpstreamProtocol)?;
+        if vectors.len() != texts.len() {
+            return Err(RelayError::UpstreamProtocol);
+        }
+        Ok((vectors, meta))
+    }
 }
 
 impl Provider for GeminiAdapter {

@@ -361,6 +361,19 @@ impl Upstream {
         }
     }
 
+    /// A POST whose answer is one JSON document (embeddings).
+    async fn post_for_json(
+        &self,
+        endpoint: &ProviderEndpoint,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: &impl serde::Serialize,
+    ) -> Result<(serde_json::Value, UpstreamMeta), RelayError> {
+        let response = self.post_json(endpoint, path, headers, body).await?;
+        let meta = UpstreamMeta::of(&response);
+        Ok((self.read_json(response).await?, meta))
+    }
+
     /// A same-wire exchange: the body as given, the answer as JSON or SSE events.
     async fn native(
         &self,
@@ -449,11 +462,40 @@ impl Providers {
         &self,
         call: NativeCall<'_>,
     ) -> Result<(NativeReply, UpstreamMeta), RelayError> {
-        match (call.front, call.endpoint.kind) {
-            (Front::OpenAi, ProviderKind::OpenAi) => self.openai.send_native(call).await,
-            (Front::Anthropic, ProviderKind::Anthropic) => self.anthropic.send_native(call).await,
+        match call.endpoint.kind {
+            ProviderKind::OpenAi if call.front.same_wire(ProviderKind::OpenAi) => {
+                self.openai.send_native(call).await
+            }
+            ProviderKind::Anthropic if call.front.same_wire(ProviderKind::Anthropic) => {
+                self.anthropic.send_native(call).await
+            }
             // The pipeline sends only same-wire calls here.
             _ => Err(RelayError::Internal),
+        }
+    }
+
+    /// Embeds texts with a provider of another API (Gemini) or the in-process
+    /// mock. OpenAI-compatible providers take the app's body as it is instead.
+    pub async fn embed(
+        &self,
+        endpoint: &ProviderEndpoint,
+        model: &str,
+        texts: &[&str],
+        dimensions: Option<u32>,
+    ) -> Result<(Vec<Vec<f32>>, UpstreamMeta), RelayError> {
+        match endpoint.kind {
+            ProviderKind::Gemini => self.gemini.embed(endpoint, model, texts, dimensions).await,
+            ProviderKind::Mock => {
+                let d = dimensions.map_or(airlock_core::mock_reply::EMBEDDING_DIMENSIONS, |d| {
+                    d as usize
+                });
+                let vectors = texts
+                    .iter()
+                    .map(|text| airlock_core::mock_reply::embedding(text, d.min(4096)))
+                    .collect();
+                Ok((vectors, UpstreamMeta::default()))
+            }
+            ProviderKind::OpenAi | ProviderKind::Anthropic => Err(RelayError::Internal),
         }
     }
 

@@ -13,6 +13,7 @@ use crate::canonical::{
     ToolCall,
 };
 use crate::error::RelayError;
+use crate::front::Front;
 
 pub struct OpenAiAdapter {
     upstream: Upstream,
@@ -239,7 +240,12 @@ impl OpenAiAdapter {
         call: NativeCall<'_>,
     ) -> Result<(NativeReply, UpstreamMeta), RelayError> {
         let auth = vec![(AUTHORIZATION, call.endpoint.credential_header("Bearer ")?)];
-        self.upstream.native(call, "/chat/completions", auth).await
+        let path = match call.front {
+            Front::Responses => "/responses",
+            Front::Embeddings => "/embeddings",
+            _ => "/chat/completions",
+        };
+        self.upstream.native(call, path, auth).await
     }
 }
 
