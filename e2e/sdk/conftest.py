@@ -105,12 +105,17 @@ def _stop(proc: subprocess.Popen) -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def airlock():
-    """Start `airlock serve --demo --json` and yield its parsed JSON line.
+def _free_port() -> int:
+    import socket
 
-    Keys of the dict: relay_url, console_url, email, password, keys{dev,stg,prod,ci}.
-    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(extra_args: list[str], prefix: str):
+    """Start `airlock serve --demo --json` (plus `extra_args`) and yield its parsed
+    JSON line; stop it afterwards, failing the session if it does not stop cleanly."""
     global _server_log
     binary = airlock_bin()
     if not binary.is_file() or not os.access(binary, os.X_OK):
@@ -120,7 +125,7 @@ def airlock():
             pytrace=False,
         )
 
-    workdir = Path(tempfile.mkdtemp(prefix="airlock-sdk-e2e-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     data_dir = workdir / "demo"
     log_path = workdir / "airlock.stderr.log"
     _server_log = log_path
@@ -129,6 +134,7 @@ def airlock():
         "--data-dir", str(data_dir),
         "--relay-addr", "127.0.0.1:0",
         "--console-addr", "127.0.0.1:0",
+        *extra_args,
     ]
     log_file = open(log_path, "wb")
     proc = subprocess.Popen(
@@ -177,6 +183,49 @@ def airlock():
             f"{problem}\n--- airlock stderr ({log_path}) ---\n{_tail(log_path)}", pytrace=False
         )
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airlock():
+    """Start `airlock serve --demo --json` and yield its parsed JSON line.
+
+    Keys of the dict: relay_url, console_url, email, password, keys{dev,stg,prod,ci}.
+    """
+    yield from _serve([], "airlock-sdk-e2e-")
+
+
+@pytest.fixture(scope="session")
+def mock_upstream_url():
+    """`airlock mock-upstream` on a free port: an OpenAI-compatible provider over HTTP."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(airlock_bin()), "mock-upstream", "--addr", f"127.0.0.1:{port}"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                _stop(proc)
+                pytest.fail("airlock mock-upstream did not start", pytrace=False)
+            time.sleep(0.1)
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def same_wire_airlock(mock_upstream_url):
+    """The demo with an OpenAI-compatible provider over HTTP (`--upstream`): requests
+    take the same-wire path, the app's own body edited in place."""
+    yield from _serve(["--upstream", mock_upstream_url + "/v1"], "airlock-sdk-same-wire-")
 
 
 @pytest.fixture(scope="session")

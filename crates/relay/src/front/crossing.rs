@@ -259,6 +259,29 @@ pub fn table(front: Front) -> &'static [FieldRule] {
     }
 }
 
+/// A table as the README prints it (a test keeps the two the same).
+pub fn markdown(rules: &[FieldRule]) -> String {
+    let cell = |crossing: Crossing| match crossing {
+        Passed => "passed".to_owned(),
+        Translated => "translated".to_owned(),
+        Only(_, accepted) => format!("only `{accepted}`"),
+        Ignored => "ignored".to_owned(),
+        Refused => "refused".to_owned(),
+    };
+    let mut out =
+        String::from("| field | OpenAI-compatible | Anthropic | Gemini |\n|---|---|---|---|\n");
+    for rule in rules {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            rule.name,
+            cell(rule.openai),
+            cell(rule.anthropic),
+            cell(rule.gemini)
+        ));
+    }
+    out
+}
+
 /// Refuses, naming it, the first field of `body` that `kind` cannot honour. On
 /// the same wire nothing is refused here (the provider judges its own API).
 pub fn check(
@@ -591,5 +614,26 @@ mod tests {
             refused(Front::Anthropic, ProviderKind::Gemini, cached),
             None
         );
+    }
+
+    /// The README's field tables are these tables: change one, and this test
+    /// prints the markdown to paste.
+    #[test]
+    fn the_readme_prints_these_tables() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        for (name, rules) in [
+            ("chat completions", OPENAI_CHAT),
+            ("messages", ANTHROPIC_MESSAGES),
+            ("responses", OPENAI_RESPONSES),
+            ("embeddings", OPENAI_EMBEDDINGS),
+        ] {
+            let table = markdown(rules);
+            assert!(
+                readme.contains(&table),
+                "the README's {name} field table is out of date; it should read:\n\n{table}"
+            );
+        }
     }
 }
