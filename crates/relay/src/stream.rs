@@ -188,6 +188,11 @@ impl RelayStream {
             }
         }
         let usage = self.usage();
+        if let Some(price) = self.ticket.as_ref().and_then(|t| t.price) {
+            let clamped = usage.clamped();
+            let cost = airlock_core::pricing::cost(price, clamped.input, clamped.output);
+            self.writer.set_cost(crate::native::dollars(cost));
+        }
         self.writer.end(self.finish, usage, out);
         self.done = true;
         self.close(200, None, false);

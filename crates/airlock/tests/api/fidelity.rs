@@ -477,4 +477,25 @@ async fn what_an_openai_provider_answers_comes_back_whole() {
         .unwrap();
     assert!(text.contains("airlock_cost_usd"), "{text}");
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    // A translated stream reports its cost in its final usage too, in each shape.
+    for (path, body) in [
+        (
+            "/v1/chat/completions",
+            json!({"model": "claude-sonnet-4-5", "stream": true,
+            "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "gemini-2.5-flash", "stream": true, "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "claude-sonnet-4-5", "stream": true, "input": "hi"}),
+        ),
+    ] {
+        let text = app.post(path, &key, body).await.text().await.unwrap();
+        assert!(text.contains("airlock_cost_usd"), "{path}: {text}");
+    }
 }

@@ -478,6 +478,7 @@ pub struct StreamWriter {
     block: u32,
     /// The tool call the open block carries, if it is a `tool_use` block.
     open_tool: Option<u32>,
+    cost_usd: Option<f64>,
 }
 
 impl StreamWriter {
@@ -488,6 +489,7 @@ impl StreamWriter {
             estimated_input_tokens,
             block: 0,
             open_tool: None,
+            cost_usd: None,
         }
     }
 
@@ -547,11 +549,19 @@ impl SseWriter for StreamWriter {
             "delta": {"stop_reason": stop_reason(finish), "stop_sequence": null},
             "usage": {"input_tokens": usage.input, "output_tokens": usage.output},
         });
+        let mut delta = delta;
+        if let Some(cost) = self.cost_usd {
+            delta["usage"][crate::native::COST_FIELD] = json!(cost);
+        }
         out.push(sse_frame(Some("message_delta"), &delta.to_string()));
         out.push(sse_frame(
             Some("message_stop"),
             r#"{"type":"message_stop"}"#,
         ));
+    }
+
+    fn set_cost(&mut self, cost_usd: f64) {
+        self.cost_usd = Some(cost_usd);
     }
 
     fn error(&mut self, error: &RelayError, request_id: &str, out: &mut Vec<Bytes>) {

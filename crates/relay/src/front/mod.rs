@@ -313,6 +313,9 @@ pub trait SseWriter: Send {
     /// A piece of a tool call; pieces of one call come together, in order.
     fn tool_call(&mut self, piece: &ToolCallPiece<'_>, out: &mut Vec<Bytes>);
     fn end(&mut self, finish: FinishReason, usage: TokenUsage, out: &mut Vec<Bytes>);
+    /// What the call cost, in dollars, for the final usage the stream reports
+    /// (`airlock_cost_usd`); called before [`SseWriter::end`] when it is known.
+    fn set_cost(&mut self, cost_usd: f64);
     fn error(&mut self, error: &RelayError, request_id: &str, out: &mut Vec<Bytes>);
 }
 

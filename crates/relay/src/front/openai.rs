@@ -502,6 +502,7 @@ pub struct StreamWriter {
     model: String,
     created: i64,
     include_usage: bool,
+    cost_usd: Option<f64>,
 }
 
 impl StreamWriter {
@@ -511,6 +512,7 @@ impl StreamWriter {
             model: model.to_owned(),
             created: unix_now(),
             include_usage: options.include_usage,
+            cost_usd: None,
         }
     }
 
@@ -561,9 +563,17 @@ impl SseWriter for StreamWriter {
                 "choices": [],
                 "usage": usage_json(usage),
             });
+            let mut chunk = chunk;
+            if let Some(cost) = self.cost_usd {
+                chunk["usage"][crate::native::COST_FIELD] = json!(cost);
+            }
             out.push(sse_frame(None, &chunk.to_string()));
         }
         out.push(sse_frame(None, "[DONE]"));
+    }
+
+    fn set_cost(&mut self, cost_usd: f64) {
+        self.cost_usd = Some(cost_usd);
     }
 
     fn error(&mut self, error: &RelayError, request_id: &str, out: &mut Vec<Bytes>) {

@@ -387,6 +387,7 @@ pub struct StreamWriter {
     call_pieces: Vec<u32>,
     next_index: u32,
     text_index: u32,
+    cost_usd: Option<f64>,
 }
 
 impl StreamWriter {
@@ -403,6 +404,7 @@ impl StreamWriter {
             call_pieces: Vec::new(),
             next_index: 0,
             text_index: 0,
+            cost_usd: None,
         }
     }
 
@@ -560,13 +562,21 @@ impl SseWriter for StreamWriter {
             );
         }
         let status = status_of(finish);
-        let response = response_object(&self.id, &self.model, status, self.output(), Some(usage));
+        let mut response =
+            response_object(&self.id, &self.model, status, self.output(), Some(usage));
+        if let Some(cost) = self.cost_usd {
+            response["usage"][crate::native::COST_FIELD] = json!(cost);
+        }
         let kind = if status == "completed" {
             "response.completed"
         } else {
             "response.incomplete"
         };
         self.event(kind, json!({"response": response}), out);
+    }
+
+    fn set_cost(&mut self, cost_usd: f64) {
+        self.cost_usd = Some(cost_usd);
     }
 
     fn error(&mut self, error: &RelayError, request_id: &str, out: &mut Vec<Bytes>) {
