@@ -12,7 +12,7 @@ use airlock_core::mock_reply::estimate_tokens;
 use airlock_core::money::MicroDollars;
 use airlock_core::output_check::OutputFindings;
 use airlock_core::pricing::{Price, cost};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::{Map, Value, json};
 
@@ -927,16 +927,7 @@ impl Stream for NativeStream {
                 Poll::Ready(None) => this.end(&mut out),
             }
         }
-        match out.len() {
-            0 if this.done => Poll::Ready(None),
-            0 => Poll::Pending,
-            1 => Poll::Ready(out.pop().map(Ok)),
-            _ => {
-                let mut joined = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
-                out.iter().for_each(|frame| joined.extend_from_slice(frame));
-                Poll::Ready(Some(Ok(joined.freeze())))
-            }
-        }
+        crate::stream::batch(out, this.done)
     }
 }
 

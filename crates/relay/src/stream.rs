@@ -219,16 +219,7 @@ impl Stream for RelayStream {
                 Poll::Ready(None) => this.end(&mut out),
             }
         }
-        match out.len() {
-            0 if this.done => Poll::Ready(None),
-            0 => Poll::Pending,
-            1 => Poll::Ready(out.pop().map(Ok)),
-            _ => {
-                let mut joined = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
-                out.iter().for_each(|frame| joined.extend_from_slice(frame));
-                Poll::Ready(Some(Ok(joined.freeze())))
-            }
-        }
+        batch(out, this.done)
     }
 }
 
@@ -237,6 +228,25 @@ impl Drop for RelayStream {
         // Still holding the ticket means the client left before the end.
         if self.ticket.is_some() {
             self.close(200, None, true);
+        }
+    }
+}
+
+/// What one poll of a relay stream hands actix: every frame rendered in that
+/// poll as one write (fewer, larger writes than one per frame), nothing while
+/// the upstream has nothing ready, the end once the stream is done.
+pub(crate) fn batch(
+    mut out: Vec<Bytes>,
+    done: bool,
+) -> Poll<Option<Result<Bytes, actix_web::Error>>> {
+    match out.len() {
+        0 if done => Poll::Ready(None),
+        0 => Poll::Pending,
+        1 => Poll::Ready(out.pop().map(Ok)),
+        _ => {
+            let mut joined = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
+            out.iter().for_each(|frame| joined.extend_from_slice(frame));
+            Poll::Ready(Some(Ok(joined.freeze())))
         }
     }
 }
