@@ -6,8 +6,9 @@ use std::net::Ipv6Addr;
 
 use super::{Finding, Kind, is_word_byte, run_end};
 
-/// Names whose value is a credential. Matched as lower-case substrings of the name.
-const SECRET_NAMES: [&[u8]; 12] = [
+/// Names whose value is a credential: matched as lower-case substrings of the
+/// name, in English, German, French, Spanish and Portuguese spellings.
+const SECRET_NAMES: [&[u8]; 17] = [
     b"secret",
     b"token",
     b"apikey",
@@ -20,13 +21,107 @@ const SECRET_NAMES: [&[u8]; 12] = [
     b"credential",
     b"auth_key",
     b"signing_key",
+    b"geheim",
+    b"schluessel",
+    b"schl\xC3\xBCssel",
+    b"secreto",
+    b"sharedaccesskey",
 ];
-const PASSWORD_NAMES: [&[u8]; 3] = [b"password", b"passwd", b"pwd"];
+/// Substrings that make a name a password's.
+const PASSWORD_NAMES: [&[u8]; 12] = [
+    b"password",
+    b"passwd",
+    b"passwort",
+    b"kennwort",
+    b"passphrase",
+    b"passcode",
+    b"contrase",
+    b"senha",
+    b"motdepasse",
+    b"mot_de_passe",
+    b"mot-de-passe",
+    b"losung",
+];
+/// Whole parts of a name (split at `_`, `-`, `.` and camelCase) that make it a
+/// password's: `db_pw`, `SMTP_PASS`, `adminPwd`, `mdp`, `clave`.
+const PASSWORD_PARTS: [&[u8]; 7] = [b"pass", b"pw", b"pwd", b"pword", b"mdp", b"clave", b"passw"];
+/// A last part that makes a name a key's: `DD_APP_KEY`, `license_key`.
+const KEY_PARTS: [&[u8]; 4] = [b"key", b"token", b"secret", b"auth"];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    Password,
+    Secret,
+    AzureAccountKey,
+}
+
+fn name_kind(name: &[u8]) -> Option<NameKind> {
+    let contains = |needle: &[u8]| {
+        name.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    if contains(b"accountkey") {
+        return Some(NameKind::AzureAccountKey);
+    }
+    // `private_key_id`, `accessKeyId`: the name of an identifier, not a secret.
+    if name_parts(name)
+        .last()
+        .is_some_and(|part| part.eq_ignore_ascii_case(b"id"))
+    {
+        return None;
+    }
+    if PASSWORD_NAMES.iter().any(|n| contains(n)) {
+        return Some(NameKind::Password);
+    }
+    if SECRET_NAMES.iter().any(|n| contains(n)) {
+        return Some(NameKind::Secret);
+    }
+    let mut last = None;
+    let mut password = false;
+    for part in name_parts(name) {
+        password |= PASSWORD_PARTS.iter().any(|p| part.eq_ignore_ascii_case(p));
+        last = Some(part);
+    }
+    if password {
+        return Some(NameKind::Password);
+    }
+    last.filter(|part| KEY_PARTS.iter().any(|p| part.eq_ignore_ascii_case(p)))
+        .map(|_| NameKind::Secret)
+}
+
+/// The parts of an identifier: split at `_`, `-`, `.` and lower-to-upper changes.
+fn name_parts(name: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < name.len() {
+            let c = name[i];
+            let boundary = matches!(c, b'_' | b'-' | b'.');
+            let camel = i > start && c.is_ascii_uppercase() && name[i - 1].is_ascii_lowercase();
+            if boundary || camel {
+                let part = &name[start..i];
+                start = if boundary { i + 1 } else { i };
+                i += 1;
+                if !part.is_empty() {
+                    return Some(part);
+                }
+                continue;
+            }
+            i += 1;
+        }
+        if start < name.len() {
+            let part = &name[start..];
+            start = name.len();
+            return Some(part);
+        }
+        None
+    })
+}
 
 /// Looks at a `:`: `scheme://user:password@host`, then IPv6, then `name: value`.
 pub(super) fn after_colon(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
     if b[i + 1..].starts_with(b"//") {
-        return connection_password(b, i, floor);
+        return webhook_url(b, i, floor).or_else(|| connection_password(b, i, floor));
     }
     ipv6(b, i, floor).or_else(|| assignment(b, i, floor))
 }
@@ -55,6 +150,50 @@ fn connection_password(b: &[u8], colon: usize, floor: usize) -> Option<Finding> 
         kind: Kind::ConnectionPassword,
         start: password_start,
         end: at,
+    })
+}
+
+/// Hosts and paths of incoming-webhook URLs: whoever has the URL can post.
+const WEBHOOKS: [(&[u8], &[u8]); 5] = [
+    (b"hooks.slack.com", b"/services/"),
+    (b"hooks.slack.com", b"/workflows/"),
+    (b"discord.com", b"/api/webhooks/"),
+    (b"discordapp.com", b"/api/webhooks/"),
+    (b".webhook.office.com", b"/webhook"),
+];
+
+/// `https://hooks.slack.com/services/T…/B…/…` and the like: the whole URL.
+fn webhook_url(b: &[u8], colon: usize, floor: usize) -> Option<Finding> {
+    let scheme_start = colon.checked_sub(5).filter(|&s| s >= floor)?;
+    let scheme_start = if b[scheme_start..colon].eq_ignore_ascii_case(b"https") {
+        scheme_start
+    } else {
+        colon
+            .checked_sub(4)
+            .filter(|&s| s >= floor && b[s..colon].eq_ignore_ascii_case(b"http"))?
+    };
+    let host_start = colon + 3;
+    let host_end = run_end(b, host_start, 253, |c| {
+        c.is_ascii_alphanumeric() || c == b'.' || c == b'-'
+    });
+    let host = &b[host_start..host_end];
+    let end = run_end(b, host_end, 512, |c| {
+        !c.is_ascii_whitespace() && !b"\"'<>`)]},;".contains(&c)
+    });
+    let path = &b[host_end..end];
+    let known = WEBHOOKS.iter().any(|(h, p)| {
+        (host.eq_ignore_ascii_case(h)
+            || (h.starts_with(b".")
+                && host.len() > h.len()
+                && host[host.len() - h.len()..].eq_ignore_ascii_case(h)))
+            && path.starts_with(p)
+    }) || (host.eq_ignore_ascii_case(b"outlook.office.com")
+        && path.starts_with(b"/webhook/"));
+    // The URL must carry more than the bare path: the token part.
+    (known && path.len() >= 20).then_some(Finding {
+        kind: Kind::WebhookUrl,
+        start: scheme_start,
+        end,
     })
 }
 
@@ -100,28 +239,86 @@ fn ipv6(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
 }
 
 /// `name = value` or `name: value` where the name looks like it holds a
-/// credential and the value looks like one.
+/// credential and the value looks like one (and not like a reference to one:
+/// `${DB_PASSWORD}`, `os.environ["X"]`, `{{ secrets.X }}`).
 pub(super) fn assignment(b: &[u8], op: usize, floor: usize) -> Option<Finding> {
     let name = name_before(b, op, floor)?;
-    // The needles are lowercase; compare in place rather than copy the name.
+    let name_kind = name_kind(name)?;
+    let (start, end, quoted) = value_after(b, op)?;
+    let value = &b[start..end];
+    if is_reference_or_placeholder(value, quoted) || (!quoted && b.get(end) == Some(&b'(')) {
+        return None;
+    }
     let contains = |needle: &[u8]| {
         name.windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
     };
-    let is_password = PASSWORD_NAMES.iter().any(|n| contains(n));
-    if !is_password && !SECRET_NAMES.iter().any(|n| contains(n)) {
-        return None;
-    }
-    let (start, end) = value_after(b, op)?;
-    let value = &b[start..end];
-    let kind = if is_password {
-        looks_like_password(value).then_some(Kind::Secret)?
-    } else if contains(b"aws") && contains(b"secret") && value.len() == 40 {
-        Kind::AwsSecretKey
-    } else {
-        looks_random(value).then_some(Kind::Secret)?
+    let kind = match name_kind {
+        NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
+        NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
+        NameKind::Secret if contains(b"aws") && contains(b"secret") && value.len() == 40 => {
+            Kind::AwsSecretKey
+        }
+        NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
     };
     Some(Finding { kind, start, end })
+}
+
+/// A value that stands for a secret without being one: a variable reference, a
+/// template, an environment lookup, a member access, or a placeholder word.
+fn is_reference_or_placeholder(value: &[u8], quoted: bool) -> bool {
+    const STARTS: [&[u8]; 6] = [b"$", b"%", b"{{", b"<", b"#{", b"@"];
+    const CONTAINS: [&[u8]; 9] = [
+        b"environ",
+        b"process.env",
+        b"getenv",
+        b"env(",
+        b"env[",
+        b"env.",
+        b"secrets.",
+        b"vault:",
+        b"ssm:",
+    ];
+    const PLACEHOLDERS: [&[u8]; 14] = [
+        b"changeme",
+        b"change_me",
+        b"change-me",
+        b"password",
+        b"secret",
+        b"required",
+        b"optional",
+        b"redacted",
+        b"your_password",
+        b"your-password",
+        b"yourpassword",
+        b"null",
+        b"none",
+        b"example",
+    ];
+    if STARTS.iter().any(|s| value.starts_with(s)) {
+        return true;
+    }
+    let lower_contains = |needle: &[u8]| {
+        value
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    if CONTAINS.iter().any(|n| lower_contains(n)) {
+        return true;
+    }
+    if PLACEHOLDERS.iter().any(|p| value.eq_ignore_ascii_case(p))
+        || value.iter().all(|&c| c == value[0])
+    {
+        return true;
+    }
+    // `self.password`, `config.db.pass`: a member access in code, not a value.
+    !quoted
+        && value.contains(&b'.')
+        && value.split(|&c| c == b'.').all(|part| {
+            part.first()
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+                && part.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+        })
 }
 
 /// The identifier before `op`, skipping spaces and one closing quote.
@@ -136,16 +333,24 @@ fn name_before(b: &[u8], op: usize, floor: usize) -> Option<&[u8]> {
     let mut start = end;
     while start > floor
         && end - start < 48
-        && (is_word_byte(b[start - 1]) || b[start - 1] == b'-' || b[start - 1] == b'.')
+        && (is_word_byte(b[start - 1])
+            || b[start - 1] >= 0x80
+            || b[start - 1] == b'-'
+            || b[start - 1] == b'.')
     {
         start -= 1;
     }
     (start < end).then(|| &b[start..end])
 }
 
-/// The value after `op`: optional spaces, then a quoted string or a bare token.
-fn value_after(b: &[u8], op: usize) -> Option<(usize, usize)> {
+/// The value after `op`: optional spaces, then a quoted string or a bare token
+/// (start, end, quoted).
+fn value_after(b: &[u8], op: usize) -> Option<(usize, usize, bool)> {
     let mut j = op + 1;
+    // Go's `:=`.
+    if b.get(op) == Some(&b':') && b.get(j) == Some(&b'=') {
+        j += 1;
+    }
     while j < b.len() && j - op < 8 && b[j] == b' ' {
         j += 1;
     }
@@ -159,7 +364,7 @@ fn value_after(b: &[u8], op: usize) -> Option<(usize, usize)> {
     let end = match quote {
         Some(q) => run_end(b, j, 512, |c| c != q && c != b'\n'),
         None => run_end(b, j, 512, |c| {
-            !c.is_ascii_whitespace() && !b",;\"'`)]}<>".contains(&c)
+            !c.is_ascii_whitespace() && !b",;\"'`()]}<>".contains(&c)
         }),
     };
     // A sentence-ending period is not part of the value.
@@ -168,7 +373,7 @@ fn value_after(b: &[u8], op: usize) -> Option<(usize, usize)> {
         end -= 1;
     }
     // Already a placeholder (`[SECRET_1]`): leave it.
-    (end > j && b[j] != b'[').then_some((j, end))
+    (end > j && b[j] != b'[').then_some((j, end, quote.is_some()))
 }
 
 /// Someone's password: at least 6 bytes of at least two character classes, so that
@@ -179,6 +384,15 @@ fn looks_like_password(value: &[u8]) -> bool {
 
 /// A generated credential: long, several character classes, and high entropy.
 fn looks_random(value: &[u8]) -> bool {
+    // 32 or more hex digits with letters and digits: a generated key, whatever
+    // its entropy per character (hex tops out at 4 bits).
+    if value.len() >= 32
+        && value.iter().all(u8::is_ascii_hexdigit)
+        && value.iter().any(u8::is_ascii_digit)
+        && value.iter().any(u8::is_ascii_alphabetic)
+    {
+        return true;
+    }
     value.len() >= 16
         && value.len() <= 512
         && !value.contains(&b' ')
@@ -209,4 +423,102 @@ pub(crate) fn shannon_entropy_bits(value: &[u8]) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+/// `<password>hunter2!</password>`: an XML element whose name holds a credential.
+pub(super) fn xml_element(b: &[u8], gt: usize, floor: usize) -> Option<Finding> {
+    // The tag name: back to `<`, no spaces or attributes.
+    let mut lt = gt;
+    while lt > floor && gt - lt < 48 && b[lt - 1] != b'<' {
+        lt -= 1;
+        if !(is_word_byte(b[lt]) || b[lt] == b'-' || b[lt] == b'.' || b[lt] == b':') {
+            return None;
+        }
+    }
+    if lt == floor || lt == gt || b[lt - 1] != b'<' {
+        return None;
+    }
+    let name_kind = name_kind(&b[lt..gt])?;
+    let start = gt + 1;
+    let end = run_end(b, start, 512, |c| c != b'<' && c != b'\n');
+    if b.get(end) != Some(&b'<') || end == start {
+        return None;
+    }
+    let value = &b[start..end];
+    if is_reference_or_placeholder(value, true) {
+        return None;
+    }
+    let kind = match name_kind {
+        NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
+        NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
+        NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
+    };
+    Some(Finding { kind, start, end })
+}
+
+/// Words that name a password in prose, and what may join them to the value.
+const PROSE_NAMES: [&[u8]; 7] = [
+    b"password",
+    b"passwort",
+    b"kennwort",
+    b"passphrase",
+    b"contrase\xC3\xB1a",
+    b"senha",
+    b"mot de passe",
+];
+const COPULAS: [&[u8]; 8] = [
+    b" is ",
+    b" is: ",
+    b" ist ",
+    b" lautet ",
+    b" est ",
+    b" es ",
+    b" \xC3\xA9 ",
+    b" was ",
+];
+
+/// "The wifi password is Sunflower#2024": a password named in a sentence.
+pub(super) fn prose_password(b: &[u8], i: usize) -> Option<Finding> {
+    let name = PROSE_NAMES
+        .iter()
+        .find(|n| b.len() >= i + n.len() && b[i..i + n.len()].eq_ignore_ascii_case(n))?;
+    // Up to a few words (`for the staging server`) before the copula.
+    let search_end = b.len().min(i + name.len() + 48);
+    let tail = &b[i + name.len()..search_end];
+    let (at, copula) = COPULAS
+        .iter()
+        .filter_map(|c| {
+            tail.windows(c.len())
+                .position(|w| w.eq_ignore_ascii_case(c))
+                .map(|at| (at, c))
+        })
+        .min_by_key(|(at, _)| *at)?;
+    if tail[..at].contains(&b'\n') || tail[..at].contains(&b'.') {
+        return None;
+    }
+    let mut start = i + name.len() + at + copula.len();
+    let quote = match b.get(start) {
+        Some(&q @ (b'"' | b'\'' | b'`')) => {
+            start += 1;
+            Some(q)
+        }
+        _ => None,
+    };
+    let mut end = match quote {
+        Some(q) => run_end(b, start, 128, |c| c != q && c != b'\n'),
+        None => run_end(b, start, 128, |c| {
+            !c.is_ascii_whitespace() && !b",;\"'`)]}<>".contains(&c)
+        }),
+    };
+    while end > start && quote.is_none() && matches!(b[end - 1], b'.' | b',' | b':') {
+        end -= 1;
+    }
+    let value = &b[start..end];
+    (looks_like_password(value) && !is_reference_or_placeholder(value, quote.is_some())).then_some(
+        Finding {
+            kind: Kind::Secret,
+            start,
+            end,
+        },
+    )
 }

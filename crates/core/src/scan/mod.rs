@@ -11,6 +11,8 @@
 //! | `@` | e-mail addresses (looking back at most 64 bytes for the local part) |
 //! | `:` | `scheme://user:password@host`, IPv6 addresses, `name: value` assignments |
 //! | `=` | `name = value` assignments |
+//! | `>` | `<password>value</password>` elements |
+//! | start of `password`, `Passwort`, `contraseña`… | "the password is …" in a sentence |
 //! | `-----BEGIN` | PEM private key blocks |
 //!
 //! Look-backs never cross the end of the previous finding, and every look-ahead is
@@ -19,6 +21,7 @@
 //! IBANs, Airlock's own key checksum), which keeps false positives on order numbers
 //! and ordinary codes rare.
 
+pub mod evaluation;
 mod kv;
 mod numbers;
 mod prefixed;
@@ -65,13 +68,37 @@ pub enum Kind {
     ConnectionPassword,
     /// An Airlock relay key with a valid checksum.
     AirlockKey,
+    /// A Slack, Discord or Microsoft Teams incoming-webhook URL (whoever has it can post).
+    WebhookUrl,
+    /// A PyPI upload token (`pypi-…`).
+    PypiToken,
+    /// An npm access token (`npm_…`).
+    NpmToken,
+    /// A Docker Hub personal access token (`dckr_pat_…`).
+    DockerHubToken,
+    /// A Shopify access token (`shpat_…`, `shpca_…`, `shppa_…`, `shpss_…`).
+    ShopifyToken,
+    /// A Twilio API key (`SK…`) or account SID (`AC…`).
+    TwilioKey,
+    /// A SendGrid API key (`SG.….…`).
+    SendgridKey,
+    /// A Mailgun API key (`key-…`).
+    MailgunKey,
+    /// A Hugging Face access token (`hf_…`).
+    HuggingFaceToken,
+    /// An Azure storage account key (`AccountKey=…`).
+    AzureStorageKey,
+    /// A DigitalOcean token (`dop_v1_…`, `doo_v1_…`, `dor_v1_…`).
+    DigitalOceanToken,
+    /// An Atlassian API token (`ATATT…`).
+    AtlassianToken,
     /// A password or a high-entropy value assigned to a key-like name.
     Secret,
 }
 
 impl Kind {
     /// Every kind, personal data first.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 31] = [
         Kind::Email,
         Kind::Phone,
         Kind::Ssn,
@@ -90,6 +117,18 @@ impl Kind {
         Kind::PrivateKey,
         Kind::ConnectionPassword,
         Kind::AirlockKey,
+        Kind::WebhookUrl,
+        Kind::PypiToken,
+        Kind::NpmToken,
+        Kind::DockerHubToken,
+        Kind::ShopifyToken,
+        Kind::TwilioKey,
+        Kind::SendgridKey,
+        Kind::MailgunKey,
+        Kind::HuggingFaceToken,
+        Kind::AzureStorageKey,
+        Kind::DigitalOceanToken,
+        Kind::AtlassianToken,
         Kind::Secret,
     ];
 
@@ -122,6 +161,18 @@ impl Kind {
             Kind::PrivateKey => "private_key",
             Kind::ConnectionPassword => "connection_password",
             Kind::AirlockKey => "airlock_key",
+            Kind::WebhookUrl => "webhook_url",
+            Kind::PypiToken => "pypi_token",
+            Kind::NpmToken => "npm_token",
+            Kind::DockerHubToken => "dockerhub_token",
+            Kind::ShopifyToken => "shopify_token",
+            Kind::TwilioKey => "twilio_key",
+            Kind::SendgridKey => "sendgrid_key",
+            Kind::MailgunKey => "mailgun_key",
+            Kind::HuggingFaceToken => "huggingface_token",
+            Kind::AzureStorageKey => "azure_storage_key",
+            Kind::DigitalOceanToken => "digitalocean_token",
+            Kind::AtlassianToken => "atlassian_token",
             Kind::Secret => "secret",
         }
     }
@@ -147,6 +198,18 @@ impl Kind {
             Kind::PrivateKey => "PRIVATE_KEY",
             Kind::ConnectionPassword => "PASSWORD",
             Kind::AirlockKey => "AIRLOCK_KEY",
+            Kind::WebhookUrl => "WEBHOOK_URL",
+            Kind::PypiToken => "PYPI_TOKEN",
+            Kind::NpmToken => "NPM_TOKEN",
+            Kind::DockerHubToken => "DOCKERHUB_TOKEN",
+            Kind::ShopifyToken => "SHOPIFY_TOKEN",
+            Kind::TwilioKey => "TWILIO_KEY",
+            Kind::SendgridKey => "SENDGRID_KEY",
+            Kind::MailgunKey => "MAILGUN_KEY",
+            Kind::HuggingFaceToken => "HUGGINGFACE_TOKEN",
+            Kind::AzureStorageKey => "AZURE_STORAGE_KEY",
+            Kind::DigitalOceanToken => "DIGITALOCEAN_TOKEN",
+            Kind::AtlassianToken => "ATLASSIAN_TOKEN",
             Kind::Secret => "SECRET",
         }
     }
@@ -173,6 +236,18 @@ impl Kind {
             Kind::PrivateKey => "a private key",
             Kind::ConnectionPassword => "a password in a connection string",
             Kind::AirlockKey => "an Airlock relay key",
+            Kind::WebhookUrl => "a webhook URL",
+            Kind::PypiToken => "a PyPI token",
+            Kind::NpmToken => "an npm token",
+            Kind::DockerHubToken => "a Docker Hub token",
+            Kind::ShopifyToken => "a Shopify token",
+            Kind::TwilioKey => "a Twilio key",
+            Kind::SendgridKey => "a SendGrid key",
+            Kind::MailgunKey => "a Mailgun key",
+            Kind::HuggingFaceToken => "a Hugging Face token",
+            Kind::AzureStorageKey => "an Azure storage key",
+            Kind::DigitalOceanToken => "a DigitalOcean token",
+            Kind::AtlassianToken => "an Atlassian token",
             Kind::Secret => "a secret",
         }
     }
@@ -234,6 +309,7 @@ pub fn scan_into(text: &str, findings: &mut Vec<Finding>) {
             b'@' => prefixed::email(b, i, cursor.floor),
             b':' => kv::after_colon(b, i, cursor.floor),
             b'=' => kv::assignment(b, i, cursor.floor),
+            b'>' => kv::xml_element(b, i, cursor.floor),
             b'+' | b'(' => numbers::phone_with_lead(b, i),
             b'-' => prefixed::pem_private_key(b, i),
             _ => None,
@@ -261,10 +337,17 @@ impl Cursor {
 }
 
 fn at_word_start(b: &[u8], i: usize) -> Option<Finding> {
+    if matches!(b[i] | 0x20, b'p' | b'k' | b'c' | b's' | b'm')
+        && let Some(found) = kv::prose_password(b, i)
+    {
+        return Some(found);
+    }
     match b[i] {
         b'0'..=b'9' => numbers::starting_with_digit(b, i),
         b'A'..=b'Z' => prefixed::upper(b, i),
-        b'c' | b'd' | b'e' | b'g' | b'p' | b'r' | b's' | b'x' => prefixed::lower(b, i),
+        b'c' | b'd' | b'e' | b'g' | b'h' | b'k' | b'n' | b'p' | b'r' | b's' | b'x' => {
+            prefixed::lower(b, i)
+        }
         _ => None,
     }
 }

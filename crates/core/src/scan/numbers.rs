@@ -150,11 +150,17 @@ fn read_run(b: &[u8], start: usize) -> Option<Run> {
 }
 
 fn classify(run: &Run, b: &[u8]) -> Option<Kind> {
-    if is_ipv4(run)
-        && !b
+    if is_ipv4(run) {
+        // Four-part version numbers are not addresses: a fifth part, a
+        // pre-release suffix, or a version word just before say so.
+        let fifth_part = b
             .get(run.end)
-            .is_some_and(|&c| c == b'.' && next_is_digit(b, run.end))
-    {
+            .is_some_and(|&c| c == b'.' && next_is_digit(b, run.end));
+        let suffix = b.get(run.end).is_some_and(|&c| c == b'-' || c == b'+')
+            && b.get(run.end + 1).is_some_and(u8::is_ascii_alphabetic);
+        if fifth_part || suffix || after_version_word(b, run.start) {
+            return None;
+        }
         return Some(Kind::IpAddress);
     }
     if is_ssn(run) {
@@ -167,6 +173,43 @@ fn classify(run: &Run, b: &[u8]) -> Option<Kind> {
         return Some(Kind::Phone);
     }
     None
+}
+
+/// Words that, right before a dotted number, make it a version.
+const VERSION_WORDS: [&[u8]; 16] = [
+    b"version",
+    b"versions",
+    b"ver",
+    b"release",
+    b"build",
+    b"firmware",
+    b"fw",
+    b"patch",
+    b"update",
+    b"revision",
+    b"rev",
+    b"versi\xC3\xB3n",
+    b"vers\xC3\xA3o",
+    b"versione",
+    b"v",
+    b"sdk",
+];
+
+/// The word before `start` (past spaces, `:`, `=`, quotes, `#`) is a version word.
+fn after_version_word(b: &[u8], start: usize) -> bool {
+    let mut end = start;
+    while end > 0 && start - end < 8 && b" :=\"'#(".contains(&b[end - 1]) {
+        end -= 1;
+    }
+    let mut word_start = end;
+    while word_start > 0
+        && end - word_start < 12
+        && (b[word_start - 1].is_ascii_alphabetic() || b[word_start - 1] >= 0x80)
+    {
+        word_start -= 1;
+    }
+    let word = &b[word_start..end];
+    VERSION_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w))
 }
 
 fn next_is_digit(b: &[u8], i: usize) -> bool {

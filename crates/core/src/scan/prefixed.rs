@@ -55,7 +55,53 @@ pub(super) fn upper(b: &[u8], i: usize) -> Option<Finding> {
     if let Some(found) = token(b, i, b"AIza", 35, 4 + 36, is_key_byte, Kind::GoogleApiKey) {
         return Some(found);
     }
-    iban(b, i)
+    match b[i] {
+        b'S' => sendgrid(b, i).or_else(|| hex_token(b, i, b"SK", 32, Kind::TwilioKey)),
+        b'A' => hex_token(b, i, b"AC", 32, Kind::TwilioKey).or_else(|| {
+            token(
+                b,
+                i,
+                b"ATATT",
+                100,
+                400,
+                |c| is_key_byte(c) || c == b'=',
+                Kind::AtlassianToken,
+            )
+        }),
+        _ => None,
+    }
+    .or_else(|| iban(b, i))
+}
+
+/// `prefix` then exactly `len` hexadecimal digits (either case), a whole token.
+fn hex_token(b: &[u8], i: usize, prefix: &[u8], len: usize, kind: Kind) -> Option<Finding> {
+    if !b[i..].starts_with(prefix) {
+        return None;
+    }
+    let body = i + prefix.len();
+    let end = run_end(b, body, len + 1, |c| c.is_ascii_hexdigit());
+    (end - body == len && ends_token(b, end)).then_some(Finding {
+        kind,
+        start: i,
+        end,
+    })
+}
+
+/// `SG.` + 22 + `.` + 43 base64url characters.
+fn sendgrid(b: &[u8], i: usize) -> Option<Finding> {
+    if !b[i..].starts_with(b"SG.") {
+        return None;
+    }
+    let first = run_end(b, i + 3, 23, is_key_byte);
+    if first - (i + 3) != 22 || b.get(first) != Some(&b'.') {
+        return None;
+    }
+    let end = run_end(b, first + 1, 44, is_key_byte);
+    (end - (first + 1) == 43 && ends_token(b, end)).then_some(Finding {
+        kind: Kind::SendgridKey,
+        start: i,
+        end,
+    })
 }
 
 /// `GB82 WEST 1234 5698 7654 32` or `GB82WEST12345698765432`, mod-97 checked.
@@ -119,8 +165,9 @@ pub(crate) fn iban_checksum_ok(chars: &[u8]) -> bool {
     remainder == 1
 }
 
-/// Words starting with one of `c d e g p r s x`: Airlock, OpenAI, Anthropic,
-/// Stripe, GitHub and Slack keys, and JWTs.
+/// Words starting with one of `c d e g h k n p r s x`: Airlock, OpenAI,
+/// Anthropic, Stripe, GitHub, Slack, Shopify, PyPI, npm, Hugging Face, Mailgun,
+/// Docker Hub and DigitalOcean tokens, and JWTs.
 pub(super) fn lower(b: &[u8], i: usize) -> Option<Finding> {
     let rest = &b[i..];
     if airlock_prefix(rest)
@@ -131,7 +178,54 @@ pub(super) fn lower(b: &[u8], i: usize) -> Option<Finding> {
     match b[i] {
         b's' => token(b, i, b"sk-ant-", 20, 200, is_key_byte, Kind::AnthropicKey)
             .or_else(|| token(b, i, b"sk-", 20, 200, is_key_byte, Kind::OpenAiKey))
-            .or_else(|| stripe(b, i, b"sk_")),
+            .or_else(|| stripe(b, i, b"sk_"))
+            .or_else(|| {
+                [b"shpat_", b"shpca_", b"shppa_", b"shpss_"]
+                    .into_iter()
+                    .find_map(|p| hex_token(b, i, p, 32, Kind::ShopifyToken))
+            }),
+        b'p' => token(b, i, b"pypi-", 50, 400, is_key_byte, Kind::PypiToken),
+        b'n' => token(
+            b,
+            i,
+            b"npm_",
+            36,
+            4 + 37,
+            |c| c.is_ascii_alphanumeric(),
+            Kind::NpmToken,
+        ),
+        b'h' => token(
+            b,
+            i,
+            b"hf_",
+            30,
+            3 + 41,
+            |c| c.is_ascii_alphanumeric(),
+            Kind::HuggingFaceToken,
+        ),
+        b'k' => token(
+            b,
+            i,
+            b"key-",
+            32,
+            4 + 33,
+            |c| c.is_ascii_alphanumeric(),
+            Kind::MailgunKey,
+        ),
+        b'd' => token(
+            b,
+            i,
+            b"dckr_pat_",
+            20,
+            120,
+            is_key_byte,
+            Kind::DockerHubToken,
+        )
+        .or_else(|| {
+            [b"dop_v1_", b"doo_v1_", b"dor_v1_"]
+                .into_iter()
+                .find_map(|p| hex_token(b, i, p, 64, Kind::DigitalOceanToken))
+        }),
         b'r' => stripe(b, i, b"rk_"),
         b'g' => [b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"]
             .into_iter()
@@ -250,6 +344,18 @@ pub(super) fn pem_private_key(b: &[u8], i: usize) -> Option<Finding> {
             find(&b[tail..], b"-----").map(|close| tail + close + 5)
         })
         .unwrap_or(b.len());
+    // Inside a JSON string (a service-account file), the key is the string's
+    // whole content: its trailing `\n` escape goes too.
+    let end = if i > 0 && b[i - 1] == b'"' {
+        let close = run_end(b, end, 8, |c| c != b'"' && c != b'\n');
+        if b.get(close) == Some(&b'"') {
+            close
+        } else {
+            end
+        }
+    } else {
+        end
+    };
     Some(Finding {
         kind: Kind::PrivateKey,
         start: i,
@@ -273,6 +379,10 @@ pub(super) fn email(b: &[u8], at: usize, floor: usize) -> Option<Finding> {
         start += 1;
     }
     if start == at || (start > 0 && is_word_byte(b[start - 1])) {
+        return None;
+    }
+    // `postgres://app@db.internal:5432`: the user part of a URL, not an address.
+    if start >= 3 && &b[start - 3..start] == b"://" {
         return None;
     }
     // Domain: labels of [A-Za-z0-9-] joined by dots, the last one alphabetic.

@@ -311,3 +311,123 @@ proptest! {
         prop_assert!(found.contains(&(Kind::Email, "alice@example.org")), "{:?}", found);
     }
 }
+
+#[test]
+fn finds_service_tokens_by_their_documented_formats() {
+    let hex32 = "0123456789abcdef0123456789abcdef";
+    let cases: Vec<(String, Kind)> = vec![
+        (
+            format!("pypi-AgEIcHlwaS5vcmc{}", "A1b2C3d4".repeat(8)),
+            Kind::PypiToken,
+        ),
+        (
+            "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8".into(),
+            Kind::NpmToken,
+        ),
+        (
+            "dckr_pat_2b3e36beeb386dfdaacb9b46004".into(),
+            Kind::DockerHubToken,
+        ),
+        (format!("shpat_{hex32}"), Kind::ShopifyToken),
+        (format!("shpss_{hex32}"), Kind::ShopifyToken),
+        (format!("SK{hex32}"), Kind::TwilioKey),
+        (format!("AC{hex32}"), Kind::TwilioKey),
+        (
+            format!(
+                "SG.{}.{}",
+                "a1B2c3D4e5F6g7H8i9J0k1",
+                "Z".repeat(20) + &"x9".repeat(11) + "q"
+            ),
+            Kind::SendgridKey,
+        ),
+        (format!("key-{hex32}"), Kind::MailgunKey),
+        (
+            "hf_aBcDeFgHiJkLmNoPqRsTuVwXyZaBcDeFgH".into(),
+            Kind::HuggingFaceToken,
+        ),
+        (format!("dop_v1_{hex32}{hex32}"), Kind::DigitalOceanToken),
+        (
+            format!("ATATT3xFfGF0{}", "aB3_x-Z9".repeat(24)),
+            Kind::AtlassianToken,
+        ),
+    ];
+    for (token, kind) in cases {
+        let text = format!("use {token} for the deploy");
+        assert_eq!(only(&text), (kind, token.clone()), "{text}");
+    }
+}
+
+#[test]
+fn finds_webhook_urls_whole() {
+    for url in [
+        "https://hooks.slack.com/services/T0A1B2C3D/B0E4F5G6H/aBcDeFgHiJkLmNoPqRsTuVwX",
+        "https://discord.com/api/webhooks/112233445566778899/aBcD-eFgH_iJkL",
+        "https://acme.webhook.office.com/webhookb2/1a2b3c4d-0000@tenant/IncomingWebhook/abc/def",
+    ] {
+        let text = format!("post alerts to {url} please");
+        assert_eq!(only(&text), (Kind::WebhookUrl, url.to_owned()), "{text}");
+    }
+    assert!(kinds("docs at https://hooks.slack.com/ and https://discord.com/api").is_empty());
+}
+
+#[test]
+fn finds_passwords_under_many_names_and_formats() {
+    for (text, value) in [
+        ("DB_PASS=Tr0ub4dor&3", "Tr0ub4dor&3"),
+        ("db_pw: 'x9!kLm2q'", "x9!kLm2q"),
+        ("adminPwd = \"Winter2024!\"", "Winter2024!"),
+        ("MYSQL_ROOT_PASSWORD=s3cr3tRoot", "s3cr3tRoot"),
+        ("smtp_pass: mailP4ss", "mailP4ss"),
+        ("Passwort: Sommer2024!", "Sommer2024!"),
+        ("mot_de_passe = \"Soleil#88\"", "Soleil#88"),
+        ("mdp: Bonjour2023", "Bonjour2023"),
+        ("contraseña: Verano2024*", "Verano2024*"),
+        ("senha=Praia@2024", "Praia@2024"),
+        ("<password>Hunter2!x</password>", "Hunter2!x"),
+        ("pwd := \"g0phers!\"", "g0phers!"),
+        ("The wifi password is Sunflower#2024.", "Sunflower#2024"),
+        ("Das Passwort lautet Kaffee4Tassen!", "Kaffee4Tassen!"),
+        (
+            "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;",
+            "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+        ),
+        (
+            "api_secret = 9f2c4e6a8b0d1f3e5a7c9e1b3d5f7a9c",
+            "9f2c4e6a8b0d1f3e5a7c9e1b3d5f7a9c",
+        ),
+        (
+            "DD_APP_KEY=4f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6",
+            "4f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6",
+        ),
+    ] {
+        let found = kinds(text);
+        assert_eq!(found.len(), 1, "{text:?} gave {found:?}");
+        assert_eq!(found[0].1, value, "{text}");
+    }
+}
+
+#[test]
+fn references_versions_and_url_users_are_not_findings() {
+    for text in [
+        "password: ${DB_PASSWORD}",
+        "DB_PASSWORD=$DB_PASSWORD",
+        "api_key = os.environ[\"API_KEY\"]",
+        "const key = process.env.STRIPE_KEY;",
+        "token: {{ secrets.NPM_TOKEN }}",
+        "password = getpass()",
+        "self.password = config.db.password",
+        "password: changeme",
+        "password: \"\"",
+        "Windows version 10.0.19045.3803 is installed",
+        "build 4.2.1.7 shipped",
+        "v1.2.3.4-beta is out, also 1.2.3.4.5",
+        "postgres://app@db.internal:5432/orders",
+        "redis://cache:6379/0",
+        "the password is required",
+        "Password is incorrect, try again",
+    ] {
+        assert!(kinds(text).is_empty(), "{text:?} gave {:?}", kinds(text));
+    }
+    // A real address after a version word elsewhere is still an address.
+    assert_eq!(only("version 2 runs on 10.1.2.3 now").0, Kind::IpAddress);
+}
