@@ -24,6 +24,7 @@ mod m20261123_000006_key_list_index;
 mod m20261201_000007_prices_as_data;
 mod m20261201_000008_accounts_and_keyed_audit;
 mod m20261201_000009_embedding_prices;
+mod m20261201_000010_injection_layers;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_prices_as_data::Migration),
             Box::new(m20261201_000008_accounts_and_keyed_audit::Migration),
             Box::new(m20261201_000009_embedding_prices::Migration),
+            Box::new(m20261201_000010_injection_layers::Migration),
         ]
     }
 }

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
-use airlock_core::policy::CheckAction;
+use airlock_core::policy::{CheckAction, InjectionAction};
 use airlock_core::pricing::PriceTable;
 use airlock_core::provider::ProviderKind;
 use airlock_core::redact::ContentAction;
@@ -486,7 +486,10 @@ fn usage_record_for(tenant_id: Uuid, key_id: Uuid) -> usage_record::Model {
         input_chars: 4_800,
         output_chars: 1_400,
         redactions: json!({"email": 2, "phone": 1}),
-        injection_flags: 0,
+        injection_flags: 32,
+        injection_score_milli: 912,
+        injection_indirect_milli: 40,
+        injection_layer: Some("learned".into()),
         output_flags: 0,
         input_images: 1,
         data_class: Some(Stored(DataClass::Internal)),
@@ -664,9 +667,13 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             require_baa: false,
             pii_action: Stored(ContentAction::Redact),
             secret_action: Stored(ContentAction::Block),
-            injection_action: Stored(CheckAction::Flag),
+            injection_action: Stored(InjectionAction::Judge),
             output_action: Stored(CheckAction::Flag),
             block_code: true,
+            judge_provider: Some("openai".into()),
+            judge_model: Some("gpt-4o-mini".into()),
+            judge_timeout_ms: Some(1500),
+            judge_on_failure: Some("closed".into()),
             updated_at: at(0),
         },
     )

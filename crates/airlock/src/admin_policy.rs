@@ -10,7 +10,9 @@ use airlock_console::tenant::{self, Change};
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
 use airlock_core::money::MicroDollars;
-use airlock_core::policy::CheckAction;
+use airlock_core::policy::{
+    CheckAction, InjectionAction, JudgeFailure, JudgeSettings, UnknownAction,
+};
 use airlock_core::redact::ContentAction;
 use chrono::{NaiveDate, TimeZone, Utc};
 use clap::Subcommand;
@@ -135,9 +137,22 @@ pub enum PolicyCommand {
         /// allow, redact or block.
         #[arg(long, value_parser = parse_content)]
         secrets: Option<ContentAction>,
-        /// off, flag or block.
-        #[arg(long, value_parser = parse_check)]
-        injection: Option<CheckAction>,
+        /// off, flag, block or judge (judge needs --judge-provider, --judge-model
+        /// and --judge-on-failure, given now or before).
+        #[arg(long, value_parser = parse_injection)]
+        injection: Option<InjectionAction>,
+        /// The judge: one of the tenant's provider names.
+        #[arg(long)]
+        judge_provider: Option<String>,
+        /// The judge's model.
+        #[arg(long)]
+        judge_model: Option<String>,
+        /// How long to wait for the judge, in ms (100–30000, default 2000).
+        #[arg(long)]
+        judge_timeout_ms: Option<u32>,
+        /// closed (refuse) or open (let through, flagged) when the judge does not answer.
+        #[arg(long, value_parser = parse_judge_failure)]
+        judge_on_failure: Option<JudgeFailure>,
         /// off, flag or block (block replaces the answer with a refusal).
         #[arg(long, value_parser = parse_check)]
         output: Option<CheckAction>,
@@ -162,6 +177,12 @@ fn clearable<T>(s: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Ch
     } else {
         parse(s).map(Change::Set)
     }
+}
+fn parse_injection(s: &str) -> Result<InjectionAction, String> {
+    s.parse().map_err(|e: UnknownAction| e.to_string())
+}
+fn parse_judge_failure(s: &str) -> Result<JudgeFailure, String> {
+    s.parse().map_err(|e: UnknownAction| e.to_string())
 }
 fn parse_count(s: &str) -> Result<Change<u32>, String> {
     clearable(s, |v| {
@@ -341,6 +362,10 @@ pub async fn run(op: &Operator, command: PolicyCommand) -> anyhow::Result<()> {
             pii,
             secrets,
             injection,
+            judge_provider,
+            judge_model,
+            judge_timeout_ms,
+            judge_on_failure,
             output,
             block_code,
         } => {
@@ -355,6 +380,31 @@ pub async fn run(op: &Operator, command: PolicyCommand) -> anyhow::Result<()> {
             policy.pii = pii.unwrap_or(policy.pii);
             policy.secrets = secrets.unwrap_or(policy.secrets);
             policy.injection = injection.unwrap_or(policy.injection);
+            if judge_provider.is_some()
+                || judge_model.is_some()
+                || judge_timeout_ms.is_some()
+                || judge_on_failure.is_some()
+            {
+                let old = policy.judge.take();
+                let provider = judge_provider.or_else(|| old.as_ref().map(|j| j.provider.clone()));
+                let model = judge_model.or_else(|| old.as_ref().map(|j| j.model.clone()));
+                let on_failure = judge_on_failure.or(old.as_ref().map(|j| j.on_failure));
+                let (Some(provider), Some(model), Some(on_failure)) = (provider, model, on_failure)
+                else {
+                    anyhow::bail!(
+                        "a judge needs --judge-provider, --judge-model and --judge-on-failure \
+                         (closed or open)"
+                    );
+                };
+                policy.judge = Some(JudgeSettings {
+                    provider,
+                    model,
+                    timeout_ms: judge_timeout_ms
+                        .or(old.map(|j| j.timeout_ms))
+                        .unwrap_or(JudgeSettings::DEFAULT_TIMEOUT_MS),
+                    on_failure,
+                });
+            }
             policy.output = output.unwrap_or(policy.output);
             policy.block_code = block_code.unwrap_or(policy.block_code);
             tenant::policies::save(store, &scope, actor, policy).await?;

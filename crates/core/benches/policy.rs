@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use airlock_core::injection::screen;
+use airlock_core::injection::{Origin, assess, learned, screen};
 use airlock_core::redact::{ContentAction, Redaction, RedactionPolicy};
 use airlock_core::scan::scan_into;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -54,8 +54,15 @@ fn bench(c: &mut Criterion) {
                 r.apply(black_box(&text)).map(|o| o.map(|s| s.len()))
             })
         });
-        group.bench_function(format!("injection_screen/{}KiB", size / 1024), |b| {
+        group.bench_function(format!("injection_rules/{}KiB", size / 1024), |b| {
             b.iter(|| screen(black_box(&text)))
+        });
+        group.bench_function(format!("injection_learned/{}KiB", size / 1024), |b| {
+            b.iter(|| learned::score(black_box(&text)))
+        });
+        // The whole layered screen: rules, classifier, decoding, documents.
+        group.bench_function(format!("injection_screen/{}KiB", size / 1024), |b| {
+            b.iter(|| assess(black_box(&text), Origin::Message))
         });
     }
     group.finish();

@@ -59,6 +59,137 @@ impl FromStr for CheckAction {
     }
 }
 
+/// What to do with what the injection screen finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InjectionAction {
+    /// Do not screen.
+    Off,
+    /// Screen, record the result and report it in response headers.
+    Flag,
+    /// Refuse what the screen finds (`injection_blocked`).
+    Block,
+    /// Refuse what the screen finds, and ask the class's [judge](JudgeSettings)
+    /// about requests it scores as uncertain; refuse those the judge calls an
+    /// injection.
+    Judge,
+}
+
+impl InjectionAction {
+    /// Every action.
+    pub const ALL: [InjectionAction; 4] = [
+        InjectionAction::Off,
+        InjectionAction::Flag,
+        InjectionAction::Block,
+        InjectionAction::Judge,
+    ];
+
+    /// The lowercase name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InjectionAction::Off => "off",
+            InjectionAction::Flag => "flag",
+            InjectionAction::Block => "block",
+            InjectionAction::Judge => "judge",
+        }
+    }
+
+    /// Whether what the screen finds is refused.
+    pub fn blocks(self) -> bool {
+        matches!(self, InjectionAction::Block | InjectionAction::Judge)
+    }
+}
+
+impl FromStr for InjectionAction {
+    type Err = UnknownAction;
+    /// Case-insensitive; `none` is accepted for `off`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("none") {
+            return Ok(InjectionAction::Off);
+        }
+        InjectionAction::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownAction {
+                what: "injection action",
+                value: s.chars().take(32).collect(),
+                expected: "off, flag, block, judge",
+            })
+    }
+}
+
+impl fmt::Display for InjectionAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens when the judge does not answer in time or answers nonsense.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JudgeFailure {
+    /// Refuse the request (`injection_judge_unavailable`).
+    Closed,
+    /// Let it through, flagged (`x-airlock-injection: judge_unavailable`).
+    Open,
+}
+
+impl JudgeFailure {
+    /// Both modes.
+    pub const ALL: [JudgeFailure; 2] = [JudgeFailure::Closed, JudgeFailure::Open];
+
+    /// The lowercase name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JudgeFailure::Closed => "closed",
+            JudgeFailure::Open => "open",
+        }
+    }
+}
+
+impl FromStr for JudgeFailure {
+    type Err = UnknownAction;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        JudgeFailure::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownAction {
+                what: "judge failure mode",
+                value: s.chars().take(32).collect(),
+                expected: "closed, open",
+            })
+    }
+}
+
+impl fmt::Display for JudgeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The judge of a class: a model of one of the tenant's own providers, asked
+/// with a fixed classification prompt whether an uncertain request is an
+/// injection. There is no default failure mode: the admin chooses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JudgeSettings {
+    /// The name of one of the tenant's providers.
+    pub provider: String,
+    /// The model to ask, as that provider names it.
+    pub model: String,
+    /// How long to wait for the answer.
+    pub timeout_ms: u32,
+    /// What a timeout or a nonsense answer means.
+    pub on_failure: JudgeFailure,
+}
+
+impl JudgeSettings {
+    /// The shortest and longest timeouts an admin may set.
+    pub const TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=30_000;
+    /// The timeout a form proposes.
+    pub const DEFAULT_TIMEOUT_MS: u32 = 2_000;
+}
+
 impl FromStr for ContentAction {
     type Err = UnknownAction;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -120,7 +251,10 @@ pub struct ClassPolicy {
     /// What to do with personal data and with secrets.
     pub redaction: RedactionPolicy,
     /// The injection screen.
-    pub injection: CheckAction,
+    pub injection: InjectionAction,
+    /// The judge asked about uncertain requests; required when `injection` is
+    /// `judge`, kept (unused) otherwise.
+    pub judge: Option<JudgeSettings>,
     /// The output checks.
     pub output: CheckAction,
     /// Output containing script or shell-execution markers is a finding.
@@ -139,7 +273,8 @@ impl ClassPolicy {
                 pii: ContentAction::Redact,
                 secrets: ContentAction::Redact,
             },
-            injection: CheckAction::Flag,
+            injection: InjectionAction::Flag,
+            judge: None,
             output: CheckAction::Flag,
             block_code: false,
         };

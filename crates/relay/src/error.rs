@@ -52,6 +52,11 @@ pub enum RelayError {
     InjectionBlocked(String),
     #[error("a policy check could not run, so the request was refused (request id in the header)")]
     PolicyUnavailable,
+    /// The class's injection judge did not answer and its policy fails closed.
+    #[error(
+        "the injection judge did not answer in time, and this data class's policy refuses requests it has not judged"
+    )]
+    JudgeUnavailable,
     /// The provider answered 400, 404, 413 or 422. The status is logged with the
     /// request id, never shown: it would tell a tenant what listens at an address.
     #[error("the provider rejected the request")]
@@ -118,7 +123,9 @@ impl RelayError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             RelayError::PiiBlocked(_) | RelayError::InjectionBlocked(_) => StatusCode::BAD_REQUEST,
-            RelayError::PolicyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RelayError::PolicyUnavailable | RelayError::JudgeUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             RelayError::UpstreamStatus(_)
             | RelayError::UpstreamUnreachable
             | RelayError::UpstreamProtocol
@@ -155,6 +162,7 @@ impl RelayError {
             RelayError::PiiBlocked(_) => "pii_blocked",
             RelayError::InjectionBlocked(_) => "injection_blocked",
             RelayError::PolicyUnavailable => "policy_unavailable",
+            RelayError::JudgeUnavailable => "injection_judge_unavailable",
             RelayError::UpstreamStatus(_)
             | RelayError::UpstreamUnreachable
             | RelayError::UpstreamProtocol

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod canonical;
 pub mod error;
 pub mod front;
+pub mod judge;
 pub mod limits;
 pub mod metrics;
 pub mod mock_upstream;

@@ -16,9 +16,10 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::budget::Limits as BudgetLimits;
 use airlock_core::class::DataClass;
+use airlock_core::injection::{Layer, Technique};
 use airlock_core::key::{KeyError, RelayKey};
 use airlock_core::netaddr::{IpNet, client_ip};
-use airlock_core::policy::{Destination, check_destination};
+use airlock_core::policy::{ClassPolicy, Destination, InjectionAction, check_destination};
 use airlock_core::pricing::{Price, cost};
 use airlock_core::tokens::{IMAGE_TOKEN_ESTIMATE, count_input, quick_estimate, upper_bound};
 use bytes::{Bytes, BytesMut};
@@ -27,14 +28,16 @@ use tracing::Instrument;
 
 use crate::budget::{Reservation, Target as BudgetTarget};
 use crate::cache::CachedKey;
+use crate::cache::TenantRuntime;
 use crate::cache::keys::Lookup;
 use crate::canonical::{ChatRequest, FinishReason, ProviderReply, TokenUsage};
 use crate::error::RelayError;
 use crate::front::embeddings::{self, EmbeddingOptions};
 use crate::front::{Front, FrontOptions, TextSize, WireRequest, crossing, truncate_label};
+use crate::judge::{self, Judgement};
 use crate::limits::{RateHeaders, RateLimits, Subject};
 use crate::native::{self, NativeStream, NativeStreamParts, Outcome};
-use crate::policy::{AnswerGuard, ScreenReport, screen_request};
+use crate::policy::{AnswerGuard, ScreenReport, Screened, screen_request};
 use crate::providers::{
     HOP_HEADER, NativeCall, NativeReply, ProviderKind, UpstreamCall, UpstreamMeta,
 };
@@ -49,6 +52,9 @@ pub const CLASSIFICATION_HEADER: &str = "x-airlock-classification";
 pub const PHI_HEADER: &str = "x-airlock-phi";
 pub const REDACTIONS_HEADER: &str = "x-airlock-redactions";
 pub const INJECTION_HEADER: &str = "x-airlock-injection";
+/// The injection screen's scores and deciding layer, on every screened request:
+/// `direct=0.12, indirect=0.00, layer=none`.
+pub const INJECTION_SCORE_HEADER: &str = "x-airlock-injection-score";
 pub const OUTPUT_FLAGS_HEADER: &str = "x-airlock-output-flags";
 /// What a non-streamed call cost, in US dollars (streams carry it in their final usage).
 pub const COST_HEADER: &str = "x-airlock-cost-usd";
@@ -419,7 +425,16 @@ async fn handle(
     // Secrets and PII, then the injection screen; then what the provider cannot
     // take from this wire is refused by name (see `front::crossing`).
     let mut report = ScreenReport::default();
-    let screened = screen_request(&mut wire, &policy, &mut report);
+    let screened = match screen_request(&mut wire, &policy, &mut report) {
+        Ok(passed)
+            if policy.injection == InjectionAction::Judge
+                && report.injection.verdict.is_clean()
+                && report.injection.uncertain > 0.0 =>
+        {
+            judge_uncertain(state, &tenant, data_class, &policy, passed, &mut report).await
+        }
+        other => other,
+    };
     let screened = ticket.screened(report, screened)?;
     let same_wire = wire.same_wire(route.provider.kind);
     if front == Front::Embeddings && route.provider.kind == ProviderKind::Anthropic {
@@ -929,4 +944,40 @@ async fn read_body_within(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// Asks the class's judge about a request the screen was unsure of, and applies
+/// its answer (or the policy's choice when it has none) to the screening result.
+async fn judge_uncertain(
+    state: &RelayState,
+    tenant: &TenantRuntime,
+    class: DataClass,
+    policy: &ClassPolicy,
+    passed: Screened,
+    report: &mut ScreenReport,
+) -> Result<Screened, RelayError> {
+    let judgement = match &policy.judge {
+        Some(settings) => {
+            judge::ask(state, tenant, class, policy, settings, &passed.judge_text).await
+        }
+        // A policy row saved as `judge` without a complete judge (by hand): no
+        // judge can answer, and nothing says to fail open.
+        None => return Err(RelayError::JudgeUnavailable),
+    };
+    let settings = policy.judge.as_ref().ok_or(RelayError::JudgeUnavailable)?;
+    match judgement {
+        Judgement::Injection => {
+            report.injection.verdict.add(Technique::Judged);
+            report.injection.layer = Some(Layer::Judge);
+            Err(RelayError::InjectionBlocked(
+                report.injection.verdict.header_value(),
+            ))
+        }
+        Judgement::Benign => Ok(passed),
+        Judgement::Unavailable => {
+            judge::on_failure(settings)?;
+            report.injection.verdict.add(Technique::JudgeUnavailable);
+            Ok(passed)
+        }
+    }
 }

@@ -8,9 +8,9 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use airlock_core::injection::{self, Verdict};
+use airlock_core::injection::{self, Assessment, Origin};
 use airlock_core::output_check::{OutputChecker, OutputFindings};
-use airlock_core::policy::{CheckAction, ClassPolicy};
+use airlock_core::policy::{CheckAction, ClassPolicy, InjectionAction};
 use airlock_core::redact::{ContentAction, Redaction, RedactionPolicy, Restorer};
 
 use crate::canonical::{ChatRole, ToolCall};
@@ -23,6 +23,9 @@ use crate::front::{Front, WireRequest};
 pub struct Screened {
     /// `email=2, openai_key=1`, or empty.
     pub redactions_header: String,
+    /// What a judge would read (the screened texts after redaction), kept only
+    /// when the class's policy has a judge.
+    pub judge_text: String,
     pub answer: AnswerGuard,
 }
 
@@ -31,7 +34,9 @@ pub struct Screened {
 pub struct ScreenReport {
     /// Values found per kind name (`email` → 2).
     pub redactions: HashMap<String, u32>,
-    pub injection: Verdict,
+    pub injection: Assessment,
+    /// The injection screen ran (its scores are worth reporting).
+    pub injection_screened: bool,
 }
 
 fn counts(redaction: &Redaction) -> HashMap<String, u32> {
@@ -53,11 +58,12 @@ pub fn screen_request(
 ) -> Result<Screened, RelayError> {
     // Everything allowed and nothing checked: the scan would only count.
     if policy.redaction.allows_everything()
-        && policy.injection == CheckAction::Off
+        && policy.injection == InjectionAction::Off
         && policy.output == CheckAction::Off
     {
         return Ok(Screened {
             redactions_header: String::new(),
+            judge_text: String::new(),
             answer: AnswerGuard::passthrough(),
         });
     }
@@ -70,9 +76,11 @@ pub fn screen_request(
     })?;
     let mut blocked = None;
     let mut rewritten = false;
-    let mut verdict = Verdict::default();
+    let mut assessment = Assessment::default();
     let mut screen_failed = false;
-    let screen_injection = policy.injection != CheckAction::Off;
+    let screen_injection = policy.injection != InjectionAction::Off;
+    let keep_for_judge = policy.injection == InjectionAction::Judge;
+    let mut judge_text = String::new();
     wire.for_each_text(&mut |field, text| {
         if field == TextField::Identifier {
             if let Err(found) = redaction.check_identifier(text) {
@@ -90,10 +98,14 @@ pub fn screen_request(
                 blocked.get_or_insert(found);
             }
         }
-        if screen_injection && screened_for_injection(field) {
-            match injection::screen(text) {
-                Ok(found) => verdict = verdict.merge(found),
+        if screen_injection && let Some(origin) = injection_origin(field) {
+            match injection::assess(text, origin) {
+                Ok(found) => assessment = assessment.merge(found),
                 Err(_) => screen_failed = true,
+            }
+            if keep_for_judge && judge_text.len() < crate::judge::MAX_JUDGED_BYTES {
+                judge_text.push_str(text);
+                judge_text.push_str("\n\n");
             }
         }
         Ok(())
@@ -105,9 +117,12 @@ pub fn screen_request(
     if screen_failed {
         return Err(RelayError::PolicyUnavailable);
     }
-    report.injection = verdict;
-    if policy.injection == CheckAction::Block && !verdict.is_clean() {
-        return Err(RelayError::InjectionBlocked(verdict.header_value()));
+    report.injection = assessment;
+    report.injection_screened = screen_injection;
+    if policy.injection.blocks() && !assessment.verdict.is_clean() {
+        return Err(RelayError::InjectionBlocked(
+            assessment.verdict.header_value(),
+        ));
     }
     if rewritten {
         wire.reparse()?;
@@ -132,6 +147,7 @@ pub fn screen_request(
     };
     Ok(Screened {
         redactions_header,
+        judge_text,
         answer: AnswerGuard {
             restorer: text,
             arguments,
@@ -154,21 +170,24 @@ fn redaction_policy(front: Front, policy: &ClassPolicy) -> RedactionPolicy {
     redaction
 }
 
-/// Whether the injection screen reads a kind of text. The model's own earlier
-/// turns are not an attack surface of this request; identifiers, URLs and tool
-/// arguments are too constrained to carry an instruction the model follows.
-fn screened_for_injection(field: TextField) -> bool {
+/// Whether the injection screen reads a kind of text, and as what. The model's
+/// own earlier turns are not an attack surface of this request; identifiers,
+/// URLs and tool arguments are too constrained to carry an instruction the model
+/// follows. Tool results are documents someone else wrote: an instruction in
+/// them is indirect injection.
+fn injection_origin(field: TextField) -> Option<Origin> {
     match field {
         TextField::Message(ChatRole::Assistant)
         | TextField::ToolArguments
         | TextField::Identifier
         | TextField::ImageUrl
-        | TextField::EmbeddingInput => false,
+        | TextField::EmbeddingInput => None,
+        TextField::Message(ChatRole::Tool) => Some(Origin::Document),
         TextField::Message(_)
         | TextField::ToolDescription
         | TextField::ToolSchema
         | TextField::Stop
-        | TextField::Other => true,
+        | TextField::Other => Some(Origin::Message),
     }
 }
 
@@ -560,8 +579,11 @@ mod tests {
         );
         let mut report = ScreenReport::default();
         screen_request(&mut req, &policy, &mut report).unwrap();
-        assert_eq!(report.injection.header_value(), "override, extraction");
-        policy.injection = CheckAction::Block;
+        assert_eq!(
+            report.injection.verdict.header_value(),
+            "override, extraction"
+        );
+        policy.injection = InjectionAction::Block;
         let err = screen_request(&mut req, &policy, &mut ScreenReport::default())
             .err()
             .unwrap();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airlock_core::class::DataClass;
+use airlock_core::injection::Layer;
 use airlock_core::money::MicroDollars;
 use airlock_core::output_check::OutputFindings;
 use airlock_core::pricing::{Price, cost};
@@ -18,7 +19,7 @@ use crate::error::RelayError;
 use crate::front::Front;
 use crate::front::{TextSize, WireRequest};
 use crate::limits::{RateHeaders, RateLimits, Subject};
-use crate::pipeline::{INJECTION_HEADER, REDACTIONS_HEADER};
+use crate::pipeline::{INJECTION_HEADER, INJECTION_SCORE_HEADER, REDACTIONS_HEADER};
 use crate::policy::{Guarded, ScreenReport, Screened};
 use crate::providers::ProviderKind;
 use crate::routing::Route;
@@ -106,15 +107,23 @@ impl Ticket {
         screened: Result<Screened, RelayError>,
     ) -> Result<Screened, RelayError> {
         self.record.redactions = report.redactions;
-        self.record.injection_flags = u32::try_from(report.injection.bits()).unwrap_or(0);
+        let injection = report.injection;
+        self.record.injection_flags = u32::try_from(injection.verdict.bits()).unwrap_or(0);
+        self.record.injection_score_milli = milli(injection.score);
+        self.record.injection_indirect_milli = milli(injection.indirect_score);
+        self.record.injection_layer = injection.layer.map(Layer::name);
+        if report.injection_screened {
+            self.headers
+                .push((INJECTION_SCORE_HEADER, injection.score_header()));
+        }
         let screened = screened?;
         if !screened.redactions_header.is_empty() {
             self.headers
                 .push((REDACTIONS_HEADER, screened.redactions_header.clone()));
         }
-        if !report.injection.is_clean() {
+        if !injection.verdict.is_clean() {
             self.headers
-                .push((INJECTION_HEADER, report.injection.header_value()));
+                .push((INJECTION_HEADER, injection.verdict.header_value()));
         }
         Ok(screened)
     }
@@ -213,4 +222,9 @@ impl Accounting {
             }
         }
     }
+}
+
+/// A score from 0 to 1 as thousandths, for the usage record.
+fn milli(score: f32) -> u16 {
+    (score.clamp(0.0, 1.0) * 1000.0).round() as u16
 }

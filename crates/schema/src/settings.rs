@@ -2,7 +2,7 @@
 //! the relay (which enforces them) and the console (which previews them) read a
 //! row the same way.
 
-use airlock_core::policy::{AgreementTerms, ClassPolicy};
+use airlock_core::policy::{AgreementTerms, ClassPolicy, JudgeSettings};
 use airlock_core::provider::ProviderKind;
 use airlock_core::redact::RedactionPolicy;
 
@@ -30,9 +30,23 @@ pub fn class_policy(row: &classification_policy::Model) -> ClassPolicy {
             secrets: *row.secret_action,
         },
         injection: *row.injection_action,
+        judge: judge_settings(row),
         output: *row.output_action,
         block_code: row.block_code,
     }
+}
+
+/// The judge a policy row names, when all its parts are there and valid (the
+/// console and the CLI refuse to save `judge` without them).
+fn judge_settings(row: &classification_policy::Model) -> Option<JudgeSettings> {
+    Some(JudgeSettings {
+        provider: row.judge_provider.clone()?,
+        model: row.judge_model.clone()?,
+        timeout_ms: u32::try_from(row.judge_timeout_ms?)
+            .ok()
+            .filter(|ms| JudgeSettings::TIMEOUT_MS.contains(ms))?,
+        on_failure: row.judge_on_failure.as_deref()?.parse().ok()?,
+    })
 }
 
 /// Whether data sent to this provider stays on the tenant's infrastructure: marked

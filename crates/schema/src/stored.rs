@@ -10,7 +10,7 @@ use std::ops::Deref;
 
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
-use airlock_core::policy::CheckAction;
+use airlock_core::policy::{CheckAction, InjectionAction};
 use airlock_core::provider::ProviderKind;
 use airlock_core::redact::ContentAction;
 use airlock_core::role::Role;
@@ -44,6 +44,9 @@ stored_word!(Role, "role", |w: &str| w.parse().ok());
 stored_word!(DataClass, "data class", |w: &str| w.parse().ok());
 stored_word!(ContentAction, "content action", |w: &str| w.parse().ok());
 stored_word!(CheckAction, "check action", |w: &str| w.parse().ok());
+stored_word!(InjectionAction, "injection action", |w: &str| w
+    .parse()
+    .ok());
 stored_word!(ProviderKind, "provider kind", ProviderKind::parse);
 
 /// A column holding `T` as its word.

@@ -14,7 +14,7 @@ use airlock_core::class::DataClass;
 use airlock_core::egress::EgressPolicy;
 use airlock_core::key::Env;
 use airlock_core::money::MicroDollars;
-use airlock_core::policy::CheckAction;
+use airlock_core::policy::InjectionAction;
 use airlock_core::provider::ProviderKind;
 use airlock_core::redact::ContentAction;
 use airlock_relay::RelaySettings;
@@ -416,7 +416,7 @@ async fn secrets_pii_and_injections_in_every_outbound_field_are_blocked() {
     let mut policy = NewPolicy::default_for(DataClass::Internal);
     policy.pii = ContentAction::Block;
     policy.secrets = ContentAction::Block;
-    policy.injection = CheckAction::Block;
+    policy.injection = InjectionAction::Block;
     app.tenant.policy(policy).await;
     settle().await;
     app.clear_received().await;

@@ -20,6 +20,7 @@ mod endpoints;
 mod fidelity;
 mod helpers;
 mod hostile;
+mod injection;
 mod leak;
 mod management_api;
 mod policy;

@@ -12,7 +12,7 @@ use airlock_core::class::DataClass;
 use airlock_core::key::Env;
 use airlock_core::money::MicroDollars;
 use airlock_core::netaddr::parse_cidr;
-use airlock_core::policy::CheckAction;
+use airlock_core::policy::{CheckAction, InjectionAction};
 use airlock_core::redact::ContentAction;
 use airlock_relay::RelaySettings;
 use serde_json::{Value, json};
@@ -192,7 +192,7 @@ async fn injection_is_flagged_by_default_and_blocked_when_the_policy_says_so() {
     assert_eq!(app.received().await.len(), 1);
 
     set_policy(&app, DataClass::Internal, |p| {
-        p.injection = CheckAction::Block
+        p.injection = InjectionAction::Block
     })
     .await;
     settle().await;

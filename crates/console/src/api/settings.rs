@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
+use airlock_core::policy::JudgeSettings;
 use airlock_schema::entities::{env_default, model_route, tenant};
 use chrono::{NaiveDate, Utc};
 use secrecy::SecretString;
@@ -416,12 +417,34 @@ pub struct PolicyBody {
     pub pii: String,
     /// allow, redact or block.
     pub secrets: String,
-    /// off, flag or block.
+    /// off, flag, block or judge.
     pub injection: String,
+    /// The judge asked about uncertain requests; required for `injection = judge`.
+    #[serde(default)]
+    pub judge: Option<JudgeBody>,
     /// off, flag or block.
     pub output: String,
     #[serde(default)]
     pub block_code: bool,
+}
+
+/// A class's injection judge: a model of one of the tenant's providers.
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeBody {
+    /// The name of one of the tenant's providers.
+    pub provider: String,
+    pub model: String,
+    /// 100 to 30000; 2000 when left out.
+    #[serde(default = "default_judge_timeout")]
+    pub timeout_ms: u32,
+    /// `closed` (refuse the request) or `open` (let it through, flagged) when the
+    /// judge does not answer in time; there is no default.
+    pub on_failure: String,
+}
+
+fn default_judge_timeout() -> u32 {
+    JudgeSettings::DEFAULT_TIMEOUT_MS
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -475,6 +498,12 @@ pub async fn policies(
                 pii: p.redaction.pii.as_str().to_owned(),
                 secrets: p.redaction.secrets.as_str().to_owned(),
                 injection: p.injection.as_str().to_owned(),
+                judge: p.judge.map(|j| JudgeBody {
+                    provider: j.provider,
+                    model: j.model,
+                    timeout_ms: j.timeout_ms,
+                    on_failure: j.on_failure.as_str().to_owned(),
+                }),
                 output: p.output.as_str().to_owned(),
                 block_code: p.block_code,
             },
@@ -527,6 +556,15 @@ pub async fn set_policy(
         pii: body.pii.parse().map_err(word)?,
         secrets: body.secrets.parse().map_err(word)?,
         injection: body.injection.parse().map_err(word)?,
+        judge: match body.judge {
+            Some(j) => Some(JudgeSettings {
+                provider: j.provider,
+                model: j.model,
+                timeout_ms: j.timeout_ms,
+                on_failure: j.on_failure.parse().map_err(word)?,
+            }),
+            None => None,
+        },
         output: body.output.parse().map_err(word)?,
         block_code: body.block_code,
     };

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use crate::error::ConsoleError;
 use crate::tenant::Change;
 
-fn invalid(message: String) -> ConsoleError {
+pub fn invalid(message: String) -> ConsoleError {
     ConsoleError::Invalid(message)
 }
 

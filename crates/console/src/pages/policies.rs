@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::class::DataClass;
-use airlock_core::policy::{CheckAction, ClassPolicy};
+use airlock_core::policy::{CheckAction, ClassPolicy, InjectionAction, JudgeSettings};
 use airlock_core::redact::ContentAction;
 use askama::Template;
 use chrono::Utc;
@@ -18,10 +18,7 @@ use crate::tenant::policies::{self, NewPolicy, PreviewRow};
 
 /// The selects of a policy form: field name and label.
 const CONTENT_FIELDS: [(&str, &str); 2] = [("pii", "Personal data"), ("secrets", "Secrets")];
-const CHECK_FIELDS: [(&str, &str); 2] = [
-    ("injection", "Injection screen"),
-    ("output", "Output checks"),
-];
+const CHECK_FIELDS: [(&str, &str); 1] = [("output", "Output checks")];
 
 /// One class's form.
 pub struct PolicyView {
@@ -40,6 +37,32 @@ impl PolicyView {
             _ => self.policy.output.as_str(),
         };
         current == action
+    }
+
+    /// The judge's fields as the form shows them (blank when none is set).
+    fn judge_provider(&self) -> &str {
+        self.policy
+            .judge
+            .as_ref()
+            .map_or("", |j| j.provider.as_str())
+    }
+
+    fn judge_model(&self) -> &str {
+        self.policy.judge.as_ref().map_or("", |j| j.model.as_str())
+    }
+
+    fn judge_timeout_ms(&self) -> u32 {
+        self.policy
+            .judge
+            .as_ref()
+            .map_or(JudgeSettings::DEFAULT_TIMEOUT_MS, |j| j.timeout_ms)
+    }
+
+    fn judge_fails(&self, mode: &str) -> bool {
+        self.policy
+            .judge
+            .as_ref()
+            .is_some_and(|j| j.on_failure.as_str() == mode)
     }
 
     fn describes(&self) -> &'static str {
@@ -67,6 +90,7 @@ pub(crate) struct PoliciesPage {
     classes: [&'static str; 4],
     content_actions: [&'static str; 3],
     check_actions: [&'static str; 3],
+    injection_actions: [&'static str; 4],
     can_manage: bool,
     notice: Option<&'static str>,
     error: FormError,
@@ -97,6 +121,7 @@ impl SettingsPage for PoliciesPage {
             classes: DataClass::ALL.map(DataClass::as_str),
             content_actions: ContentAction::ALL.map(ContentAction::as_str),
             check_actions: CheckAction::ALL.map(CheckAction::as_str),
+            injection_actions: InjectionAction::ALL.map(InjectionAction::as_str),
             can_manage: scope.can(Permission::ManageProviders),
             notice: view.notice,
             error: view.error,
@@ -125,6 +150,14 @@ pub struct PolicyForm {
     injection: Option<String>,
     #[serde(default)]
     output: Option<String>,
+    #[serde(default)]
+    judge_provider: Option<String>,
+    #[serde(default)]
+    judge_model: Option<String>,
+    #[serde(default)]
+    judge_timeout_ms: Option<String>,
+    #[serde(default)]
+    judge_on_failure: Option<String>,
 }
 
 impl PolicyForm {
@@ -139,10 +172,45 @@ impl PolicyForm {
             require_baa: ticked(&self.require_baa),
             pii: choice(&self.pii, "The action on personal data", CONTENT)?,
             secrets: choice(&self.secrets, "The action on secrets", CONTENT)?,
-            injection: choice(&self.injection, "The injection screen", CHECK)?,
+            injection: choice(
+                &self.injection,
+                "The injection screen",
+                "off, flag, block or judge",
+            )?,
+            judge: self.judge()?,
             output: choice(&self.output, "The output check", CHECK)?,
             block_code: ticked(&self.block_code),
         })
+    }
+
+    /// The judge, when the form names one; all of its fields are then needed.
+    fn judge(&self) -> Result<Option<JudgeSettings>, ConsoleError> {
+        let provider = form::text(&self.judge_provider);
+        let model = form::text(&self.judge_model);
+        if provider.is_none() && model.is_none() {
+            return Ok(None);
+        }
+        let (Some(provider), Some(model)) = (provider, model) else {
+            return Err(form::invalid(
+                "The judge needs both a provider and a model".into(),
+            ));
+        };
+        let timeout_ms = match form::text(&self.judge_timeout_ms) {
+            None => JudgeSettings::DEFAULT_TIMEOUT_MS,
+            Some(ms) => ms.replace([',', '_'], "").parse().map_err(|_| {
+                form::invalid("The judge's timeout is a number of milliseconds".into())
+            })?,
+        };
+        Ok(Some(JudgeSettings {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            timeout_ms,
+            on_failure: choice(
+                &self.judge_on_failure,
+                "When the judge does not answer",
+                "closed (refuse) or open (let through, flagged)",
+            )?,
+        }))
     }
 }
 

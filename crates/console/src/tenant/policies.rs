@@ -5,10 +5,11 @@
 
 use airlock_core::class::DataClass;
 use airlock_core::policy::{
-    CheckAction, ClassBlocked, ClassPolicy, Destination, check_destination,
+    CheckAction, ClassBlocked, ClassPolicy, Destination, InjectionAction, JudgeSettings,
+    check_destination,
 };
 use airlock_core::redact::ContentAction;
-use airlock_schema::entities::classification_policy;
+use airlock_schema::entities::{classification_policy, provider_credential};
 use airlock_schema::settings;
 use airlock_schema::stored::Stored;
 use chrono::{NaiveDate, Utc};
@@ -33,7 +34,9 @@ pub struct NewPolicy {
     pub require_baa: bool,
     pub pii: ContentAction,
     pub secrets: ContentAction,
-    pub injection: CheckAction,
+    pub injection: InjectionAction,
+    /// Required when `injection` is `judge`.
+    pub judge: Option<JudgeSettings>,
     pub output: CheckAction,
     pub block_code: bool,
 }
@@ -54,6 +57,7 @@ impl NewPolicy {
             pii: p.redaction.pii,
             secrets: p.redaction.secrets,
             injection: p.injection,
+            judge: p.judge.clone(),
             output: p.output,
             block_code: p.block_code,
         }
@@ -117,6 +121,12 @@ fn snapshot(policy: &NewPolicy) -> Value {
         "pii": policy.pii.as_str(),
         "secrets": policy.secrets.as_str(),
         "injection": policy.injection.as_str(),
+        "judge": policy.judge.as_ref().map(|j| json!({
+            "provider": j.provider,
+            "model": j.model,
+            "timeout_ms": j.timeout_ms,
+            "on_failure": j.on_failure.as_str(),
+        })),
         "output": policy.output.as_str(),
         "block_code": policy.block_code,
     })
@@ -138,7 +148,51 @@ fn check(policy: &NewPolicy) -> Result<Vec<String>, ConsoleError> {
             "a policy names at most 100 providers of at most 64 printable characters".into(),
         ));
     }
+    if let Some(judge) = &policy.judge {
+        let printable = |s: &str, max: usize| {
+            !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+        };
+        if !printable(&judge.provider, 64) || !printable(&judge.model, 128) {
+            return Err(ConsoleError::Invalid(
+                "the judge needs a provider name (at most 64 characters) and a model (at most 128)"
+                    .into(),
+            ));
+        }
+        if !JudgeSettings::TIMEOUT_MS.contains(&judge.timeout_ms) {
+            return Err(ConsoleError::Invalid(format!(
+                "the judge's timeout must be between {} and {} ms",
+                JudgeSettings::TIMEOUT_MS.start(),
+                JudgeSettings::TIMEOUT_MS.end()
+            )));
+        }
+    } else if policy.injection == InjectionAction::Judge {
+        return Err(ConsoleError::Invalid(
+            "injection = judge needs a judge: a provider, a model, a timeout and what to do \
+             when it does not answer (closed or open)"
+                .into(),
+        ));
+    }
     Ok(providers)
+}
+
+/// The judge must be one of the tenant's own providers.
+async fn check_judge_provider(
+    db: &impl ConnectionTrait,
+    scope: &TenantScope,
+    judge: &JudgeSettings,
+) -> Result<(), ConsoleError> {
+    let found = provider_credential::Entity::find()
+        .filter(provider_credential::Column::TenantId.eq(scope.tenant_id()))
+        .filter(provider_credential::Column::Name.eq(judge.provider.trim()))
+        .one(db)
+        .await?;
+    if found.is_none() {
+        return Err(ConsoleError::Invalid(format!(
+            "the judge's provider {:?} is not one of this tenant's providers",
+            judge.provider.trim()
+        )));
+    }
+    Ok(())
 }
 
 /// Writes a class's policy.
@@ -151,6 +205,9 @@ pub async fn save(
     scope.require(Permission::ManageProviders)?;
     let providers = check(&policy)?;
     let txn = store.db().begin().await?;
+    if let Some(judge) = &policy.judge {
+        check_judge_provider(&txn, scope, judge).await?;
+    }
     let before = read_all(&txn, scope)
         .await?
         .into_iter()
@@ -179,6 +236,11 @@ pub async fn save(
     active.injection_action = Set(Stored(policy.injection));
     active.output_action = Set(Stored(policy.output));
     active.block_code = Set(policy.block_code);
+    let judge = policy.judge.as_ref();
+    active.judge_provider = Set(judge.map(|j| j.provider.trim().to_owned()));
+    active.judge_model = Set(judge.map(|j| j.model.trim().to_owned()));
+    active.judge_timeout_ms = Set(judge.map(|j| i32::try_from(j.timeout_ms).unwrap_or(i32::MAX)));
+    active.judge_on_failure = Set(judge.map(|j| j.on_failure.as_str().to_owned()));
     active.updated_at = Set(Utc::now());
     if existing.is_some() {
         active.update(&txn).await?;

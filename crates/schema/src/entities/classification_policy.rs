@@ -6,7 +6,7 @@
 //! (tenant, data_class).
 
 use airlock_core::class::DataClass;
-use airlock_core::policy::CheckAction;
+use airlock_core::policy::{CheckAction, InjectionAction};
 use airlock_core::redact::ContentAction;
 use sea_orm::entity::prelude::*;
 
@@ -28,9 +28,20 @@ pub struct Model {
     /// allow | flag | redact | block, as applies to each check.
     pub pii_action: Stored<ContentAction>,
     pub secret_action: Stored<ContentAction>,
-    pub injection_action: Stored<CheckAction>,
+    pub injection_action: Stored<InjectionAction>,
     pub output_action: Stored<CheckAction>,
     pub block_code: bool,
+    /// The judge of `injection = judge`: one of the tenant's provider names…
+    #[sea_orm(column_type = "String(StringLen::N(64))", nullable)]
+    pub judge_provider: Option<String>,
+    /// …the model to ask…
+    #[sea_orm(column_type = "String(StringLen::N(128))", nullable)]
+    pub judge_model: Option<String>,
+    /// …how long to wait…
+    pub judge_timeout_ms: Option<i32>,
+    /// …and `closed` or `open` when it does not answer.
+    #[sea_orm(column_type = "String(StringLen::N(16))", nullable)]
+    pub judge_on_failure: Option<String>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -69,6 +69,13 @@ pub struct Model {
     /// JSON object: redaction kind → count, e.g. `{"email": 2}`.
     pub redactions: Json,
     pub injection_flags: i32,
+    /// The injection screen's attack score of the request's own words, 0–1000.
+    pub injection_score_milli: i32,
+    /// Its score of documents in the request (tool results, quoted material), 0–1000.
+    pub injection_indirect_milli: i32,
+    /// The screen's layer that decided: rules | learned | decoded | judge.
+    #[sea_orm(column_type = "String(StringLen::N(16))", nullable)]
+    pub injection_layer: Option<String>,
     pub output_flags: i32,
     #[sea_orm(column_type = "String(StringLen::N(32))", nullable)]
     pub data_class: Option<Stored<DataClass>>,
