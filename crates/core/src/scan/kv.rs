@@ -46,13 +46,15 @@ const PASSWORD_NAMES: [&[u8]; 12] = [
 /// password's: `db_pw`, `SMTP_PASS`, `adminPwd`, `mdp`, `clave`.
 const PASSWORD_PARTS: [&[u8]; 7] = [b"pass", b"pw", b"pwd", b"pword", b"mdp", b"clave", b"passw"];
 /// A last part that makes a name a key's: `DD_APP_KEY`, `license_key`.
-const KEY_PARTS: [&[u8]; 4] = [b"key", b"token", b"secret", b"auth"];
+const KEY_PARTS: [&[u8]; 5] = [b"key", b"token", b"secret", b"auth", b"appid"];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum NameKind {
     Password,
     Secret,
     AzureAccountKey,
+    /// `ssn`, `social_security_number`: nine digits written without dashes.
+    Ssn,
 }
 
 fn name_kind(name: &[u8]) -> Option<NameKind> {
@@ -60,18 +62,30 @@ fn name_kind(name: &[u8]) -> Option<NameKind> {
         name.windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
     };
-    if contains(b"accountkey") {
+    if contains(b"accountkey") || contains(b"account-key") || contains(b"account_key") {
         return Some(NameKind::AzureAccountKey);
     }
-    // `private_key_id`, `accessKeyId`: the name of an identifier, not a secret.
-    if name_parts(name)
-        .last()
-        .is_some_and(|part| part.eq_ignore_ascii_case(b"id"))
-    {
+    // `private_key_id`, `accessKeyId`, `token_uri`: the name of an identifier or
+    // an address, not of a secret.
+    if name_parts(name).last().is_some_and(|part| {
+        [
+            b"id".as_slice(),
+            b"uri",
+            b"url",
+            b"endpoint",
+            b"file",
+            b"path",
+        ]
+        .iter()
+        .any(|p| part.eq_ignore_ascii_case(p))
+    }) {
         return None;
     }
     if PASSWORD_NAMES.iter().any(|n| contains(n)) {
         return Some(NameKind::Password);
+    }
+    if contains(b"social_security") || name_parts(name).any(|p| p.eq_ignore_ascii_case(b"ssn")) {
+        return Some(NameKind::Ssn);
     }
     if SECRET_NAMES.iter().any(|n| contains(n)) {
         return Some(NameKind::Secret);
@@ -154,7 +168,9 @@ fn connection_password(b: &[u8], colon: usize, floor: usize) -> Option<Finding> 
 }
 
 /// Hosts and paths of incoming-webhook URLs: whoever has the URL can post.
-const WEBHOOKS: [(&[u8], &[u8]); 5] = [
+const WEBHOOKS: [(&[u8], &[u8]); 6] = [
+    // Teams' "Workflows" webhooks (Power Automate), signed in the query.
+    (b".logic.azure.com", b"/workflows/"),
     (b"hooks.slack.com", b"/services/"),
     (b"hooks.slack.com", b"/workflows/"),
     (b"discord.com", b"/api/webhooks/"),
@@ -177,7 +193,13 @@ fn webhook_url(b: &[u8], colon: usize, floor: usize) -> Option<Finding> {
         c.is_ascii_alphanumeric() || c == b'.' || c == b'-'
     });
     let host = &b[host_start..host_end];
-    let end = run_end(b, host_end, 512, |c| {
+    // An explicit port (`:443`) before the path.
+    let host_end = if b.get(host_end) == Some(&b':') {
+        run_end(b, host_end + 1, 6, |c| c.is_ascii_digit())
+    } else {
+        host_end
+    };
+    let end = run_end(b, host_end, 1024, |c| {
         !c.is_ascii_whitespace() && !b"\"'<>`)]},;".contains(&c)
     });
     let path = &b[host_end..end];
@@ -242,11 +264,28 @@ fn ipv6(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
 /// credential and the value looks like one (and not like a reference to one:
 /// `${DB_PASSWORD}`, `os.environ["X"]`, `{{ secrets.X }}`).
 pub(super) fn assignment(b: &[u8], op: usize, floor: usize) -> Option<Finding> {
-    let name = name_before(b, op, floor)?;
+    let mut name = name_before(b, op, floor)?;
+    // `<add key="DbPassword" value="…"/>`, `<property name="authToken" value="…"/>`:
+    // the name is another attribute of the same tag.
+    if name.eq_ignore_ascii_case(b"value") {
+        name = attribute_name_in_tag(b, op, floor).unwrap_or(name);
+    }
     let name_kind = name_kind(name)?;
-    let (start, end, quoted) = value_after(b, op)?;
+    let (mut start, mut end, mut quoted) = value_after(b, op)?;
+    // `bytes.fromhex("…")`, `Buffer.from('…')`: the literal inside the call.
+    if !quoted && b.get(end) == Some(&b'(') {
+        let call = &b[start..end];
+        let (s, e, q) = value_after(b, end)?;
+        let env_lookup = [b"env".as_slice(), b"get", b"secret", b"vault", b"config"]
+            .iter()
+            .any(|w| call.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)));
+        if !q || env_lookup || !looks_random(&b[s..e]) {
+            return None;
+        }
+        (start, end, quoted) = (s, e, q);
+    }
     let value = &b[start..end];
-    if is_reference_or_placeholder(value, quoted) || (!quoted && b.get(end) == Some(&b'(')) {
+    if is_reference_or_placeholder(value, quoted) {
         return None;
     }
     let contains = |needle: &[u8]| {
@@ -256,12 +295,31 @@ pub(super) fn assignment(b: &[u8], op: usize, floor: usize) -> Option<Finding> {
     let kind = match name_kind {
         NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
         NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
+        NameKind::Ssn => super::numbers::is_ssn_digits(value).then_some(Kind::Ssn)?,
         NameKind::Secret if contains(b"aws") && contains(b"secret") && value.len() == 40 => {
             Kind::AwsSecretKey
         }
         NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
     };
     Some(Finding { kind, start, end })
+}
+
+/// The value of a `name="…"` or `key="…"` attribute earlier in the tag around `op`.
+fn attribute_name_in_tag(b: &[u8], op: usize, floor: usize) -> Option<&[u8]> {
+    let from = op.saturating_sub(160).max(floor);
+    let tag_start = b[from..op].iter().rposition(|&c| c == b'<')? + from;
+    let tag = &b[tag_start..op];
+    for attr in [b"name=\"".as_slice(), b"key=\""] {
+        if let Some(at) = tag
+            .windows(attr.len())
+            .position(|w| w.eq_ignore_ascii_case(attr))
+        {
+            let start = at + attr.len();
+            let len = tag[start..].iter().position(|&c| c == b'"')?;
+            return Some(&tag[start..start + len]);
+        }
+    }
+    None
 }
 
 /// A value that stands for a secret without being one: a variable reference, a
@@ -278,6 +336,15 @@ fn is_reference_or_placeholder(value: &[u8], quoted: bool) -> bool {
         b"secrets.",
         b"vault:",
         b"ssm:",
+    ];
+    // Words that mark an example value: `your-api-key-here`, `<token>`, `xxx`.
+    const PLACEHOLDER_PARTS: [&[u8]; 6] = [
+        b"your",
+        b"here",
+        b"placeholder",
+        b"xxxx",
+        b"replace",
+        b"dummy",
     ];
     const PLACEHOLDERS: [&[u8]; 14] = [
         b"changeme",
@@ -308,17 +375,26 @@ fn is_reference_or_placeholder(value: &[u8], quoted: bool) -> bool {
     }
     if PLACEHOLDERS.iter().any(|p| value.eq_ignore_ascii_case(p))
         || value.iter().all(|&c| c == value[0])
+        || PLACEHOLDER_PARTS.iter().any(|p| lower_contains(p))
     {
         return true;
     }
-    // `self.password`, `config.db.pass`: a member access in code, not a value.
-    !quoted
-        && value.contains(&b'.')
-        && value.split(|&c| c == b'.').all(|part| {
-            part.first()
-                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
-                && part.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
-        })
+    // `self.password`, `config.db.pass`, `db_password`: a member access or a
+    // variable in code, not a value (lower-case identifiers without digits).
+    let identifier = |part: &[u8]| {
+        part.first()
+            .is_some_and(|c| c.is_ascii_lowercase() || *c == b'_')
+            && part.iter().all(|&c| c.is_ascii_lowercase() || c == b'_')
+    };
+    if !quoted
+        && (value.contains(&b'.') || value.contains(&b'_'))
+        && value.split(|&c| c == b'.').all(identifier)
+    {
+        return true;
+    }
+    // A URL is an endpoint, not a credential (`token_uri`); credentials inside
+    // URLs are found as connection-string passwords.
+    lower_contains(b"://")
 }
 
 /// The identifier before `op`, skipping spaces and one closing quote.
@@ -351,7 +427,7 @@ fn value_after(b: &[u8], op: usize) -> Option<(usize, usize, bool)> {
     if b.get(op) == Some(&b':') && b.get(j) == Some(&b'=') {
         j += 1;
     }
-    while j < b.len() && j - op < 8 && b[j] == b' ' {
+    while j < b.len() && j - op < 16 && b[j] == b' ' {
         j += 1;
     }
     let quote = match b.get(j) {
@@ -363,17 +439,34 @@ fn value_after(b: &[u8], op: usize) -> Option<(usize, usize, bool)> {
     };
     let end = match quote {
         Some(q) => run_end(b, j, 512, |c| c != q && c != b'\n'),
-        None => run_end(b, j, 512, |c| {
-            !c.is_ascii_whitespace() && !b",;\"'`()]}<>".contains(&c)
-        }),
+        None => {
+            let mut end = j;
+            while end < b.len() && end - j < 512 {
+                let c = b[end];
+                // `a,b` is one value (`e,LFPt5:B6`); `a, b` is a list.
+                let list_comma =
+                    c == b',' && b.get(end + 1).is_none_or(|n| n.is_ascii_whitespace());
+                if c.is_ascii_whitespace() || list_comma || b";\"'`()[]{}<>".contains(&c) {
+                    break;
+                }
+                end += 1;
+            }
+            end
+        }
     };
     // A sentence-ending period is not part of the value.
     let mut end = end;
     while end > j && quote.is_none() && b[end - 1] == b'.' {
         end -= 1;
     }
-    // Already a placeholder (`[SECRET_1]`): leave it.
-    (end > j && b[j] != b'[').then_some((j, end, quote.is_some()))
+    // Already a placeholder (`[SECRET_1]`): leave it. A value as long as the
+    // look-ahead, or a JWT, is left to the rules that know its shape (a cut
+    // finding would leave the rest of it in clear).
+    (end > j && b[j] != b'[' && end - j < 512 && !b[j..].starts_with(b"eyJ")).then_some((
+        j,
+        end,
+        quote.is_some(),
+    ))
 }
 
 /// Someone's password: at least 6 bytes of at least two character classes, so that
@@ -451,22 +544,32 @@ pub(super) fn xml_element(b: &[u8], gt: usize, floor: usize) -> Option<Finding> 
     let kind = match name_kind {
         NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
         NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
+        NameKind::Ssn => super::numbers::is_ssn_digits(value).then_some(Kind::Ssn)?,
         NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
     };
     Some(Finding { kind, start, end })
 }
 
-/// Words that name a password in prose, and what may join them to the value.
-const PROSE_NAMES: [&[u8]; 7] = [
-    b"password",
-    b"passwort",
-    b"kennwort",
-    b"passphrase",
-    b"contrase\xC3\xB1a",
-    b"senha",
-    b"mot de passe",
+/// Words that name a password or a key in prose, and what may join them to the value.
+const PROSE_NAMES: [(&[u8], NameKind); 16] = [
+    (b"password", NameKind::Password),
+    (b"passwort", NameKind::Password),
+    (b"kennwort", NameKind::Password),
+    (b"passphrase", NameKind::Password),
+    (b"contrase\xC3\xB1a", NameKind::Password),
+    (b"senha", NameKind::Password),
+    (b"mot de passe", NameKind::Password),
+    (b"secret access key", NameKind::Secret),
+    (b"secret key", NameKind::Secret),
+    (b"access key", NameKind::Secret),
+    (b"api key", NameKind::Secret),
+    (b"api-key", NameKind::Secret),
+    (b"auth_token", NameKind::Secret),
+    (b"token", NameKind::Secret),
+    (b"secret", NameKind::Secret),
+    (b"schl\xC3\xBCssel", NameKind::Secret),
 ];
-const COPULAS: [&[u8]; 8] = [
+const COPULAS: [&[u8]; 9] = [
     b" is ",
     b" is: ",
     b" ist ",
@@ -475,28 +578,73 @@ const COPULAS: [&[u8]; 8] = [
     b" es ",
     b" \xC3\xA9 ",
     b" was ",
+    b" \xE2\x80\x93 ",
 ];
 
-/// "The wifi password is Sunflower#2024": a password named in a sentence.
+/// "The wifi password is Sunflower#2024", "Passwort Alca%zar290Z", "the API key is
+/// 4pBzc…": a password or key named in a sentence. With no joining word at all,
+/// the value must look generated (three character classes). `name = value` and
+/// `name: value` are assignments, not prose.
 pub(super) fn prose_password(b: &[u8], i: usize) -> Option<Finding> {
-    let name = PROSE_NAMES
-        .iter()
-        .find(|n| b.len() >= i + n.len() && b[i..i + n.len()].eq_ignore_ascii_case(n))?;
-    // Up to a few words (`for the staging server`) before the copula.
-    let search_end = b.len().min(i + name.len() + 48);
-    let tail = &b[i + name.len()..search_end];
-    let (at, copula) = COPULAS
-        .iter()
-        .filter_map(|c| {
-            tail.windows(c.len())
-                .position(|w| w.eq_ignore_ascii_case(c))
-                .map(|at| (at, c))
-        })
-        .min_by_key(|(at, _)| *at)?;
-    if tail[..at].contains(&b'\n') || tail[..at].contains(&b'.') {
+    // Most words start otherwise: three bytes rule them out.
+    let head = b.get(i..i + 3)?;
+    let head = [head[0] | 0x20, head[1] | 0x20, head[2] | 0x20];
+    if !matches!(
+        &head,
+        b"pas"
+            | b"ken"
+            | b"con"
+            | b"sen"
+            | b"mot"
+            | b"sec"
+            | b"acc"
+            | b"api"
+            | b"aut"
+            | b"tok"
+            | b"sch"
+    ) {
         return None;
     }
-    let mut start = i + name.len() + at + copula.len();
+    let (name, kind) = PROSE_NAMES
+        .iter()
+        .find(|(n, _)| b.len() >= i + n.len() && b[i..i + n.len()].eq_ignore_ascii_case(n))?;
+    let after_name = i + name.len();
+    if matches!(b.get(after_name), Some(b'=' | b':' | b'"' | b'\'' | b'_')) {
+        return None;
+    }
+    // The name right before the value, or up to a few words (`für den
+    // Testserver`) and a joining word; the first place that holds a value wins.
+    let search_end = b.len().min(after_name + 48);
+    let tail = &b[after_name..search_end];
+    let mut joins: Vec<(usize, usize)> = COPULAS
+        .iter()
+        .flat_map(|c| {
+            tail.windows(c.len())
+                .enumerate()
+                .filter(|(_, w)| w.eq_ignore_ascii_case(c))
+                .map(|(at, _)| (at, c.len()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if tail.first() == Some(&b' ') {
+        joins.push((0, 1));
+    }
+    joins.sort_unstable();
+    joins.into_iter().find_map(|(at, len)| {
+        if tail[..at].contains(&b'\n') || tail[..at].contains(&b'.') {
+            return None;
+        }
+        prose_value(b, after_name + at + len, *kind, at == 0 && len == 1, name)
+    })
+}
+
+fn prose_value(
+    b: &[u8],
+    mut start: usize,
+    kind: NameKind,
+    bare_join: bool,
+    name: &[u8],
+) -> Option<Finding> {
     let quote = match b.get(start) {
         Some(&q @ (b'"' | b'\'' | b'`')) => {
             start += 1;
@@ -505,20 +653,196 @@ pub(super) fn prose_password(b: &[u8], i: usize) -> Option<Finding> {
         _ => None,
     };
     let mut end = match quote {
-        Some(q) => run_end(b, start, 128, |c| c != q && c != b'\n'),
-        None => run_end(b, start, 128, |c| {
-            !c.is_ascii_whitespace() && !b",;\"'`)]}<>".contains(&c)
+        Some(q) => run_end(b, start, 4096, |c| c != q && c != b'\n'),
+        None => run_end(b, start, 4096, |c| {
+            !c.is_ascii_whitespace() && !b",;\"'`()]}<>".contains(&c)
         }),
     };
     while end > start && quote.is_none() && matches!(b[end - 1], b'.' | b',' | b':') {
         end -= 1;
     }
     let value = &b[start..end];
-    (looks_like_password(value) && !is_reference_or_placeholder(value, quote.is_some())).then_some(
-        Finding {
+    // Long values and JWTs are left to the rules that know their shape.
+    if value.len() > 128
+        || value.starts_with(b"eyJ")
+        || b.get(end) == Some(&b'(')
+        || is_reference_or_placeholder(value, quote.is_some())
+    {
+        return None;
+    }
+    let ok = if bare_join {
+        value.len() >= 8 && char_classes(value) >= 3
+    } else if kind == NameKind::Password {
+        looks_like_password(value)
+    } else {
+        looks_random(value)
+    };
+    let kind = if name.eq_ignore_ascii_case(b"secret access key") && value.len() == 40 {
+        Kind::AwsSecretKey
+    } else {
+        Kind::Secret
+    };
+    ok.then_some(Finding { kind, start, end })
+}
+
+/// `--password hunter2!`, `--account-key "…"`, and `-p` after `mysql`,
+/// `mariadb` or `sshpass` (`-pS3cret`, `-p 'S3cret'`): a credential on a command
+/// line. (`--password=…` is an assignment.)
+pub(super) fn cli_flag(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
+    if i > floor && !b[i - 1].is_ascii_whitespace() {
+        return None;
+    }
+    let short_p = b.get(i + 1) == Some(&b'p');
+    // `mysql -pSECRET` (with a space, mysql prompts and the word is a database);
+    // `sshpass -p SECRET`.
+    let (name_end, kind, spaced) = if short_p {
+        // The command, on the same line and not far back (bounded: linear time).
+        let from = i.saturating_sub(160);
+        let line_start = b[from..i]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(from, |n| from + n + 1);
+        let line = &b[line_start..i];
+        let has = |tool: &[u8]| line.windows(tool.len()).any(|w| w == tool);
+        if has(b"sshpass") {
+            (i + 2, NameKind::Password, true)
+        } else if has(b"mysql") || has(b"mariadb") {
+            (i + 2, NameKind::Password, false)
+        } else {
+            return None;
+        }
+    } else if b[i..].starts_with(b"--") {
+        let end = run_end(b, i + 2, 48, |c| is_word_byte(c) || c == b'-');
+        (end, name_kind(&b[i + 2..end])?, true)
+    } else {
+        return None;
+    };
+    let mut start = name_end;
+    if spaced {
+        if b.get(start) != Some(&b' ') {
+            return None;
+        }
+        start += 1;
+    } else if b.get(start).is_none_or(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let quote = match b.get(start) {
+        Some(&q @ (b'"' | b'\'')) => {
+            start += 1;
+            Some(q)
+        }
+        _ => None,
+    };
+    let end = match quote {
+        Some(q) => run_end(b, start, 512, |c| c != q && c != b'\n'),
+        None => run_end(b, start, 512, |c| {
+            !c.is_ascii_whitespace() && c != b'"' && c != b'\''
+        }),
+    };
+    let value = &b[start..end];
+    if value.starts_with(b"-") || is_reference_or_placeholder(value, quote.is_some()) {
+        return None;
+    }
+    let kind = match kind {
+        NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
+        NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
+        NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
+        NameKind::Ssn => return None,
+    };
+    Some(Finding { kind, start, end })
+}
+
+/// `define('DB_PASSWORD', 'x')`, `("SECRET_KEY", "…")`: a quoted name, a comma,
+/// and a quoted value.
+pub(super) fn positional_pair(b: &[u8], comma: usize, floor: usize) -> Option<Finding> {
+    let mut close = comma;
+    while close > floor && b[close - 1] == b' ' {
+        close -= 1;
+    }
+    let quote = *b.get(close.checked_sub(1)?)?;
+    if quote != b'\'' && quote != b'"' || close - 1 <= floor {
+        return None;
+    }
+    let from = (close - 1).saturating_sub(64).max(floor);
+    let open = b[from..close - 1].iter().rposition(|&c| c == quote)? + from;
+    let name = &b[open + 1..close - 1];
+    if name.is_empty() || name.len() > 48 || !name.iter().all(|&c| is_word_byte(c) || c == b'-') {
+        return None;
+    }
+    let kind = name_kind(name)?;
+    let (start, end, quoted) = value_after(b, comma)?;
+    if !quoted || is_reference_or_placeholder(&b[start..end], true) {
+        return None;
+    }
+    let value = &b[start..end];
+    let kind = match kind {
+        NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
+        NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
+        NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
+        NameKind::Ssn => super::numbers::is_ssn_digits(value).then_some(Kind::Ssn)?,
+    };
+    Some(Finding { kind, start, end })
+}
+
+/// Calls that take credentials as positional arguments: `DriverManager.
+/// getConnection(url, "user", "pass")`, `new NetworkCredential("u", "p")`,
+/// `new PDO($dsn, 'u', 'p')`, `Client('AC…', 'token')`, `login("u", "p")`.
+const CREDENTIAL_CALLS: [&[u8]; 6] = [
+    b"credential",
+    b"connect",
+    b"pdo",
+    b"login",
+    b"client",
+    b"auth",
+];
+
+/// At a quote that opens an argument after the first of a credential call: the
+/// argument, when it looks generated (or like a password of three character
+/// classes), is a secret. Earlier arguments are scanned as usual.
+pub(super) fn positional_credential(b: &[u8], quote: usize, floor: usize) -> Option<Finding> {
+    let mut k = quote;
+    while k > floor && b[k - 1] == b' ' {
+        k -= 1;
+    }
+    if k == floor || b[k - 1] != b',' {
+        return None;
+    }
+    // Back to the call's `(` on the same line. This look-back may cross earlier
+    // findings (the call's first argument may be one): it reads, never claims.
+    let from = k.saturating_sub(256);
+    let open = b[from..k].iter().rposition(|&c| c == b'(' || c == b'\n')? + from;
+    if b[open] != b'(' {
+        return None;
+    }
+    let mut name_start = open;
+    while name_start > 0
+        && open - name_start < 48
+        && (is_word_byte(b[name_start - 1])
+            || b[name_start - 1] == b'.'
+            || b[name_start - 1] == b':')
+    {
+        name_start -= 1;
+    }
+    let name = &b[name_start..open];
+    if name.is_empty()
+        || !CREDENTIAL_CALLS
+            .iter()
+            .any(|c| name.windows(c.len()).any(|w| w.eq_ignore_ascii_case(c)))
+    {
+        return None;
+    }
+    let q = b[quote];
+    let start = quote + 1;
+    let end = run_end(b, start, 256, |c| c != q && c != b'\n');
+    if b.get(end) != Some(&q) {
+        return None;
+    }
+    let value = &b[start..end];
+    (!is_reference_or_placeholder(value, true)
+        && (looks_random(value) || (looks_like_password(value) && char_classes(value) >= 3)))
+        .then_some(Finding {
             kind: Kind::Secret,
             start,
             end,
-        },
-    )
+        })
 }

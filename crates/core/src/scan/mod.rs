@@ -12,6 +12,9 @@
 //! | `:` | `scheme://user:password@host`, IPv6 addresses, `name: value` assignments |
 //! | `=` | `name = value` assignments |
 //! | `>` | `<password>value</password>` elements |
+//! | `,` after a quoted name | `define('DB_PASSWORD', '…')` |
+//! | a quote after `,` in a credential call | `getConnection(url, "user", "…")`, `NetworkCredential("u", "…")` |
+//! | `-` at a word's start | `--password …`, `mysql -p…` |
 //! | start of `password`, `Passwort`, `contraseña`… | "the password is …" in a sentence |
 //! | `-----BEGIN` | PEM private key blocks |
 //!
@@ -310,8 +313,11 @@ pub fn scan_into(text: &str, findings: &mut Vec<Finding>) {
             b':' => kv::after_colon(b, i, cursor.floor),
             b'=' => kv::assignment(b, i, cursor.floor),
             b'>' => kv::xml_element(b, i, cursor.floor),
-            b'+' | b'(' => numbers::phone_with_lead(b, i),
-            b'-' => prefixed::pem_private_key(b, i),
+            b'+' => numbers::phone_with_lead(b, i),
+            b'-' => prefixed::pem_private_key(b, i).or_else(|| kv::cli_flag(b, i, cursor.floor)),
+            b',' => kv::positional_pair(b, i, cursor.floor),
+            b'(' => numbers::phone_with_lead(b, i),
+            b'"' | b'\'' => kv::positional_credential(b, i, cursor.floor),
             _ => None,
         };
         match found {
@@ -337,8 +343,13 @@ impl Cursor {
 }
 
 fn at_word_start(b: &[u8], i: usize) -> Option<Finding> {
-    if matches!(b[i] | 0x20, b'p' | b'k' | b'c' | b's' | b'm')
+    if matches!(b[i] | 0x20, b'p' | b'k' | b'c' | b's' | b'm' | b't' | b'a')
         && let Some(found) = kv::prose_password(b, i)
+    {
+        return Some(found);
+    }
+    if b[i].is_ascii_hexdigit()
+        && let Some(found) = prefixed::mailgun_key(b, i)
     {
         return Some(found);
     }

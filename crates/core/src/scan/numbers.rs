@@ -198,18 +198,20 @@ const VERSION_WORDS: [&[u8]; 16] = [
 /// The word before `start` (past spaces, `:`, `=`, quotes, `#`) is a version word.
 fn after_version_word(b: &[u8], start: usize) -> bool {
     let mut end = start;
-    while end > 0 && start - end < 8 && b" :=\"'#(".contains(&b[end - 1]) {
+    while end > 0 && start - end < 8 && b" :=\"'#(>".contains(&b[end - 1]) {
         end -= 1;
     }
     let mut word_start = end;
     while word_start > 0
-        && end - word_start < 12
+        && end - word_start < 24
         && (b[word_start - 1].is_ascii_alphabetic() || b[word_start - 1] >= 0x80)
     {
         word_start -= 1;
     }
     let word = &b[word_start..end];
-    VERSION_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w))
+    // `AssemblyVersion`, `FileVersion`, `productVersion`.
+    let ends_in_version = word.len() > 7 && word[word.len() - 7..].eq_ignore_ascii_case(b"version");
+    ends_in_version || VERSION_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w))
 }
 
 fn next_is_digit(b: &[u8], i: usize) -> bool {
@@ -226,6 +228,20 @@ fn is_ipv4(run: &Run) -> bool {
         at += usize::from(len);
         len <= 3 && octet.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0')) <= 255
     })
+}
+
+/// Nine digits that make a valid SSN (area not 000, 666 or 9xx; group and serial
+/// not zero), for a value assigned to an `ssn` name.
+pub(crate) fn is_ssn_digits(value: &[u8]) -> bool {
+    if value.len() != 9 || !value.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let area = &value[..3];
+    area != b"000"
+        && area != b"666"
+        && area[0] != b'9'
+        && &value[3..5] != b"00"
+        && &value[5..] != b"0000"
 }
 
 fn is_ssn(run: &Run) -> bool {
@@ -285,14 +301,21 @@ fn is_north_american(run: &Run) -> bool {
     groups == [3, 3, 4] || (groups == [1, 3, 3, 4] && run.digits()[0] == b'1')
 }
 
-/// National formats with a trunk `0`: `020 7946 0958`, `030-901820-12`.
+/// National formats: with a trunk `0` (`020 7946 0958`, `030-901820-12`,
+/// `0711 36503446`, the French `01.94.55.20.87`), and Spain's nine digits without
+/// one, grouped as people write them (`612 34 56 78`, `984 470 810`).
 fn is_national(run: &Run) -> bool {
-    run.group_count >= 2
-        && run.digits()[0] == b'0'
-        && (10..=11).contains(&run.digit_count)
-        && run.groups()[0] >= 2
-        && run
-            .seps()
-            .iter()
-            .all(|&s| s == b' ' || s == b'-' || s == b')')
+    let groups = run.groups();
+    let seps = run.seps();
+    let first = run.digits()[0];
+    let trunk = run.group_count >= 2
+        && first == b'0'
+        && (10..=12).contains(&run.digit_count)
+        && groups[0] >= 2
+        && seps.iter().all(|&s| s == b' ' || s == b'-' || s == b')');
+    let french_dots = first == b'0' && groups == [2, 2, 2, 2, 2] && seps.iter().all(|&s| s == b'.');
+    let spanish = (b'6'..=b'9').contains(&first)
+        && (groups == [3, 2, 2, 2] || groups == [3, 3, 3])
+        && seps.iter().all(|&s| s == b' ');
+    trunk || french_dots || spanish
 }

@@ -56,6 +56,7 @@ pub(super) fn upper(b: &[u8], i: usize) -> Option<Finding> {
         return Some(found);
     }
     match b[i] {
+        b'B' | b'T' => authorization(b, i),
         b'S' => sendgrid(b, i).or_else(|| hex_token(b, i, b"SK", 32, Kind::TwilioKey)),
         b'A' => hex_token(b, i, b"AC", 32, Kind::TwilioKey).or_else(|| {
             token(
@@ -71,6 +72,62 @@ pub(super) fn upper(b: &[u8], i: usize) -> Option<Finding> {
         _ => None,
     }
     .or_else(|| iban(b, i))
+}
+
+/// `Bearer <token>`, and `Basic <base64>` or `Token <token>` after an
+/// `Authorization` header name: the credential after the scheme.
+fn authorization(b: &[u8], i: usize) -> Option<Finding> {
+    let (scheme, needs_header): (&[u8], bool) = if b[i..].starts_with(b"Bearer ") {
+        (b"Bearer ", false)
+    } else if b[i..].starts_with(b"Basic ") {
+        (b"Basic ", true)
+    } else if b[i..].starts_with(b"Token ") {
+        (b"Token ", true)
+    } else {
+        return None;
+    };
+    if needs_header {
+        let from = i.saturating_sub(24);
+        let before = &b[from..i];
+        if !before
+            .windows(13)
+            .any(|w| w.eq_ignore_ascii_case(b"authorization"))
+        {
+            return None;
+        }
+    }
+    let start = i + scheme.len();
+    if b[start..].starts_with(b"eyJ") {
+        // A JWT: its own rule names it.
+        return None;
+    }
+    let end = run_end(b, start, 4096, |c| {
+        c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c)
+    });
+    let token = &b[start..end];
+    let mixed = token.iter().any(u8::is_ascii_digit) && token.iter().any(u8::is_ascii_alphabetic);
+    (token.len() >= 16 && mixed && ends_token(b, end)).then_some(Finding {
+        kind: Kind::Secret,
+        start,
+        end,
+    })
+}
+
+/// Mailgun's newer keys: 32 hex digits, then two groups of 8 (`…-2ba04293-89a4a054`).
+pub(super) fn mailgun_key(b: &[u8], i: usize) -> Option<Finding> {
+    if b.get(i + 32) != Some(&b'-') || b.get(i + 41) != Some(&b'-') {
+        return None;
+    }
+    let hex = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|r| r.iter().all(u8::is_ascii_hexdigit))
+    };
+    (hex(i..i + 32) && hex(i + 33..i + 41) && hex(i + 42..i + 50) && ends_token(b, i + 50))
+        .then_some(Finding {
+            kind: Kind::MailgunKey,
+            start: i,
+            end: i + 50,
+        })
 }
 
 /// `prefix` then exactly `len` hexadecimal digits (either case), a whole token.
@@ -367,6 +424,20 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(haystack, needle)
 }
 
+/// The line before `at` runs `ssh`, `scp`, `sftp` or `rsync`: `user@host` there
+/// is a login, not an address.
+fn ssh_command_before(b: &[u8], at: usize) -> bool {
+    let from = at.saturating_sub(128);
+    let line_start = b[from..at]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(from, |n| from + n + 1);
+    let line = &b[line_start..at];
+    [b"ssh ".as_slice(), b"scp ", b"sftp ", b"rsync "]
+        .iter()
+        .any(|cmd| line.windows(cmd.len()).any(|w| w == *cmd))
+}
+
 /// `local@domain.tld`, found from its `@`. The local part is looked for backwards
 /// (at most 64 bytes, never before `floor`).
 pub(super) fn email(b: &[u8], at: usize, floor: usize) -> Option<Finding> {
@@ -405,6 +476,19 @@ pub(super) fn email(b: &[u8], at: usize, floor: usize) -> Option<Finding> {
         }
     }
     let tld = &b[last_label.0..last_label.1];
+    // `git@github.com:org/repo.git`, `deploy@web-03:/srv`: a host path, not mail;
+    // `ssh ubuntu@bastion.example.dev`: a login.
+    let host_path = b.get(last_label.1) == Some(&b':') && {
+        let rest = &b[last_label.1..b.len().min(last_label.1 + 256)];
+        let token_end = rest
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .unwrap_or(rest.len());
+        rest[..token_end].contains(&b'/')
+    };
+    if host_path || ssh_command_before(b, start) {
+        return None;
+    }
     if labels < 2 || tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) {
         return None;
     }
