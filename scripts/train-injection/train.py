@@ -8,7 +8,7 @@ Features come from the Rust code itself (`cargo run --example injection_features
 so the script and the relay cannot disagree on what a feature is. The model is a
 logistic regression over those hashed features; its weights are quantised to one
 signed byte per bucket. Thresholds are chosen on the development set only
-(data/dev.jsonl); the held-out sets under crates/core/fixtures/ are never read here.
+(data/dev*.jsonl); the held-out sets under crates/core/fixtures/ are never read here.
 See README.md for the data and its licences.
 """
 
@@ -38,7 +38,7 @@ TRAINING = [
     os.path.join(ROOT, "crates", "core", "fixtures", "injection_prompts.jsonl"),
     os.path.join(ROOT, "crates", "core", "fixtures", "injection_holdout.jsonl"),
 ]
-DEV = os.path.join(HERE, "data", "dev.jsonl")
+DEV = [os.path.join(HERE, "data", "dev.jsonl"), os.path.join(HERE, "data", "dev2.jsonl")]
 
 
 def load(path):
@@ -211,7 +211,7 @@ def main():
     q, scale = quantise(clf.coef_[0])
     bias = float(clf.intercept_[0])
 
-    dev = load(DEV)
+    dev = [row for path in DEV if os.path.exists(path) for row in load(path)]
     dev_feats = features([r["text"] for r in dev])
     dev_scores = [score(q, scale, bias, s) for s in dev_feats]
     direct = [(s, r) for s, r in zip(dev_scores, dev) if r["role"] == "user"]

@@ -253,11 +253,15 @@ fn ipv6(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
         return None;
     }
     let text = std::str::from_utf8(candidate).ok()?;
-    text.parse::<Ipv6Addr>().ok().map(|_| Finding {
-        kind: Kind::IpAddress,
-        start,
-        end,
-    })
+    // `::1` and `::` name no one.
+    text.parse::<Ipv6Addr>()
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .map(|_| Finding {
+            kind: Kind::IpAddress,
+            start,
+            end,
+        })
 }
 
 /// `name = value` or `name: value` where the name looks like it holds a

@@ -161,6 +161,11 @@ fn classify(run: &Run, b: &[u8]) -> Option<Kind> {
         if fifth_part || suffix || after_version_word(b, run.start) {
             return None;
         }
+        // Loopback and "any" name no one: `127.0.0.1`, `0.0.0.0`.
+        let first = &run.digits()[..usize::from(run.groups()[0])];
+        if first == b"127" || run.digits().iter().all(|&d| d == b'0') {
+            return None;
+        }
         return Some(Kind::IpAddress);
     }
     if is_ssn(run) {

@@ -574,3 +574,16 @@ fn planted_sets_do_not_regress() {
         );
     }
 }
+
+#[test]
+fn loopback_and_unspecified_addresses_name_no_one() {
+    for text in [
+        "listen on 127.0.0.1:8080",
+        "bind 0.0.0.0",
+        "curl http://[::1]:80/",
+        "host ::1 only",
+    ] {
+        assert!(kinds(text).is_empty(), "{text:?} gave {:?}", kinds(text));
+    }
+    assert_eq!(only("client 10.20.30.40 connected").0, Kind::IpAddress);
+}
