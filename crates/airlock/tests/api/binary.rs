@@ -311,6 +311,53 @@ async fn the_admin_cli_sets_every_policy_setting() {
         "maybe",
     ]);
     assert!(!ok && out.contains("allow, redact, block"), "{out}");
+    // A judge needs all its parts, and must be one of the tenant's providers.
+    let (ok, out) = admin(&[
+        "set-policy",
+        "--tenant",
+        "acme",
+        "--class",
+        "internal",
+        "--injection",
+        "judge",
+    ]);
+    assert!(
+        !ok && out.contains("injection = judge needs a judge"),
+        "{out}"
+    );
+    let (ok, out) = admin(&[
+        "set-policy",
+        "--tenant",
+        "acme",
+        "--class",
+        "internal",
+        "--injection",
+        "judge",
+        "--judge-provider",
+        "openai",
+        "--judge-model",
+        "gpt-4o-mini",
+    ]);
+    assert!(!ok && out.contains("--judge-on-failure"), "{out}");
+    let (ok, out) = admin(&[
+        "set-policy",
+        "--tenant",
+        "acme",
+        "--class",
+        "internal",
+        "--injection",
+        "judge",
+        "--judge-provider",
+        "nowhere",
+        "--judge-model",
+        "m",
+        "--judge-on-failure",
+        "open",
+    ]);
+    assert!(
+        !ok && out.contains("not one of this tenant's providers"),
+        "{out}"
+    );
 
     let db = airlock_schema::db::connect(&url).await.unwrap();
     let k = relay_key::Entity::find().one(&db).await.unwrap().unwrap();

@@ -272,6 +272,33 @@ async fn the_preview_follows_agreements_and_policies() {
             .contains("The action on personal data is one of allow, redact or block")
     );
     assert_eq!(owner.post("/t/prev/policies/secret", &[]).await.status, 404);
+
+    // The judge: refused without a failure mode, saved and shown with one.
+    let judge = |on_failure: &'static str| {
+        vec![
+            ("pii", "redact"),
+            ("secrets", "redact"),
+            ("injection", "judge"),
+            ("judge_provider", "local"),
+            ("judge_model", "judge-1"),
+            ("judge_timeout_ms", "1500"),
+            ("judge_on_failure", on_failure),
+            ("output", "flag"),
+        ]
+    };
+    let bad = owner.post("/t/prev/policies/public", &judge("")).await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("When the judge does not answer is one of closed")
+    );
+    let saved = owner
+        .post("/t/prev/policies/public", &judge("closed"))
+        .await;
+    assert_eq!(saved.status, 303);
+    let page = owner.get("/t/prev/policies").await;
+    assert!(page.body.contains(r#"value="judge-1""#) && page.body.contains(r#"value="1500""#));
+    assert!(page.body.contains(r#"<option value="closed" selected>"#));
 }
 
 #[actix_web::test]
