@@ -6,6 +6,7 @@ pub mod class;
 pub mod egress;
 pub mod envelope;
 pub mod injection;
+pub mod jsonl;
 pub mod key;
 pub mod mock_reply;
 pub mod money;

@@ -53,12 +53,7 @@ impl Labelled {
 
 /// Parses a set; `None` names the first line that is not a labelled text.
 pub fn parse_set(jsonl: &str) -> Result<Vec<Labelled>, String> {
-    jsonl
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", n + 1)))
-        .collect()
+    crate::jsonl::parse(jsonl)
 }
 
 /// Attacks caught and benign texts flagged.

@@ -36,12 +36,7 @@ pub struct PlantedText {
 
 /// Parses a set.
 pub fn parse_set(jsonl: &str) -> Result<Vec<PlantedText>, String> {
-    jsonl
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", n + 1)))
-        .collect()
+    crate::jsonl::parse(jsonl)
 }
 
 /// Planted values found, of all planted.

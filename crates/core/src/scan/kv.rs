@@ -4,7 +4,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{Finding, Kind, is_word_byte, run_end};
+use super::{Finding, Kind, holds, is_word_byte, line_before, run_end};
 
 /// Names whose value is a credential: matched as lower-case substrings of the
 /// name, in English, German, French, Spanish and Portuguese spellings.
@@ -296,16 +296,29 @@ pub(super) fn assignment(b: &[u8], op: usize, floor: usize) -> Option<Finding> {
         name.windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
     };
-    let kind = match name_kind {
-        NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
-        NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
-        NameKind::Ssn => super::numbers::is_ssn_digits(value).then_some(Kind::Ssn)?,
-        NameKind::Secret if contains(b"aws") && contains(b"secret") && value.len() == 40 => {
-            Kind::AwsSecretKey
-        }
-        NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
+    let kind = if name_kind == NameKind::Secret
+        && contains(b"aws")
+        && contains(b"secret")
+        && value.len() == 40
+    {
+        Kind::AwsSecretKey
+    } else {
+        name_kind.judge(value)?
     };
     Some(Finding { kind, start, end })
+}
+
+impl NameKind {
+    /// What a value assigned to a name of this kind is, if it looks like one:
+    /// the same judgement wherever the name and the value were found.
+    fn judge(self, value: &[u8]) -> Option<Kind> {
+        match self {
+            NameKind::Password => looks_like_password(value).then_some(Kind::Secret),
+            NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey),
+            NameKind::Ssn => super::numbers::is_ssn_digits(value).then_some(Kind::Ssn),
+            NameKind::Secret => looks_random(value).then_some(Kind::Secret),
+        }
+    }
 }
 
 /// The value of a `name="…"` or `key="…"` attribute earlier in the tag around `op`.
@@ -545,12 +558,7 @@ pub(super) fn xml_element(b: &[u8], gt: usize, floor: usize) -> Option<Finding> 
     if is_reference_or_placeholder(value, true) {
         return None;
     }
-    let kind = match name_kind {
-        NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
-        NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
-        NameKind::Ssn => super::numbers::is_ssn_digits(value).then_some(Kind::Ssn)?,
-        NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
-    };
+    let kind = name_kind.judge(value)?;
     Some(Finding { kind, start, end })
 }
 
@@ -701,13 +709,8 @@ pub(super) fn cli_flag(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
     // `sshpass -p SECRET`.
     let (name_end, kind, spaced) = if short_p {
         // The command, on the same line and not far back (bounded: linear time).
-        let from = i.saturating_sub(160);
-        let line_start = b[from..i]
-            .iter()
-            .rposition(|&c| c == b'\n')
-            .map_or(from, |n| from + n + 1);
-        let line = &b[line_start..i];
-        let has = |tool: &[u8]| line.windows(tool.len()).any(|w| w == tool);
+        let line = line_before(b, i, 160);
+        let has = |tool: &[u8]| holds(line, tool);
         if has(b"sshpass") {
             (i + 2, NameKind::Password, true)
         } else if has(b"mysql") || has(b"mariadb") {
@@ -747,12 +750,7 @@ pub(super) fn cli_flag(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
     if value.starts_with(b"-") || is_reference_or_placeholder(value, quote.is_some()) {
         return None;
     }
-    let kind = match kind {
-        NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
-        NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
-        NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
-        NameKind::Ssn => return None,
-    };
+    let kind = kind.judge(value)?;
     Some(Finding { kind, start, end })
 }
 
@@ -779,12 +777,7 @@ pub(super) fn positional_pair(b: &[u8], comma: usize, floor: usize) -> Option<Fi
         return None;
     }
     let value = &b[start..end];
-    let kind = match kind {
-        NameKind::Password => looks_like_password(value).then_some(Kind::Secret)?,
-        NameKind::AzureAccountKey => (value.len() >= 40).then_some(Kind::AzureStorageKey)?,
-        NameKind::Secret => looks_random(value).then_some(Kind::Secret)?,
-        NameKind::Ssn => super::numbers::is_ssn_digits(value).then_some(Kind::Ssn)?,
-    };
+    let kind = kind.judge(value)?;
     Some(Finding { kind, start, end })
 }
 

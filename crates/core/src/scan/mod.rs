@@ -385,6 +385,22 @@ pub(crate) fn run_end(b: &[u8], start: usize, max: usize, ok: impl Fn(u8) -> boo
     j
 }
 
+/// The part of the line before `at`, at most `max` bytes back (bounded, so the
+/// scan stays linear).
+pub(crate) fn line_before(b: &[u8], at: usize, max: usize) -> &[u8] {
+    let from = at.saturating_sub(max);
+    let start = b[from..at]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(from, |n| from + n + 1);
+    &b[start..at]
+}
+
+/// Whether `haystack` holds `needle`.
+pub(crate) fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
 /// True when nothing token-like continues the text at `end`.
 pub(crate) fn ends_token(b: &[u8], end: usize) -> bool {
     b.get(end).is_none_or(|&c| !is_word_byte(c))

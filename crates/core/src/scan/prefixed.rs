@@ -1,7 +1,7 @@
 //! Values recognised by how they start: provider and cloud keys, JWTs, IBANs, PEM
 //! blocks, and e-mail addresses (recognised by their `@`).
 
-use super::{Finding, Kind, ends_token, is_word_byte, run_end};
+use super::{Finding, Kind, ends_token, holds, is_word_byte, line_before, run_end};
 use crate::key::{Env, RelayKey};
 
 fn is_key_byte(c: u8) -> bool {
@@ -427,15 +427,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// The line before `at` runs `ssh`, `scp`, `sftp` or `rsync`: `user@host` there
 /// is a login, not an address.
 fn ssh_command_before(b: &[u8], at: usize) -> bool {
-    let from = at.saturating_sub(128);
-    let line_start = b[from..at]
-        .iter()
-        .rposition(|&c| c == b'\n')
-        .map_or(from, |n| from + n + 1);
-    let line = &b[line_start..at];
+    let line = line_before(b, at, 128);
     [b"ssh ".as_slice(), b"scp ", b"sftp ", b"rsync "]
         .iter()
-        .any(|cmd| line.windows(cmd.len()).any(|w| w == *cmd))
+        .any(|cmd| holds(line, cmd))
 }
 
 /// `local@domain.tld`, found from its `@`. The local part is looked for backwards
