@@ -674,8 +674,10 @@ fn prose_value(
         end -= 1;
     }
     let value = &b[start..end];
-    // Long values and JWTs are left to the rules that know their shape.
+    // Long values, JWTs and prefixed tokens are left to the rules that know
+    // their shape.
     if value.len() > 128
+        || super::known_token_at(b, start)
         || value.starts_with(b"eyJ")
         || b.get(end) == Some(&b'(')
         || is_reference_or_placeholder(value, quote.is_some())

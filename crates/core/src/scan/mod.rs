@@ -363,6 +363,16 @@ fn at_word_start(b: &[u8], i: usize) -> Option<Finding> {
     }
 }
 
+/// Whether a value starting at `i` is a token a prefix rule names (`ghp_…`,
+/// `sk-…`, `AKIA…`): a rule that reads a value by its name leaves it to that rule.
+pub(crate) fn known_token_at(b: &[u8], i: usize) -> bool {
+    match b.get(i) {
+        Some(b'A'..=b'Z') => prefixed::upper(b, i).is_some(),
+        Some(b'a'..=b'z') => prefixed::lower(b, i).is_some(),
+        _ => false,
+    }
+}
+
 /// Bytes that make up a word for the purpose of "start of a word".
 pub(crate) fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
