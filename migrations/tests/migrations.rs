@@ -64,6 +64,10 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "output_chars",
     "redactions",
     "injection_flags",
+    // The injection screen's scores (0–1000) and the name of its deciding layer.
+    "injection_score_milli",
+    "injection_indirect_milli",
+    "injection_layer",
     "output_flags",
     "input_images",
     "data_class",
