@@ -160,7 +160,8 @@ fn emit_word(h: u64, previous: Option<u64>, segment: usize, each: &mut impl FnMu
 
 /// The shipped model.
 pub struct Model {
-    weights: &'static [u8],
+    /// One signed byte per bucket; a fixed size, so no lookup needs a bounds check.
+    weights: &'static [u8; BUCKETS],
     scale: f32,
     bias: f32,
     /// A direct text scoring at or above this is an attack.
@@ -199,7 +200,7 @@ impl Model {
             direct_threshold: float(20),
             indirect_threshold: float(24),
             uncertain_from: float(28),
-            weights: &bytes[header..],
+            weights: bytes[header..].try_into().map_err(|_| BadModel)?,
         };
         let sane = |x: f32| x.is_finite();
         if ![model.scale, model.bias].into_iter().all(sane)
@@ -218,7 +219,7 @@ impl Model {
 
     #[inline]
     fn weight(&self, bucket: u32) -> i32 {
-        i32::from(self.weights[bucket as usize] as i8)
+        i32::from(self.weights[bucket as usize & (BUCKETS - 1)] as i8)
     }
 
     /// The probability that the normalised `text` holds an attack: the highest

@@ -15,9 +15,20 @@
 pub fn normalise_into(text: &str, out: &mut String, scratch: &mut String) {
     fold_characters(text, scratch);
     out.clear();
+    // Most text is ASCII without digits or spelled-out letters: folding was all
+    // there was to do.
+    if nothing_left_to_undo(scratch.as_bytes()) {
+        out.push_str(scratch);
+        return;
+    }
+    undo_word_tricks(scratch, out);
+}
+
+/// The word pass: mixed-script and leetspeak words, spelled-out letters.
+fn undo_word_tricks(scratch: &str, out: &mut String) {
     out.reserve(scratch.len());
     let mut tokens = Tokens {
-        text: scratch.as_str(),
+        text: scratch,
         at: 0,
     };
     // Single letters waiting to be joined, with the separators between them, in
@@ -41,6 +52,26 @@ pub fn normalise_into(text: &str, out: &mut String, scratch: &mut String) {
         out.push_str(separator);
     }
     flush_spelled(&mut pending, out);
+}
+
+/// ASCII with no digit next to a letter (no leetspeak) and no two single letters
+/// in a row (no spelled-out word): the word pass would change nothing.
+fn nothing_left_to_undo(text: &[u8]) -> bool {
+    if !text.is_ascii() {
+        return false;
+    }
+    let letter = |i: usize| text.get(i).is_some_and(u8::is_ascii_alphabetic);
+    let leet = (0..text.len())
+        .any(|i| text[i].is_ascii_digit() && ((i > 0 && letter(i - 1)) || letter(i + 1)));
+    if leet {
+        return false;
+    }
+    let single_letter_at = |i: usize| {
+        text.get(i).is_some_and(u8::is_ascii_alphabetic)
+            && (i == 0 || !text[i - 1].is_ascii_alphanumeric())
+            && text.get(i + 1).is_none_or(|c| !c.is_ascii_alphanumeric())
+    };
+    !(0..text.len()).any(|i| single_letter_at(i) && single_letter_at(i + 2))
 }
 
 /// A run of at least this many single letters is a spelled-out word.
@@ -341,6 +372,19 @@ mod tests {
             "please ignore the rules"
         );
         assert_eq!(norm("i.g.n.o.r.e rules"), "ignore rules");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_shortcut_changes_nothing(text in "[a-zA-Z0-9 .,:!?\\-]{0,200}") {
+            let mut folded = String::new();
+            fold_characters(&text, &mut folded);
+            if nothing_left_to_undo(folded.as_bytes()) {
+                let mut slow = String::new();
+                undo_word_tricks(&folded, &mut slow);
+                proptest::prop_assert_eq!(slow, folded);
+            }
+        }
     }
 
     #[test]
