@@ -253,7 +253,10 @@ fn ipv6(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
         return None;
     }
     let text = std::str::from_utf8(candidate).ok()?;
-    // `::1` and `::` name no one.
+    // A network (`2001:db8::/32`) is not a host; `::1` and `::` name no one.
+    if b.get(end) == Some(&b'/') {
+        return None;
+    }
     text.parse::<Ipv6Addr>()
         .ok()
         .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
@@ -269,6 +272,14 @@ fn ipv6(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
 /// `${DB_PASSWORD}`, `os.environ["X"]`, `{{ secrets.X }}`).
 pub(super) fn assignment(b: &[u8], op: usize, floor: usize) -> Option<Finding> {
     let mut name = name_before(b, op, floor)?;
+    // `arn:aws:secretsmanager:…`, `urn:…`: a colon-separated identifier, not
+    // `name: value`.
+    if b[op] == b':' {
+        let name_start = name.as_ptr() as usize - b.as_ptr() as usize;
+        if name_start > 0 && b[name_start - 1] == b':' {
+            return None;
+        }
+    }
     // `<add key="DbPassword" value="…"/>`, `<property name="authToken" value="…"/>`:
     // the name is another attribute of the same tag.
     if name.eq_ignore_ascii_case(b"value") {
@@ -342,7 +353,18 @@ fn attribute_name_in_tag(b: &[u8], op: usize, floor: usize) -> Option<&[u8]> {
 /// A value that stands for a secret without being one: a variable reference, a
 /// template, an environment lookup, a member access, or a placeholder word.
 fn is_reference_or_placeholder(value: &[u8], quoted: bool) -> bool {
-    const STARTS: [&[u8]; 6] = [b"$", b"%", b"{{", b"<", b"#{", b"@"];
+    const STARTS: [&[u8]; 9] = [
+        b"$",
+        b"%",
+        b"{{",
+        b"<",
+        b"#{",
+        b"@",
+        // Secret-manager references and Stripe's publishable (public) keys.
+        b"arn:",
+        b"pk_live_",
+        b"pk_test_",
+    ];
     const CONTAINS: [&[u8]; 9] = [
         b"environ",
         b"process.env",
@@ -387,7 +409,22 @@ fn is_reference_or_placeholder(value: &[u8], quoted: bool) -> bool {
             .windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
     };
-    if CONTAINS.iter().any(|n| lower_contains(n)) {
+    if CONTAINS.iter().any(|n| lower_contains(n)) || lower_contains(b"/secrets/") {
+        return true;
+    }
+    // `redis-password`, `settings.SECRET_KEY`: a value that names a secret is a
+    // reference to one (a generated value does not spell these words).
+    if !looks_random_strict(value)
+        && [
+            b"password".as_slice(),
+            b"secret",
+            b"token",
+            b"apikey",
+            b"api_key",
+        ]
+        .iter()
+        .any(|w| lower_contains(w))
+    {
         return true;
     }
     if PLACEHOLDERS.iter().any(|p| value.eq_ignore_ascii_case(p))
@@ -445,6 +482,12 @@ fn value_after(b: &[u8], op: usize) -> Option<(usize, usize, bool)> {
         j += 1;
     }
     while j < b.len() && j - op < 16 && b[j] == b' ' {
+        j += 1;
+    }
+    // `b"…"`, `r'…'`: a string prefix before the quote.
+    if matches!(b.get(j), Some(b'b' | b'r' | b'u' | b'f'))
+        && matches!(b.get(j + 1), Some(b'"' | b'\''))
+    {
         j += 1;
     }
     let quote = match b.get(j) {
@@ -510,6 +553,11 @@ fn looks_random(value: &[u8]) -> bool {
         && shannon_entropy_bits(value) >= 3.5
 }
 
+/// Random beyond doubt: long, three character classes, high entropy.
+fn looks_random_strict(value: &[u8]) -> bool {
+    value.len() >= 20 && char_classes(value) >= 3 && shannon_entropy_bits(value) >= 4.0
+}
+
 fn char_classes(value: &[u8]) -> usize {
     let lower = value.iter().any(u8::is_ascii_lowercase);
     let upper = value.iter().any(u8::is_ascii_uppercase);
@@ -563,7 +611,9 @@ pub(super) fn xml_element(b: &[u8], gt: usize, floor: usize) -> Option<Finding> 
 }
 
 /// Words that name a password or a key in prose, and what may join them to the value.
-const PROSE_NAMES: [(&[u8], NameKind); 16] = [
+const PROSE_NAMES: [(&[u8], NameKind); 18] = [
+    (b"identified by", NameKind::Password),
+    (b"requirepass", NameKind::Password),
     (b"password", NameKind::Password),
     (b"passwort", NameKind::Password),
     (b"kennwort", NameKind::Password),
@@ -614,6 +664,8 @@ pub(super) fn prose_password(b: &[u8], i: usize) -> Option<Finding> {
             | b"aut"
             | b"tok"
             | b"sch"
+            | b"ide"
+            | b"req"
     ) {
         return None;
     }

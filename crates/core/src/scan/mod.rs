@@ -299,7 +299,7 @@ pub fn scan_into(text: &str, findings: &mut Vec<Finding>) {
         if is_word_byte(c) {
             let word_start = i == 0 || !is_word_byte(b[i - 1]);
             if word_start && let Some(found) = at_word_start(b, i) {
-                i = cursor.push(findings, found);
+                i = cursor.push_unless_example(findings, b, found);
                 continue;
             }
             i += 1;
@@ -310,6 +310,7 @@ pub fn scan_into(text: &str, findings: &mut Vec<Finding>) {
         }
         let found = match c {
             b'@' => prefixed::email(b, i, cursor.floor),
+            b'%' => prefixed::percent_encoded_email(b, i, cursor.floor),
             b':' => kv::after_colon(b, i, cursor.floor),
             b'=' => kv::assignment(b, i, cursor.floor),
             b'>' => kv::xml_element(b, i, cursor.floor),
@@ -321,7 +322,7 @@ pub fn scan_into(text: &str, findings: &mut Vec<Finding>) {
             _ => None,
         };
         match found {
-            Some(found) => i = cursor.push(findings, found),
+            Some(found) => i = cursor.push_unless_example(findings, b, found),
             None => i += 1,
         }
     }
@@ -342,9 +343,39 @@ impl Cursor {
     }
 }
 
+/// A credential-shaped value that documentation uses as an example: masked with
+/// `X`s or zeros, or spelled out as an example (`AKIAIOSFODNN7EXAMPLE`).
+fn is_documentation_example(value: &[u8]) -> bool {
+    let run = |c: u8| {
+        value
+            .windows(8)
+            .any(|w| w.iter().all(|&x| x.eq_ignore_ascii_case(&c)))
+    };
+    run(b'x') || value.windows(7).any(|w| w.eq_ignore_ascii_case(b"example"))
+}
+
+impl Cursor {
+    /// Records `found` unless it is a documented example of a secret (then the
+    /// scan goes on after it), and returns where scanning resumes.
+    fn push_unless_example(
+        &mut self,
+        findings: &mut Vec<Finding>,
+        b: &[u8],
+        found: Finding,
+    ) -> usize {
+        if found.kind.is_secret() && is_documentation_example(&b[found.start..found.end]) {
+            self.floor = found.end;
+            return found.end;
+        }
+        self.push(findings, found)
+    }
+}
+
 fn at_word_start(b: &[u8], i: usize) -> Option<Finding> {
-    if matches!(b[i] | 0x20, b'p' | b'k' | b'c' | b's' | b'm' | b't' | b'a')
-        && let Some(found) = kv::prose_password(b, i)
+    if matches!(
+        b[i] | 0x20,
+        b'p' | b'k' | b'c' | b's' | b'm' | b't' | b'a' | b'i' | b'r'
+    ) && let Some(found) = kv::prose_password(b, i)
     {
         return Some(found);
     }

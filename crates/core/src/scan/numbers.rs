@@ -161,6 +161,10 @@ fn classify(run: &Run, b: &[u8]) -> Option<Kind> {
         if fifth_part || suffix || after_version_word(b, run.start) {
             return None;
         }
+        // A network (`10.0.0.0/8`) is not a host.
+        if b.get(run.end) == Some(&b'/') && b.get(run.end + 1).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
         // Loopback and "any" name no one: `127.0.0.1`, `0.0.0.0`.
         let first = &run.digits()[..usize::from(run.groups()[0])];
         if first == b"127" || run.digits().iter().all(|&d| d == b'0') {
@@ -313,14 +317,18 @@ fn is_national(run: &Run) -> bool {
     let groups = run.groups();
     let seps = run.seps();
     let first = run.digits()[0];
+    // Twelve digits only with spaces (`0711 36503446`): dashed, they are part numbers.
+    let spaced = seps.iter().all(|&s| s == b' ');
     let trunk = run.group_count >= 2
         && first == b'0'
-        && (10..=12).contains(&run.digit_count)
+        && (10..=11).contains(&run.digit_count) | (run.digit_count == 12 && spaced)
         && groups[0] >= 2
         && seps.iter().all(|&s| s == b' ' || s == b'-' || s == b')');
     let french_dots = first == b'0' && groups == [2, 2, 2, 2, 2] && seps.iter().all(|&s| s == b'.');
     let spanish = (b'6'..=b'9').contains(&first)
-        && (groups == [3, 2, 2, 2] || groups == [3, 3, 3])
+        && (groups == [3, 2, 2, 2]
+            || groups == [3, 3, 3]
+            || (first == b'9' && groups == [2, 3, 2, 2]))
         && seps.iter().all(|&s| s == b' ');
     trunk || french_dots || spanish
 }

@@ -436,6 +436,19 @@ fn ssh_command_before(b: &[u8], at: usize) -> bool {
 /// `local@domain.tld`, found from its `@`. The local part is looked for backwards
 /// (at most 64 bytes, never before `floor`).
 pub(super) fn email(b: &[u8], at: usize, floor: usize) -> Option<Finding> {
+    email_around(b, at, at + 1, floor)
+}
+
+/// An address whose `@` is written `%40` (in a URL or a form body).
+pub(super) fn percent_encoded_email(b: &[u8], percent: usize, floor: usize) -> Option<Finding> {
+    if b.get(percent + 1..percent + 3) != Some(b"40".as_slice()) {
+        return None;
+    }
+    email_around(b, percent, percent + 3, floor)
+}
+
+/// The local part ends at `at`; the domain starts at `domain`.
+fn email_around(b: &[u8], at: usize, domain: usize, floor: usize) -> Option<Finding> {
     let is_local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
     let mut start = at;
     while start > floor && at - start < 64 && is_local(b[start - 1]) {
@@ -452,7 +465,7 @@ pub(super) fn email(b: &[u8], at: usize, floor: usize) -> Option<Finding> {
         return None;
     }
     // Domain: labels of [A-Za-z0-9-] joined by dots, the last one alphabetic.
-    let mut j = at + 1;
+    let mut j = domain;
     let mut labels = 0;
     let mut last_label = (j, j);
     loop {

@@ -147,7 +147,7 @@ fn finds_provider_and_cloud_keys() {
             "sk-ant-api03-AbCdEf0123456789AbCdEf0123456789-xyz",
             Kind::AnthropicKey,
         ),
-        ("AKIAIOSFODNN7EXAMPLE", Kind::AwsAccessKey),
+        ("AKIAQ3EGRZ7TNBXW4KLM", Kind::AwsAccessKey),
         (
             "ghp_0123456789abcdefABCDEF0123456789abcd",
             Kind::GithubToken,
@@ -223,10 +223,10 @@ fn finds_secrets_assigned_to_key_like_names() {
         vec![(Kind::Secret, "Zx8Qm2Lr9Tb4Vn7Kp1Ws6Yd3")]
     );
     assert_eq!(
-        kinds("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        kinds("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYq8Zt3Lm2VD"),
         vec![(
             Kind::AwsSecretKey,
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYq8Zt3Lm2VD"
         )]
     );
     assert_eq!(
@@ -557,6 +557,14 @@ fn planted_sets_do_not_regress() {
             393,
             29,
         ),
+        // First run 2026-12-01, after a second development set: 353/366 found
+        // (96.4 %), 4 of 358 findings wrong (98.9 % precision).
+        (
+            "pii_heldout_blind_c_2026_12_01",
+            include_str!("../../fixtures/pii_heldout_blind_c_2026_12_01.jsonl"),
+            353,
+            4,
+        ),
     ];
     for (name, jsonl, min_found, max_wrong) in sets {
         let set = evaluation::parse_set(jsonl).unwrap();
@@ -586,4 +594,26 @@ fn loopback_and_unspecified_addresses_name_no_one() {
         assert!(kinds(text).is_empty(), "{text:?} gave {:?}", kinds(text));
     }
     assert_eq!(only("client 10.20.30.40 connected").0, Kind::IpAddress);
+}
+
+#[test]
+fn documented_examples_networks_and_references_are_not_findings() {
+    for text in [
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+        "STRIPE_SECRET_KEY=sk_live_XXXXXXXXXXXXXXXXXXXXXXXX",
+        "allow 10.0.0.0/8 and 2001:db8::/32",
+        "STRIPE_PUBLISHABLE_KEY=pk_live_51GxhsXqDSGLFKxukS9cxolsytnvNIOiB5k8W67qW1c",
+        "existingSecretPasswordKey: redis-password",
+        "\"apiKey\": \"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/x-AbCdEf\"",
+    ] {
+        assert!(kinds(text).is_empty(), "{text:?} gave {:?}", kinds(text));
+    }
+    assert_eq!(
+        only("email=ana.silva%40protonmail.com&x=1"),
+        (Kind::Email, "ana.silva%40protonmail.com".to_owned())
+    );
+    assert_eq!(
+        only("CREATE USER r IDENTIFIED BY 'DbmYcJKfbG_dVU+Qic6Gwp';").1,
+        "DbmYcJKfbG_dVU+Qic6Gwp"
+    );
 }
