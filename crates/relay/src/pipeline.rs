@@ -431,7 +431,16 @@ async fn handle(
                 && report.injection.verdict.is_clean()
                 && report.injection.uncertain > 0.0 =>
         {
-            judge_uncertain(state, &tenant, data_class, &policy, passed, &mut report).await
+            let phi = phi_flag(req.headers())?;
+            judge_uncertain(
+                state,
+                &tenant,
+                (data_class, phi),
+                &policy,
+                passed,
+                &mut report,
+            )
+            .await
         }
         other => other,
     };
@@ -951,14 +960,23 @@ async fn read_body_within(
 async fn judge_uncertain(
     state: &RelayState,
     tenant: &TenantRuntime,
-    class: DataClass,
+    (class, phi): (DataClass, bool),
     policy: &ClassPolicy,
     passed: Screened,
     report: &mut ScreenReport,
 ) -> Result<Screened, RelayError> {
     let judgement = match &policy.judge {
         Some(settings) => {
-            judge::ask(state, tenant, class, policy, settings, &passed.judge_text).await
+            judge::ask(
+                state,
+                tenant,
+                class,
+                phi,
+                policy,
+                settings,
+                &passed.judge_text,
+            )
+            .await
         }
         // A policy row saved as `judge` without a complete judge (by hand): no
         // judge can answer, and nothing says to fail open.

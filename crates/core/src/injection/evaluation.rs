@@ -157,7 +157,7 @@ pub fn evaluate(set: &[Labelled]) -> Report {
         });
         let learned = learned::score(&item.text).is_ok_and(|s| s >= threshold);
         let mut decoded = false;
-        decode::for_each_decoded(&item.text, |d| {
+        let _complete = decode::for_each_decoded(&item.text, |d| {
             decoded |= screen(d).is_ok_and(|v| !v.is_clean())
                 || model.is_some_and(|m| learned::score(d).is_ok_and(|s| s >= m.uncertain_from));
         });

@@ -309,13 +309,19 @@ pub fn assess(text: &str, origin: Origin) -> Result<Assessment, ScreenUnavailabl
         }
     }
     if !quoted.trim().is_empty() {
+        // A user who fences their own words must not get the documents' more
+        // lenient threshold for them: in a message, the stricter of the two.
+        let quoted_threshold = match origin {
+            Origin::Message => model.indirect_threshold.min(model.direct_threshold),
+            Origin::Document => model.indirect_threshold,
+        };
         let rules = screen(&quoted)?;
         let score = learned::score(&quoted).map_err(|_| ScreenUnavailable)?;
         found.indirect_score = score;
         let layer = if !rules.is_clean() && score >= RULES_VETO {
             found.indirect_score = 1.0;
             Some(Layer::Rules)
-        } else if score >= model.indirect_threshold {
+        } else if score >= quoted_threshold {
             Some(Layer::Learned)
         } else {
             if score >= model.uncertain_from {
@@ -333,7 +339,7 @@ pub fn assess(text: &str, origin: Origin) -> Result<Assessment, ScreenUnavailabl
     if found.layer.is_none() {
         let mut decoded_attack = Verdict::default();
         let mut failed = false;
-        decode::for_each_decoded(text, |decoded| {
+        let complete = decode::for_each_decoded(text, |decoded| {
             if !decoded_attack.is_clean() || failed {
                 return;
             }
@@ -352,6 +358,10 @@ pub fn assess(text: &str, origin: Origin) -> Result<Assessment, ScreenUnavailabl
         });
         if failed {
             return Err(ScreenUnavailable);
+        }
+        if !complete && decoded_attack.is_clean() {
+            // More encoded text than the screen decodes: not known to be clean.
+            found.uncertain = found.uncertain.max(model.uncertain_from);
         }
         if !decoded_attack.is_clean() {
             found.verdict = found.verdict.merge(decoded_attack);

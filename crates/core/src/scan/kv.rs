@@ -180,14 +180,12 @@ const WEBHOOKS: [(&[u8], &[u8]); 6] = [
 
 /// `https://hooks.slack.com/services/T…/B…/…` and the like: the whole URL.
 fn webhook_url(b: &[u8], colon: usize, floor: usize) -> Option<Finding> {
-    let scheme_start = colon.checked_sub(5).filter(|&s| s >= floor)?;
-    let scheme_start = if b[scheme_start..colon].eq_ignore_ascii_case(b"https") {
-        scheme_start
-    } else {
+    let scheme = |len: usize, name: &[u8]| {
         colon
-            .checked_sub(4)
-            .filter(|&s| s >= floor && b[s..colon].eq_ignore_ascii_case(b"http"))?
+            .checked_sub(len)
+            .filter(|&s| s >= floor && b[s..colon].eq_ignore_ascii_case(name))
     };
+    let scheme_start = scheme(5, b"https").or_else(|| scheme(4, b"http"))?;
     let host_start = colon + 3;
     let host_end = run_end(b, host_start, 253, |c| {
         c.is_ascii_alphanumeric() || c == b'.' || c == b'-'
@@ -202,6 +200,11 @@ fn webhook_url(b: &[u8], colon: usize, floor: usize) -> Option<Finding> {
     let end = run_end(b, host_end, 1024, |c| {
         !c.is_ascii_whitespace() && !b"\"'<>`)]},;".contains(&c)
     });
+    // A URL as long as the look-ahead is not one this rule understands (and a
+    // cut there could fall inside a character).
+    if end - host_end >= 1024 {
+        return None;
+    }
     let path = &b[host_end..end];
     let known = WEBHOOKS.iter().any(|(h, p)| {
         (host.eq_ignore_ascii_case(h)
@@ -800,6 +803,11 @@ pub(super) fn cli_flag(b: &[u8], i: usize, floor: usize) -> Option<Finding> {
             !c.is_ascii_whitespace() && c != b'"' && c != b'\''
         }),
     };
+    // Cut by the look-ahead, or a quote never closed: not a value this rule
+    // understands (and the cut could fall inside a character).
+    if end - start >= 512 || quote.is_some_and(|q| b.get(end) != Some(&q)) {
+        return None;
+    }
     let value = &b[start..end];
     if value.starts_with(b"-") || is_reference_or_placeholder(value, quote.is_some()) {
         return None;
