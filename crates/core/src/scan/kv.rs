@@ -4,7 +4,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{Finding, Kind, holds, is_word_byte, line_before, run_end};
+use super::{Finding, Kind, holds, holds_ignoring_case, is_word_byte, line_before, run_end};
 
 /// Names whose value is a credential: matched as lower-case substrings of the
 /// name, in English, German, French, Spanish and Portuguese spellings.
@@ -58,10 +58,7 @@ enum NameKind {
 }
 
 fn name_kind(name: &[u8]) -> Option<NameKind> {
-    let contains = |needle: &[u8]| {
-        name.windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
-    };
+    let contains = |needle: &[u8]| holds_ignoring_case(name, needle);
     if contains(b"accountkey") || contains(b"account-key") || contains(b"account_key") {
         return Some(NameKind::AzureAccountKey);
     }
@@ -296,7 +293,7 @@ pub(super) fn assignment(b: &[u8], op: usize, floor: usize) -> Option<Finding> {
         let (s, e, q) = value_after(b, end)?;
         let env_lookup = [b"env".as_slice(), b"get", b"secret", b"vault", b"config"]
             .iter()
-            .any(|w| call.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)));
+            .any(|w| holds_ignoring_case(call, w));
         if !q || env_lookup || !looks_random(&b[s..e]) {
             return None;
         }
@@ -306,10 +303,7 @@ pub(super) fn assignment(b: &[u8], op: usize, floor: usize) -> Option<Finding> {
     if is_reference_or_placeholder(value, quoted) {
         return None;
     }
-    let contains = |needle: &[u8]| {
-        name.windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
-    };
+    let contains = |needle: &[u8]| holds_ignoring_case(name, needle);
     let kind = if name_kind == NameKind::Secret
         && contains(b"aws")
         && contains(b"secret")
@@ -407,11 +401,7 @@ fn is_reference_or_placeholder(value: &[u8], quoted: bool) -> bool {
     if STARTS.iter().any(|s| value.starts_with(s)) {
         return true;
     }
-    let lower_contains = |needle: &[u8]| {
-        value
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
-    };
+    let lower_contains = |needle: &[u8]| holds_ignoring_case(value, needle);
     if CONTAINS.iter().any(|n| lower_contains(n)) || lower_contains(b"/secrets/") {
         return true;
     }
@@ -650,7 +640,7 @@ const COPULAS: [&[u8]; 9] = [
 /// 4pBzc…": a password or key named in a sentence. With no joining word at all,
 /// the value must look generated (three character classes). `name = value` and
 /// `name: value` are assignments, not prose.
-pub(super) fn prose_password(b: &[u8], i: usize) -> Option<Finding> {
+pub(super) fn prose_credential(b: &[u8], i: usize) -> Option<Finding> {
     // Most words start otherwise: three bytes rule them out.
     let head = b.get(i..i + 3)?;
     let head = [head[0] | 0x20, head[1] | 0x20, head[2] | 0x20];
@@ -886,7 +876,7 @@ pub(super) fn positional_credential(b: &[u8], quote: usize, floor: usize) -> Opt
     if name.is_empty()
         || !CREDENTIAL_CALLS
             .iter()
-            .any(|c| name.windows(c.len()).any(|w| w.eq_ignore_ascii_case(c)))
+            .any(|c| holds_ignoring_case(name, c))
     {
         return None;
     }

@@ -381,7 +381,7 @@ fn at_word_start(b: &[u8], i: usize) -> Option<Finding> {
     if matches!(
         b[i] | 0x20,
         b'p' | b'k' | b'c' | b's' | b'm' | b't' | b'a' | b'i' | b'r'
-    ) && let Some(found) = kv::prose_password(b, i)
+    ) && let Some(found) = kv::prose_credential(b, i)
     {
         return Some(found);
     }
@@ -441,6 +441,13 @@ pub(crate) fn line_before(b: &[u8], at: usize, max: usize) -> &[u8] {
         .rposition(|&c| c == b'\n')
         .map_or(from, |n| from + n + 1);
     &b[start..at]
+}
+
+/// Whether `haystack` holds `needle`, ASCII case aside.
+pub(crate) fn holds_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Whether `haystack` holds `needle`.

@@ -1,7 +1,9 @@
 //! Values recognised by how they start: provider and cloud keys, JWTs, IBANs, PEM
 //! blocks, and e-mail addresses (recognised by their `@`).
 
-use super::{Finding, Kind, ends_token, holds, is_word_byte, line_before, run_end};
+use super::{
+    Finding, Kind, ends_token, holds, holds_ignoring_case, is_word_byte, line_before, run_end,
+};
 use crate::key::{Env, RelayKey};
 
 fn is_key_byte(c: u8) -> bool {
@@ -88,11 +90,7 @@ fn authorization(b: &[u8], i: usize) -> Option<Finding> {
     };
     if needs_header {
         let from = i.saturating_sub(24);
-        let before = &b[from..i];
-        if !before
-            .windows(13)
-            .any(|w| w.eq_ignore_ascii_case(b"authorization"))
-        {
+        if !holds_ignoring_case(&b[from..i], b"authorization") {
             return None;
         }
     }
