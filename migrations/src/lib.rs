@@ -25,6 +25,7 @@ mod m20261201_000007_prices_as_data;
 mod m20261201_000008_accounts_and_keyed_audit;
 mod m20261201_000009_embedding_prices;
 mod m20261201_000010_injection_layers;
+mod m20261201_000011_billing;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_accounts_and_keyed_audit::Migration),
             Box::new(m20261201_000009_embedding_prices::Migration),
             Box::new(m20261201_000010_injection_layers::Migration),
+            Box::new(m20261201_000011_billing::Migration),
         ]
     }
 }

@@ -25,9 +25,10 @@ use airlock_core::redact::ContentAction;
 use airlock_core::role::Role;
 use airlock_migrations::{Migrator, MigratorTrait, SchemaManager};
 use airlock_schema::entities::{
-    alert, api_token, audit_event, audit_head, classification_policy, env_default, invitation,
-    membership, model_price, model_route, provider_agreement, provider_credential, relay_key,
-    tenant, usage_daily, usage_record, user, user_token,
+    alert, api_token, audit_event, audit_head, billing_report, classification_policy, env_default,
+    invitation, membership, model_price, model_route, provider_agreement, provider_credential,
+    relay_key, stripe_webhook_event, tenant, tenant_billing, usage_daily, usage_record, user,
+    user_token,
 };
 use airlock_schema::stored::Stored;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
@@ -74,6 +75,7 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "input_hash",
     "streamed",
     "client_disconnected",
+    "client_ip",
 ];
 
 const TABLES: [&str; 18] = [
@@ -93,6 +95,9 @@ const TABLES: [&str; 18] = [
     "model_prices",
     "usage_records",
     "usage_daily",
+    "tenant_billing",
+    "billing_reports",
+    "stripe_webhook_events",
     "audit_events",
     "alerts",
 ];
@@ -320,6 +325,9 @@ async fn every_entity_matches_its_table(db: &DatabaseConnection) {
     entity_matches_table(db, model_price::Entity).await;
     entity_matches_table(db, usage_record::Entity).await;
     entity_matches_table(db, usage_daily::Entity).await;
+    entity_matches_table(db, tenant_billing::Entity).await;
+    entity_matches_table(db, billing_report::Entity).await;
+    entity_matches_table(db, stripe_webhook_event::Entity).await;
     entity_matches_table(db, audit_event::Entity).await;
     entity_matches_table(db, alert::Entity).await;
     entity_matches_table(db, invitation::Entity).await;
@@ -442,6 +450,7 @@ async fn insert_tenant(db: &DatabaseConnection, slug: &str) -> tenant::Model {
             monthly_budget_micros: Some(500_000_000),
             rpm_limit: None,
             tpm_limit: Some(100_000),
+            billing_suspended: false,
             created_at: at(0),
             updated_at: at(1),
         },
@@ -500,6 +509,7 @@ fn usage_record_for(tenant_id: Uuid, key_id: Uuid) -> usage_record::Model {
         input_hash: Some("ab".repeat(32)),
         streamed: true,
         client_disconnected: false,
+        client_ip: Some("203.0.113.7".to_owned()),
     }
 }
 
@@ -709,15 +719,20 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
         usage_daily::Model {
             id: Uuid::now_v7(),
             tenant_id: acme.id,
-            key_id: Some(old_key.id),
-            env: Some(Stored(Env::Prod)),
-            model: "gpt-4o".to_owned(),
             day: day(23),
+            dims: usage_daily::dims_digest("prod", Some(old_key.id), None, "openai", "gpt-4o"),
+            env: "prod".to_owned(),
+            key_id: Some(old_key.id),
+            member_id: None,
+            provider: "openai".to_owned(),
+            model: "gpt-4o".to_owned(),
             requests: 10,
             errors: 1,
             input_tokens: 12_000,
             output_tokens: 3_450,
+            images: 0,
             cost_micros: 62_100,
+            unpriced_requests: 0,
             updated_at: at(5),
         },
     )

@@ -30,6 +30,14 @@ pub enum ConsoleError {
     /// Input that cannot be accepted, with what to do about it.
     #[error("{0}")]
     Invalid(String),
+    /// Input that cannot be accepted in one named parameter (the API returns the
+    /// name as `param`).
+    #[error("{1}")]
+    InvalidParam(&'static str, String),
+    /// Stripe refused a call or could not be reached; the message is Stripe's (or
+    /// says it was unreachable), never a secret.
+    #[error("{0}")]
+    Stripe(String),
     #[error("too many attempts; wait a minute and try again")]
     Throttled,
     #[error("something went wrong on our side")]
@@ -44,7 +52,8 @@ impl ConsoleError {
             ConsoleError::Csrf => "csrf_failed",
             ConsoleError::Forbidden => "forbidden",
             ConsoleError::NotFound => "not_found",
-            ConsoleError::Invalid(_) => "invalid_request",
+            ConsoleError::Invalid(_) | ConsoleError::InvalidParam(..) => "invalid_request",
+            ConsoleError::Stripe(_) => "stripe_error",
             ConsoleError::Throttled => "rate_limit_exceeded",
             ConsoleError::Internal(_) => "internal_error",
         }
@@ -98,7 +107,8 @@ impl ResponseError for ConsoleError {
             ConsoleError::SignedOut => StatusCode::UNAUTHORIZED,
             ConsoleError::Csrf | ConsoleError::Forbidden => StatusCode::FORBIDDEN,
             ConsoleError::NotFound => StatusCode::NOT_FOUND,
-            ConsoleError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::Invalid(_) | ConsoleError::InvalidParam(..) => StatusCode::BAD_REQUEST,
+            ConsoleError::Stripe(_) => StatusCode::BAD_GATEWAY,
             ConsoleError::Throttled => StatusCode::TOO_MANY_REQUESTS,
             ConsoleError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -118,6 +118,7 @@ console_routes! {
     get "/invite/{token}" => invitations::open,
     post "/invite/{token}/accept" => invitations::accept,
     get "/t/{slug}/usage" => usage::page,
+    get "/t/{slug}/keys/{key_id}/activity" => usage::key_activity,
     get "/t/{slug}/audit" => audit::list,
     post "/t/{slug}/audit/verify" => audit::verify,
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use airlock_core::budget::{Limits, OverBudget, Period, Scope, check};
 use airlock_core::key::Env;
 use airlock_core::money::MicroDollars;
-use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::NaiveDate;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -70,7 +70,7 @@ async fn spent_in_db(
     target: &Target,
     counter: &Counter,
 ) -> Result<i64, RelayError> {
-    let since = Utc.from_utc_datetime(&counter.period.start.and_time(NaiveTime::MIN));
+    let since = counter.period.start;
     let (key, env) = match counter.scope {
         Scope::KeyDaily | Scope::KeyMonthly => (Some(target.key_id), None),
         Scope::EnvMonthly => (None, Some(target.env.as_str())),

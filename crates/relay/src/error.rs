@@ -36,6 +36,11 @@ pub enum RelayError {
     NotFound(&'static str),
     #[error("requests from this address are not allowed for this key")]
     IpNotAllowed,
+    /// The tenant's billing status is one the operator suspends service for.
+    #[error(
+        "this organisation's Airlock billing is suspended (a payment failed or the subscription ended); an owner can settle it on the console's billing page"
+    )]
+    BillingSuspended,
     #[error("{message}")]
     RateLimited {
         message: String,
@@ -108,6 +113,7 @@ impl RelayError {
             | RelayError::KeyRevoked
             | RelayError::KeyExpired => StatusCode::UNAUTHORIZED,
             RelayError::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RelayError::BillingSuspended => StatusCode::PAYMENT_REQUIRED,
             RelayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             RelayError::LoopDetected => StatusCode::LOOP_DETECTED,
             RelayError::InvalidRequest(_)
@@ -156,6 +162,7 @@ impl RelayError {
             RelayError::ModelNotAllowed(_) => "model_not_allowed",
             RelayError::NotFound(_) => "not_found",
             RelayError::IpNotAllowed => "ip_not_allowed",
+            RelayError::BillingSuspended => "billing_suspended",
             RelayError::RateLimited { .. } => "rate_limit_exceeded",
             RelayError::BudgetExceeded(_) => "budget_exceeded",
             RelayError::ClassificationBlocked(_) => "classification_blocked",
@@ -179,6 +186,7 @@ impl RelayError {
     fn openai_type(&self) -> &'static str {
         match self.status().as_u16() {
             401 => "authentication_error",
+            402 => "billing_error",
             403 => "permission_error",
             400 | 404 | 408 | 413 => "invalid_request_error",
             429 => match self {
@@ -193,6 +201,7 @@ impl RelayError {
     fn anthropic_type(&self) -> &'static str {
         match self.status().as_u16() {
             401 => "authentication_error",
+            402 => "billing_error",
             403 => "permission_error",
             413 => "request_too_large",
             404 => "not_found_error",

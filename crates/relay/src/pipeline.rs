@@ -347,6 +347,7 @@ async fn handle(
 
     // Authenticate the key, then its state and the client's address.
     let client = client_address(req, &state.settings.trusted_proxies);
+    ticket.record.client_ip = client;
     let key = authenticate_request(req.headers(), client, state).await?;
     ticket.authenticated(&key);
     key.check_state(now)?;
@@ -359,6 +360,9 @@ async fn handle(
         .tenants
         .get(&state.db, &state.master_keys, key.tenant_id)
         .await?;
+    if tenant.billing_suspended {
+        return Err(RelayError::BillingSuspended);
+    }
     let env_defaults = tenant.env_defaults(key.env);
     let subject = Subject {
         key_id: key.id,

@@ -127,6 +127,7 @@ mod tests {
             agreements: HashMap::new(),
             policies: HashMap::new(),
             env_defaults: HashMap::new(),
+            billing_suspended: false,
             rpm_limit: None,
             tpm_limit: None,
             monthly_budget: None,

@@ -353,6 +353,9 @@ async fn authorized(
         .tenants
         .get(&state.db, &state.master_keys, key.tenant_id)
         .await?;
+    if tenant.billing_suspended {
+        return Err(RelayError::BillingSuspended);
+    }
     Ok((key, tenant))
 }
 

@@ -1,6 +1,6 @@
 //! Usage records: one per relay request, metadata only. The hot path hands a
 //! record to a bounded queue and moves on; a writer task batches records into
-//! one INSERT, updates the keys' `last_used_at`, and on shutdown drains the queue
+//! one INSERT plus the `usage_daily` rollups they add to (one transaction), updates the keys' `last_used_at`, and on shutdown drains the queue
 //! before the process exits. There is deliberately no field for prompt or
 //! completion text here or in the table.
 
@@ -11,10 +11,10 @@ use std::time::Duration;
 use airlock_core::class::DataClass;
 use airlock_core::key::Env;
 use airlock_schema::entities::usage_record;
-use airlock_schema::queries;
 use airlock_schema::stored::Stored;
+use airlock_schema::{queries, rollup};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -56,6 +56,8 @@ pub struct UsageRecord {
     pub input_hash: Option<String>,
     pub streamed: bool,
     pub client_disconnected: bool,
+    /// The client's address as the relay saw it (after trusted proxies).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// Client-supplied names are cut to the column's cap, so one long model name
@@ -69,39 +71,40 @@ fn clamp_i64(v: u64) -> i64 {
 }
 
 impl UsageRecord {
-    fn into_active_model(self) -> usage_record::ActiveModel {
-        usage_record::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            request_id: Set(self.request_id),
-            tenant_id: Set(self.tenant_id),
-            key_id: Set(self.key_id),
-            env: Set(self.env.map(Stored)),
-            endpoint: Set(self.endpoint.to_owned()),
-            provider: Set(capped(self.provider, usage_record::max_len::PROVIDER)),
-            model: Set(capped(self.model, usage_record::max_len::MODEL)),
-            created_at: Set(self.created_at),
-            latency_ms: Set(self.latency_ms),
-            upstream_latency_ms: Set(self.upstream_latency_ms),
-            status_code: Set(i32::from(self.status_code)),
-            error_code: Set(self.error_code.map(str::to_owned)),
-            input_tokens: Set(clamp_i64(self.input_tokens)),
-            output_tokens: Set(clamp_i64(self.output_tokens)),
-            cost_micros: Set(self.cost_micros),
-            priced: Set(!self.unpriced),
-            message_count: Set(i32::try_from(self.message_count).unwrap_or(i32::MAX)),
-            input_chars: Set(clamp_i64(self.input_chars)),
-            input_images: Set(i32::try_from(self.input_images).unwrap_or(i32::MAX)),
-            output_chars: Set(clamp_i64(self.output_chars)),
-            redactions: Set(serde_json::json!(self.redactions)),
-            injection_flags: Set(i32::try_from(self.injection_flags).unwrap_or(i32::MAX)),
-            injection_score_milli: Set(i32::from(self.injection_score_milli)),
-            injection_indirect_milli: Set(i32::from(self.injection_indirect_milli)),
-            injection_layer: Set(self.injection_layer.map(str::to_owned)),
-            output_flags: Set(i32::try_from(self.output_flags).unwrap_or(i32::MAX)),
-            data_class: Set(self.data_class.map(Stored)),
-            input_hash: Set(self.input_hash),
-            streamed: Set(self.streamed),
-            client_disconnected: Set(self.client_disconnected),
+    fn into_model(self) -> usage_record::Model {
+        usage_record::Model {
+            id: Uuid::now_v7(),
+            request_id: self.request_id,
+            tenant_id: self.tenant_id,
+            key_id: self.key_id,
+            env: self.env.map(Stored),
+            endpoint: self.endpoint.to_owned(),
+            provider: capped(self.provider, usage_record::max_len::PROVIDER),
+            model: capped(self.model, usage_record::max_len::MODEL),
+            created_at: self.created_at,
+            latency_ms: self.latency_ms,
+            upstream_latency_ms: self.upstream_latency_ms,
+            status_code: i32::from(self.status_code),
+            error_code: self.error_code.map(str::to_owned),
+            input_tokens: clamp_i64(self.input_tokens),
+            output_tokens: clamp_i64(self.output_tokens),
+            cost_micros: self.cost_micros,
+            priced: !self.unpriced,
+            message_count: i32::try_from(self.message_count).unwrap_or(i32::MAX),
+            input_chars: clamp_i64(self.input_chars),
+            input_images: i32::try_from(self.input_images).unwrap_or(i32::MAX),
+            output_chars: clamp_i64(self.output_chars),
+            redactions: serde_json::json!(self.redactions),
+            injection_flags: i32::try_from(self.injection_flags).unwrap_or(i32::MAX),
+            injection_score_milli: i32::from(self.injection_score_milli),
+            injection_indirect_milli: i32::from(self.injection_indirect_milli),
+            injection_layer: self.injection_layer.map(str::to_owned),
+            output_flags: i32::try_from(self.output_flags).unwrap_or(i32::MAX),
+            data_class: self.data_class.map(Stored),
+            input_hash: self.input_hash,
+            streamed: self.streamed,
+            client_disconnected: self.client_disconnected,
+            client_ip: self.client_ip.map(|ip| ip.to_string()),
         }
     }
 }
@@ -233,14 +236,11 @@ async fn write_batch(db: &DatabaseConnection, batch: Vec<UsageRecord>, metrics: 
         }
     }
     let count = batch.len();
-    let models: Vec<usage_record::ActiveModel> = batch
-        .into_iter()
-        .map(UsageRecord::into_active_model)
-        .collect();
+    let models: Vec<usage_record::Model> = batch.into_iter().map(UsageRecord::into_model).collect();
     let mut delay = Duration::from_millis(100);
     let mut written = false;
     for attempt in 1..=6 {
-        match queries::insert_usage_batch(db, models.clone()).await {
+        match rollup::write_usage_batch(db, &models).await {
             Ok(()) => {
                 written = true;
                 break;

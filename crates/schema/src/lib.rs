@@ -8,6 +8,7 @@
 pub mod db;
 pub mod entities;
 pub mod queries;
+pub mod rollup;
 pub mod settings;
 pub mod stored;
 

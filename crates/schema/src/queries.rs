@@ -1,14 +1,14 @@
 //! Queries the relay and the console share. Each takes a connection (or a
 //! transaction), so it runs the same inside a transaction and in tests.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Alias, Expr, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::entities::{
     classification_policy, env_default, model_route, provider_agreement, provider_credential,
-    relay_key, tenant, usage_record,
+    relay_key, tenant, usage_daily,
 };
 
 /// The key row with this keyed hash (lowercase hex), if any.
@@ -126,47 +126,36 @@ pub async fn load_tenant_relay_config(
     }))
 }
 
-/// Money spent (settled usage records) since `since`, for one scope of a budget:
-/// a key, an environment of a tenant, or a whole tenant.
+/// Money spent since the start of the UTC day `since` (settled usage, from the
+/// daily rollups), for one scope of a budget: a key, an environment of a tenant,
+/// or a whole tenant.
 pub async fn spent_since(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     key_id: Option<Uuid>,
     env: Option<&str>,
-    since: DateTime<Utc>,
+    since: NaiveDate,
 ) -> Result<i64, DbErr> {
-    let mut query = usage_record::Entity::find()
+    let mut query = usage_daily::Entity::find()
         .select_only()
         // SUM of a BIGINT is NUMERIC on Postgres: cast it back so it reads as i64.
         .column_as(
             Expr::from(Func::cast_as(
-                Func::sum(Expr::col(usage_record::Column::CostMicros)),
+                Func::sum(Expr::col(usage_daily::Column::CostMicros)),
                 Alias::new("BIGINT"),
             )),
             "spent",
         )
-        .filter(usage_record::Column::TenantId.eq(tenant_id))
-        .filter(usage_record::Column::CreatedAt.gte(since));
+        .filter(usage_daily::Column::TenantId.eq(tenant_id))
+        .filter(usage_daily::Column::Day.gte(since));
     if let Some(key_id) = key_id {
-        query = query.filter(usage_record::Column::KeyId.eq(key_id));
+        query = query.filter(usage_daily::Column::KeyId.eq(key_id));
     }
     if let Some(env) = env {
-        query = query.filter(usage_record::Column::Env.eq(env));
+        query = query.filter(usage_daily::Column::Env.eq(env));
     }
     let spent: Option<Option<i64>> = query.into_tuple().one(db).await?;
     Ok(spent.flatten().unwrap_or(0))
-}
-
-/// Writes a batch of usage records in one statement.
-pub async fn insert_usage_batch(
-    db: &impl ConnectionTrait,
-    records: Vec<usage_record::ActiveModel>,
-) -> Result<(), DbErr> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    usage_record::Entity::insert_many(records).exec(db).await?;
-    Ok(())
 }
 
 /// Sets `last_used_at` without touching `updated_at`: the relay polls

@@ -914,6 +914,7 @@ async fn the_keys_page_shows_what_each_key_spent_this_month() {
             input_hash: None,
             streamed: false,
             client_disconnected: false,
+            client_ip: None,
         }
         .into_active_model()
         .insert(&db.conn)

@@ -12,6 +12,7 @@
 pub mod keys;
 pub mod people;
 pub mod settings;
+pub mod usage;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -108,7 +109,10 @@ impl ResponseError for ApiError {
             error: ErrorDetail {
                 message,
                 kind: kind.to_owned(),
-                param: None,
+                param: match self.0 {
+                    ConsoleError::InvalidParam(param, _) => Some(param.to_owned()),
+                    _ => None,
+                },
                 code: self.code().to_owned(),
             },
         })
@@ -203,7 +207,9 @@ api_routes! {
     put "/v1/tenants/{slug}/members/{user_id}" => people::set_role,
     delete "/v1/tenants/{slug}/members/{user_id}" => people::remove,
     post "/v1/tenants/{slug}/invitations" => people::invite,
-    get "/v1/tenants/{slug}/usage" => people::usage,
+    get "/v1/tenants/{slug}/usage" => usage::usage,
+    get "/v1/tenants/{slug}/usage/overview" => usage::usage_overview,
+    get "/v1/tenants/{slug}/keys/{key_id}/activity" => usage::key_activity,
 }
 
 #[derive(OpenApi)]
@@ -220,7 +226,8 @@ api_routes! {
         settings::agreements, settings::set_agreement,
         settings::policies, settings::set_policy,
         settings::prices, settings::set_price, settings::remove_price,
-        people::members, people::set_role, people::remove, people::invite, people::usage,
+        people::members, people::set_role, people::remove, people::invite,
+        usage::usage, usage::usage_overview, usage::key_activity,
     ),
     modifiers(&BearerAuth),
     security(("api_token" = [])),

@@ -1,8 +1,8 @@
-//! Tenants, members, invitations and usage over the API.
+//! Tenants, members and invitations over the API.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::role::Role;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -10,7 +10,6 @@ use super::{ApiCaller, ApiError, ErrorBody, ok};
 use crate::error::ConsoleError;
 use crate::state::ConsoleState;
 use crate::tenant::members::{self, Invitation, RoleChange};
-use crate::tenant::usage::{self, UsageSummary};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TenantView {
@@ -166,28 +165,4 @@ pub async fn invite(
         emailed: invited.emailed,
         link: (!invited.emailed).then_some(invited.link),
     }))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-pub struct UsageQuery {
-    /// First day (UTC), default the first of this month.
-    from: Option<NaiveDate>,
-    /// Last day (UTC), default today.
-    to: Option<NaiveDate>,
-}
-
-/// Requests, tokens and cost per environment, provider and model over a period
-/// (metadata only; Airlock keeps no prompt text).
-#[utoipa::path(get, path = "/api/v1/tenants/{slug}/usage", tag = "usage",
-    params(("slug" = String, Path), UsageQuery),
-    responses((status = 200, body = UsageSummary), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn usage(
-    state: web::Data<ConsoleState>,
-    caller: ApiCaller,
-    slug: web::Path<String>,
-    query: web::Query<UsageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let scope = caller.scope(&state, &slug).await?;
-    let (from, to) = usage::period(query.from, query.to)?;
-    ok(&usage::summary(&state.store, &scope, from, to).await?)
 }

@@ -50,7 +50,13 @@ fn words(error: &ConsoleError) -> (&'static str, &'static str) {
             "Go back, reload the page and send the form again.",
         ),
         ConsoleError::Throttled => ("Too many attempts", "Wait a minute, then try again."),
-        ConsoleError::Invalid(_) => ("That did not work", "Go back, correct it and try again."),
+        ConsoleError::Invalid(_) | ConsoleError::InvalidParam(..) => {
+            ("That did not work", "Go back, correct it and try again.")
+        }
+        ConsoleError::Stripe(_) => (
+            "Stripe did not answer as expected",
+            "Nothing was lost: usage stays recorded and is sent on the next sync. Try again in a moment.",
+        ),
         ConsoleError::SignedOut => ("Signed out", "Sign in to continue."),
         ConsoleError::Internal(_) => (
             "Something went wrong",

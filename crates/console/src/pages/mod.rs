@@ -8,6 +8,7 @@ pub mod account;
 pub mod agreements;
 pub mod audit;
 pub mod auth;
+pub mod chart;
 pub mod errors;
 pub mod form;
 pub mod invitations;

@@ -4,7 +4,7 @@
 
 use airlock_core::key::{Env, KeyHasher, KeyState, RelayKey};
 use airlock_core::money::MicroDollars;
-use airlock_schema::entities::{env_default, relay_key, usage_record, user};
+use airlock_schema::entities::{env_default, relay_key, usage_daily, user};
 use airlock_schema::stored::Stored;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use sea_orm::ActiveValue::Set;
@@ -134,8 +134,8 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// Each key's cost since the start of the month, from the usage records (one
-/// grouped query for the page's keys, on the (key, created_at) index).
+/// Each key's cost since the start of the month, from the daily rollups (one
+/// grouped query for the page's keys).
 async fn spent_this_month(
     db: &impl ConnectionTrait,
     keys: &[relay_key::Model],
@@ -144,19 +144,14 @@ async fn spent_this_month(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let month_start = now
-        .date_naive()
-        .with_day(1)
-        .unwrap_or(now.date_naive())
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc();
-    Ok(usage_record::Entity::find()
+    let month_start = now.date_naive().with_day(1).unwrap_or(now.date_naive());
+    Ok(usage_daily::Entity::find()
         .select_only()
-        .column(usage_record::Column::KeyId)
+        .column(usage_daily::Column::KeyId)
         .column_as(super::usage::sum_i64("cost_micros"), "spent")
-        .filter(usage_record::Column::KeyId.is_in(keys.iter().map(|k| k.id)))
-        .filter(usage_record::Column::CreatedAt.gte(month_start))
-        .group_by(usage_record::Column::KeyId)
+        .filter(usage_daily::Column::KeyId.is_in(keys.iter().map(|k| k.id)))
+        .filter(usage_daily::Column::Day.gte(month_start))
+        .group_by(usage_daily::Column::KeyId)
         .into_tuple::<(Uuid, i64)>()
         .all(db)
         .await?)
@@ -182,6 +177,25 @@ pub(crate) async fn find(
         .one(db)
         .await?
         .ok_or(ConsoleError::NotFound)
+}
+
+/// Every key of the tenant as (id, name, display prefix), revoked ones too (their
+/// usage still shows), newest first: what the usage filters offer.
+pub async fn all_names(
+    store: &Store,
+    scope: &TenantScope,
+) -> Result<Vec<(Uuid, String, String)>, ConsoleError> {
+    scope.require(Permission::ReadKeys)?;
+    Ok(relay_key::Entity::find()
+        .select_only()
+        .column(relay_key::Column::Id)
+        .column(relay_key::Column::Name)
+        .column(relay_key::Column::DisplayPrefix)
+        .filter(relay_key::Column::TenantId.eq(scope.tenant_id()))
+        .order_by_desc(relay_key::Column::CreatedAt)
+        .into_tuple()
+        .all(store.db())
+        .await?)
 }
 
 /// A key of the scope's tenant by its display prefix (how the CLI names keys).

@@ -153,6 +153,7 @@ pub async fn create(
         monthly_budget_micros: Set(None),
         rpm_limit: Set(None),
         tpm_limit: Set(None),
+        billing_suspended: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }

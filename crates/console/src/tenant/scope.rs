@@ -38,8 +38,13 @@ pub enum Permission {
     ManagePrices,
     /// Add, change and remove members.
     ManageMembers,
-    /// Usage and billing.
+    /// Usage (every role).
     ReadUsage,
+    /// Billing status, settings and invoices (owners, admins, finance).
+    ReadBilling,
+    /// Turn billing on or off, link the Stripe customer, set the markup and the
+    /// billing email (owners only: it decides what the organisation pays).
+    ManageBilling,
     /// The audit log.
     ReadAudit,
 }
@@ -48,14 +53,15 @@ pub enum Permission {
 pub fn allows(role: Role, permission: Permission) -> bool {
     use Permission::*;
     match role {
-        Role::Owner | Role::Admin => true,
+        Role::Owner => true,
+        Role::Admin => !matches!(permission, ManageBilling),
         Role::Developer => matches!(
             permission,
             ReadKeys | ManageKeys(Env::Dev | Env::Stg) | ReadSettings | ReadBudgets | ReadUsage
         ),
         Role::Finance => matches!(
             permission,
-            ReadKeys | ReadBudgets | ManagePrices | ReadUsage
+            ReadKeys | ReadBudgets | ManagePrices | ReadUsage | ReadBilling
         ),
         Role::Viewer => matches!(
             permission,
@@ -241,6 +247,8 @@ mod tests {
             (ManagePrices, [true, true, false, true, false]),
             (ManageMembers, [true, true, false, false, false]),
             (ReadUsage, [true, true, true, true, true]),
+            (ReadBilling, [true, true, false, true, false]),
+            (ManageBilling, [true, false, false, false, false]),
             (ReadAudit, [true, true, false, false, true]),
         ];
         for (permission, expected) in table {

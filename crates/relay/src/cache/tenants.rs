@@ -50,6 +50,8 @@ pub struct TenantRuntime {
     pub rpm_limit: Option<u32>,
     pub tpm_limit: Option<u32>,
     pub monthly_budget: Option<MicroDollars>,
+    /// The tenant's billing is suspended: its keys get `billing_suspended` (402).
+    pub billing_suspended: bool,
 }
 
 impl TenantRuntime {
@@ -209,6 +211,7 @@ impl TenantCache {
             rpm_limit: config.tenant.rpm_limit.and_then(|v| u32::try_from(v).ok()),
             tpm_limit: config.tenant.tpm_limit.and_then(|v| u32::try_from(v).ok()),
             monthly_budget: config.tenant.monthly_budget_micros.map(MicroDollars::new),
+            billing_suspended: config.tenant.billing_suspended,
         });
         if let Ok(mut map) = self.map.write() {
             map.insert(tenant_id, runtime.clone());

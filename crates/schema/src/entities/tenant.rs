@@ -22,6 +22,9 @@ pub struct Model {
     pub monthly_budget_micros: Option<i64>,
     pub rpm_limit: Option<i32>,
     pub tpm_limit: Option<i32>,
+    /// Set when the tenant's billing status is one the operator suspends for: the
+    /// relay refuses its keys with `billing_suspended` (402).
+    pub billing_suspended: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

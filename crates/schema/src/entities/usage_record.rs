@@ -27,6 +27,7 @@ pub mod max_len {
     pub const ERROR_CODE: usize = 64;
     pub const DATA_CLASS: usize = 32;
     pub const INPUT_HASH: usize = 128;
+    pub const CLIENT_IP: usize = 45;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -84,6 +85,10 @@ pub struct Model {
     pub input_hash: Option<String>,
     pub streamed: bool,
     pub client_disconnected: bool,
+    /// The client's IP address as the relay saw it (after trusted proxies): what a
+    /// key's activity view shows and what new-address alerts compare.
+    #[sea_orm(column_type = "String(StringLen::N(45))", nullable)]
+    pub client_ip: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

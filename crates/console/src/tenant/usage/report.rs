@@ -1,0 +1,418 @@
+//! The usage report: the rollups of a period, filtered, summed per day and per
+//! group. One grouped query gives one row per (day, group); the report's tables,
+//! its charts and the CSV are all made of those rows, so they agree.
+
+use std::collections::HashMap;
+
+use airlock_core::money::MicroDollars;
+use airlock_schema::entities::{membership, relay_key, usage_daily, user};
+use chrono::NaiveDate;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QueryResult, QuerySelect, Select,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{GroupBy, UsageQuery, sum_i64};
+use crate::error::ConsoleError;
+use crate::tenant::{Permission, Store, TenantScope};
+
+/// Sums over some rollup rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Totals {
+    pub requests: i64,
+    /// Requests answered with a status of 400 or more.
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub images: i64,
+    /// Provider cost in micro-dollars (1 USD = 1,000,000).
+    pub cost_micros: i64,
+    /// Requests whose model had no price (their cost counts as 0).
+    pub unpriced_requests: i64,
+}
+
+impl Totals {
+    pub fn add(&mut self, other: &Totals) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.images += other.images;
+        self.cost_micros = self.cost_micros.saturating_add(other.cost_micros);
+        self.unpriced_requests += other.unpriced_requests;
+    }
+
+    pub fn tokens(&self) -> i64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+
+    pub fn cost(&self) -> MicroDollars {
+        MicroDollars::new(self.cost_micros)
+    }
+}
+
+/// One (day, group) row of the rollups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub day: NaiveDate,
+    /// The group's value: a key or member id, or a model, provider or environment
+    /// name; `None` when grouped by day.
+    pub group: Option<String>,
+    pub totals: Totals,
+}
+
+impl FromQueryResult for Row {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
+        // The group column is a uuid (key, member) or text (the others), or absent.
+        let group = match res.try_get::<Option<Uuid>>(pre, "group_uuid") {
+            Ok(id) => Some(id.map(|id| id.to_string()).unwrap_or_default()),
+            Err(_) => res
+                .try_get::<Option<String>>(pre, "group_text")
+                .ok()
+                .flatten(),
+        };
+        Ok(Row {
+            day: res.try_get(pre, "day")?,
+            group,
+            totals: Totals {
+                requests: res.try_get(pre, "requests")?,
+                errors: res.try_get(pre, "errors")?,
+                input_tokens: res.try_get(pre, "input_tokens")?,
+                output_tokens: res.try_get(pre, "output_tokens")?,
+                images: res.try_get(pre, "images")?,
+                cost_micros: res.try_get(pre, "cost_micros")?,
+                unpriced_requests: res.try_get(pre, "unpriced_requests")?,
+            },
+        })
+    }
+}
+
+/// The grouped, filtered query over the tenant's rollups, one row per (day, group),
+/// ordered by day then group.
+pub(crate) fn rows_query(scope: &TenantScope, query: &UsageQuery) -> Select<usage_daily::Entity> {
+    use usage_daily::Column as C;
+    let mut select = usage_daily::Entity::find()
+        .select_only()
+        .column(C::Day)
+        .filter(C::TenantId.eq(scope.tenant_id()))
+        .filter(C::Day.gte(query.from))
+        .filter(C::Day.lte(query.to));
+    if let Some(env) = query.env {
+        select = select.filter(C::Env.eq(env.as_str()));
+    }
+    if let Some(provider) = &query.provider {
+        select = select.filter(C::Provider.eq(provider.as_str()));
+    }
+    if let Some(model) = &query.model {
+        select = select.filter(C::Model.eq(model.as_str()));
+    }
+    if let Some(key) = query.key {
+        select = select.filter(C::KeyId.eq(key));
+    }
+    if let Some(member) = query.member {
+        select = select.filter(C::MemberId.eq(member));
+    }
+    let group_column = match query.group {
+        GroupBy::Day => None,
+        GroupBy::Key => Some((C::KeyId, "group_uuid")),
+        GroupBy::Member => Some((C::MemberId, "group_uuid")),
+        GroupBy::Model => Some((C::Model, "group_text")),
+        GroupBy::Provider => Some((C::Provider, "group_text")),
+        GroupBy::Env => Some((C::Env, "group_text")),
+    };
+    if let Some((column, alias)) = group_column {
+        select = select.column_as(column, alias);
+    }
+    for column in [
+        "requests",
+        "errors",
+        "input_tokens",
+        "output_tokens",
+        "images",
+        "cost_micros",
+        "unpriced_requests",
+    ] {
+        select = select.column_as(sum_i64(column), column);
+    }
+    select = select.group_by(C::Day).order_by_asc(C::Day);
+    if let Some((column, _)) = group_column {
+        select = select.group_by(column).order_by_asc(column);
+    }
+    select
+}
+
+/// A group's name as people read it, and its id where it has one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct GroupLabel {
+    /// The raw value: a key or member id, a model, provider or environment.
+    pub value: String,
+    pub label: String,
+}
+
+/// Names for ids: the tenant's keys and members, read once per report (a tenant
+/// has at most thousands of keys; the rows can be millions).
+#[derive(Default)]
+pub struct Labels {
+    keys: HashMap<String, String>,
+    members: HashMap<String, String>,
+}
+
+impl Labels {
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        scope: &TenantScope,
+        group: GroupBy,
+    ) -> Result<Labels, ConsoleError> {
+        let mut labels = Labels::default();
+        match group {
+            GroupBy::Key => {
+                let keys: Vec<(Uuid, String, String)> = relay_key::Entity::find()
+                    .select_only()
+                    .column(relay_key::Column::Id)
+                    .column(relay_key::Column::Name)
+                    .column(relay_key::Column::DisplayPrefix)
+                    .filter(relay_key::Column::TenantId.eq(scope.tenant_id()))
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                labels.keys = keys
+                    .into_iter()
+                    .map(|(id, name, prefix)| (id.to_string(), format!("{name} ({prefix}…)")))
+                    .collect();
+            }
+            GroupBy::Member => {
+                labels.members = member_emails(db, scope).await?;
+            }
+            _ => {}
+        }
+        Ok(labels)
+    }
+
+    pub fn label(&self, group: GroupBy, value: &str) -> String {
+        let known = match group {
+            GroupBy::Key => self.keys.get(value),
+            GroupBy::Member => self.members.get(value),
+            _ => None,
+        };
+        match (known, value) {
+            (Some(label), _) => label.clone(),
+            (None, "") => match group {
+                GroupBy::Key => "(deleted key)".to_owned(),
+                GroupBy::Member => "(no owner)".to_owned(),
+                _ => "(none)".to_owned(),
+            },
+            // A member who left, or a key of a deleted row: show the id.
+            (None, value) => value.to_owned(),
+        }
+    }
+}
+
+/// The tenant's members' emails by user id.
+pub(crate) async fn member_emails(
+    db: &impl ConnectionTrait,
+    scope: &TenantScope,
+) -> Result<HashMap<String, String>, ConsoleError> {
+    let ids: Vec<Uuid> = membership::Entity::find()
+        .select_only()
+        .column(membership::Column::UserId)
+        .filter(membership::Column::TenantId.eq(scope.tenant_id()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let users: Vec<(Uuid, String)> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::Email)
+        .filter(user::Column::Id.is_in(ids))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(users
+        .into_iter()
+        .map(|(id, email)| (id.to_string(), email))
+        .collect())
+}
+
+/// A group's totals over the period.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct GroupLine {
+    pub group: GroupLabel,
+    pub totals: Totals,
+}
+
+/// One day's totals, and its cost split over the report's chart series.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DayLine {
+    pub day: NaiveDate,
+    pub totals: Totals,
+    /// Cost in micro-dollars per entry of [`UsageReport::series`], in that order.
+    pub cost_by_series: Vec<i64>,
+}
+
+/// How many groups the charts show by name; the rest are "Other".
+pub const CHART_SERIES: usize = 6;
+
+/// A period's usage, filtered and grouped.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageReport {
+    pub query: UsageQuery,
+    pub totals: Totals,
+    /// Per group, the most expensive first (empty when grouped by day).
+    pub groups: Vec<GroupLine>,
+    /// Every day of the period, including days without usage.
+    pub days: Vec<DayLine>,
+    /// The chart's series: the costliest groups, then "Other" if there are more.
+    pub series: Vec<String>,
+}
+
+pub async fn report(
+    store: &Store,
+    scope: &TenantScope,
+    query: &UsageQuery,
+) -> Result<UsageReport, ConsoleError> {
+    scope.require(Permission::ReadUsage)?;
+    let rows: Vec<Row> = rows_query(scope, query)
+        .into_model::<Row>()
+        .all(store.db())
+        .await?;
+    let labels = Labels::load(store.db(), scope, query.group).await?;
+    Ok(assemble(query, rows, &labels))
+}
+
+/// The report from its rows (pure, so the arithmetic is tested without a database).
+pub fn assemble(query: &UsageQuery, rows: Vec<Row>, labels: &Labels) -> UsageReport {
+    let mut totals = Totals::default();
+    let mut by_group: HashMap<String, Totals> = HashMap::new();
+    for row in &rows {
+        totals.add(&row.totals);
+        if let Some(group) = &row.group {
+            by_group.entry(group.clone()).or_default().add(&row.totals);
+        }
+    }
+    let mut groups: Vec<GroupLine> = by_group
+        .into_iter()
+        .map(|(value, totals)| GroupLine {
+            group: GroupLabel {
+                label: labels.label(query.group, &value),
+                value,
+            },
+            totals,
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.totals
+            .cost_micros
+            .cmp(&a.totals.cost_micros)
+            .then(b.totals.requests.cmp(&a.totals.requests))
+            .then(a.group.label.cmp(&b.group.label))
+    });
+    // Chart series: the costliest groups by name, the rest together.
+    let named: Vec<&GroupLine> = groups.iter().take(CHART_SERIES).collect();
+    let has_other = groups.len() > CHART_SERIES;
+    let mut series: Vec<String> = named.iter().map(|g| g.group.label.clone()).collect();
+    if query.group == GroupBy::Day {
+        series = vec!["Cost".to_owned()];
+    } else if has_other {
+        series.push("Other".to_owned());
+    }
+    let series_index: HashMap<&str, usize> = named
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.group.value.as_str(), i))
+        .collect();
+    let mut days: Vec<DayLine> = query
+        .days()
+        .into_iter()
+        .map(|day| DayLine {
+            day,
+            totals: Totals::default(),
+            cost_by_series: vec![0; series.len()],
+        })
+        .collect();
+    for row in &rows {
+        let Some(index) = (row.day - query.from).num_days().try_into().ok() else {
+            continue;
+        };
+        let Some(line) = days.get_mut::<usize>(index) else {
+            continue;
+        };
+        line.totals.add(&row.totals);
+        let slot = match &row.group {
+            None => Some(0),
+            Some(value) => series_index
+                .get(value.as_str())
+                .copied()
+                .or(has_other.then_some(CHART_SERIES)),
+        };
+        if let Some(cost) = slot.and_then(|s| line.cost_by_series.get_mut(s)) {
+            *cost = cost.saturating_add(row.totals.cost_micros);
+        }
+    }
+    UsageReport {
+        query: query.clone(),
+        totals,
+        groups,
+        days,
+        series,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(day: u32, group: &str, cost: i64) -> Row {
+        Row {
+            day: NaiveDate::from_ymd_opt(2026, 3, day).unwrap_or_default(),
+            group: Some(group.to_owned()),
+            totals: Totals {
+                requests: 1,
+                cost_micros: cost,
+                ..Totals::default()
+            },
+        }
+    }
+
+    #[test]
+    fn groups_beyond_the_chart_series_fall_into_other_and_nothing_is_lost() {
+        let mut query =
+            UsageQuery::this_month(NaiveDate::from_ymd_opt(2026, 3, 3).unwrap_or_default());
+        query.group = GroupBy::Model;
+        let rows: Vec<Row> = (0..9)
+            .map(|i| row(1 + (i % 3), &format!("m{i}"), 100 * (i64::from(i) + 1)))
+            .collect();
+        let report = assemble(&query, rows, &Labels::default());
+        assert_eq!(report.days.len(), 3);
+        assert_eq!(report.series.len(), CHART_SERIES + 1);
+        assert_eq!(report.series.last().map(String::as_str), Some("Other"));
+        // The costliest first.
+        assert_eq!(
+            report.groups.first().map(|g| g.group.value.as_str()),
+            Some("m8")
+        );
+        let charted: i64 = report
+            .days
+            .iter()
+            .flat_map(|d| d.cost_by_series.iter())
+            .sum();
+        assert_eq!(charted, report.totals.cost_micros);
+        assert_eq!(
+            report.totals.cost_micros,
+            (1..=9).map(|i| 100 * i).sum::<i64>()
+        );
+        let per_day: i64 = report.days.iter().map(|d| d.totals.cost_micros).sum();
+        assert_eq!(per_day, report.totals.cost_micros);
+    }
+
+    #[test]
+    fn an_empty_period_still_has_every_day() {
+        let query =
+            UsageQuery::this_month(NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default());
+        let report = assemble(&query, Vec::new(), &Labels::default());
+        assert_eq!(report.days.len(), 10);
+        assert_eq!(report.totals, Totals::default());
+        assert!(report.groups.is_empty());
+    }
+}
