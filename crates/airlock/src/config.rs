@@ -45,6 +45,23 @@ pub struct Config {
     /// Where `/metrics` is served when the relay's port does not serve it
     /// (`relay.public_metrics` off and no `AIRLOCK_METRICS_TOKEN`). Empty: nowhere.
     pub metrics_addr: String,
+    pub billing: BillingConfig,
+}
+
+/// Stripe metered billing. The secret key is `AIRLOCK_STRIPE_SECRET_KEY` (or
+/// `_FILE`); without it billing is off.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct BillingConfig {
+    /// Stripe's API address (tests point it at a local fake).
+    pub stripe_api_base: String,
+    /// The Billing Meter's `event_name` usage is reported under.
+    pub meter_event_name: String,
+    /// Seconds between background syncs; 0 syncs only on demand (`airlock billing sync`).
+    pub sync_interval_secs: u64,
+    /// Billing statuses that suspend a tenant's keys (`billing_suspended`, 402):
+    /// any of `past_due`, `canceled`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub suspend_when: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -119,6 +136,12 @@ impl Default for Config {
             console_public_url: None,
             metrics_addr: "127.0.0.1:9464".into(),
             allow_signup: true,
+            billing: BillingConfig {
+                stripe_api_base: "https://api.stripe.com".into(),
+                meter_event_name: "airlock_usage".into(),
+                sync_interval_secs: 300,
+                suspend_when: vec!["canceled".into()],
+            },
             relay: RelayConfig {
                 max_body_bytes: 4 * 1024 * 1024,
                 trusted_proxies: Vec::new(),
@@ -150,7 +173,18 @@ pub const KEY_PEPPER: &str = "AIRLOCK_KEY_PEPPER";
 pub const JWT_SECRET: &str = "AIRLOCK_JWT_SECRET";
 /// Optional: a bearer token that opens `/metrics` on the relay's port.
 pub const METRICS_TOKEN: &str = "AIRLOCK_METRICS_TOKEN";
-const SECRET_NAMES: [&str; 4] = ["master_key", "key_pepper", "jwt_secret", "metrics_token"];
+/// Optional: Stripe's secret API key (billing is off without it).
+pub const STRIPE_SECRET_KEY: &str = "AIRLOCK_STRIPE_SECRET_KEY";
+/// Optional: the signing secret of the Stripe webhook endpoint (`whsec_…`).
+pub const STRIPE_WEBHOOK_SECRET: &str = "AIRLOCK_STRIPE_WEBHOOK_SECRET";
+const SECRET_NAMES: [&str; 6] = [
+    "master_key",
+    "key_pepper",
+    "jwt_secret",
+    "metrics_token",
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+];
 
 impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {

@@ -5,6 +5,7 @@ mod admin;
 mod admin_policy;
 mod config;
 mod serve;
+mod usage_cli;
 
 use std::path::PathBuf;
 
@@ -38,6 +39,8 @@ enum Command {
     MockUpstream(serve::MockArgs),
     /// Manage tenants, users, keys, providers and policies from the shell (audited).
     Admin(admin::AdminArgs),
+    /// Usage data: recompute the daily rollups.
+    Usage(usage_cli::UsageArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,5 +65,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => serve::migrate(&config).await,
         Command::MockUpstream(args) => serve::mock_upstream(args).await,
         Command::Admin(command) => admin::run(config, command).await,
+        Command::Usage(args) => usage_cli::run(config, args).await,
     }
 }

@@ -25,6 +25,7 @@ mod leak;
 mod management_api;
 mod policy;
 mod relay;
+mod rollups;
 mod shared;
 mod smtp_sink;
 mod tools;

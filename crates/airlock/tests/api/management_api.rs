@@ -490,15 +490,16 @@ async fn keys_made_through_the_api_work_on_the_relay_and_usage_follows() {
     // Usage shows up (records are written in the background).
     let started = Instant::now();
     loop {
-        let (_, usage) = api.get("/api/v1/tenants/acme/usage", &token).await;
-        let ci = usage["lines"]
+        let (_, usage) = api
+            .get("/api/v1/tenants/acme/usage?env=ci&group=model", &token)
+            .await;
+        let mock = usage["groups"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|l| l["env"] == "ci");
-        if let Some(line) = ci {
-            assert!(line["requests"].as_i64().unwrap() >= 1);
-            assert_eq!(line["model"], "mock");
+            .find(|g| g["group"]["value"] == "mock");
+        if let Some(line) = mock {
+            assert!(line["totals"]["requests"].as_i64().unwrap() >= 1);
             break;
         }
         assert!(
@@ -509,7 +510,7 @@ async fn keys_made_through_the_api_work_on_the_relay_and_usage_follows() {
     }
 
     // Finance's page shows the same summary.
-    let page = admin.get("/t/acme/usage").await;
+    let page = admin.get("/t/acme/usage?group=env").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains(r#"<table id="usage">"#) && page.body.contains("<td>ci</td>"));
     let bad = admin.get("/t/acme/usage?from=2026-13-01").await;

@@ -235,7 +235,7 @@ async fn concurrent_requests_to_two_relays_cannot_overshoot_a_budget() {
         tenant.id(),
         None,
         None,
-        chrono::Utc::now() - chrono::Duration::days(1),
+        (chrono::Utc::now() - chrono::Duration::days(1)).date_naive(),
     )
     .await
     .unwrap();

@@ -122,7 +122,7 @@ pub async fn csv(
         };
         while let Some(row) = rows.next().await {
             match row {
-                Ok(row) => buffer.push_str(&line(group, &row, &labels)),
+                Ok(row) => buffer.push_str(&line(group, &row.grouped(group), &labels)),
                 Err(e) => {
                     tracing::error!(error = %e, "usage export: reading rows failed");
                     let _ = tx.send(Err(std::io::Error::other("export failed"))).await;

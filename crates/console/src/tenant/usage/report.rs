@@ -65,14 +65,17 @@ pub struct Row {
 
 impl FromQueryResult for Row {
     fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
-        // The group column is a uuid (key, member) or text (the others), or absent.
-        let group = match res.try_get::<Option<Uuid>>(pre, "group_uuid") {
-            Ok(id) => Some(id.map(|id| id.to_string()).unwrap_or_default()),
-            Err(_) => res
-                .try_get::<Option<String>>(pre, "group_text")
-                .ok()
-                .flatten(),
-        };
+        // The group column is a uuid (key, member) or text (the others), or absent
+        // (a backend may read an absent column as NULL: [`Row::grouped`] settles it).
+        let text = res
+            .try_get::<Option<String>>(pre, "group_text")
+            .ok()
+            .flatten();
+        let id = res
+            .try_get::<Option<Uuid>>(pre, "group_uuid")
+            .ok()
+            .flatten();
+        let group = text.or(id.map(|id| id.to_string()));
         Ok(Row {
             day: res.try_get(pre, "day")?,
             group,
@@ -86,6 +89,18 @@ impl FromQueryResult for Row {
                 unpriced_requests: res.try_get(pre, "unpriced_requests")?,
             },
         })
+    }
+}
+
+impl Row {
+    /// A grouped row always has a group value (`""` for a NULL key or owner); an
+    /// ungrouped one never has.
+    pub fn grouped(mut self, group: GroupBy) -> Row {
+        self.group = match group {
+            GroupBy::Day => None,
+            _ => Some(self.group.unwrap_or_default()),
+        };
+        self
     }
 }
 
@@ -276,7 +291,10 @@ pub async fn report(
     let rows: Vec<Row> = rows_query(scope, query)
         .into_model::<Row>()
         .all(store.db())
-        .await?;
+        .await?
+        .into_iter()
+        .map(|row| row.grouped(query.group))
+        .collect();
     let labels = Labels::load(store.db(), scope, query.group).await?;
     Ok(assemble(query, rows, &labels))
 }
@@ -414,5 +432,86 @@ mod tests {
         assert_eq!(report.days.len(), 10);
         assert_eq!(report.totals, Totals::default());
         assert!(report.groups.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod database_tests {
+    use super::*;
+    use crate::tenant::testing::TestStore;
+    use airlock_schema::entities::usage_record;
+    use chrono::Utc;
+
+    fn record(scope: &TenantScope, model: &str, cost: i64) -> usage_record::Model {
+        usage_record::Model {
+            id: Uuid::now_v7(),
+            request_id: "req".into(),
+            tenant_id: Some(scope.tenant_id()),
+            key_id: None,
+            env: Some(airlock_core::key::Env::Prod.into()),
+            endpoint: "chat_completions".into(),
+            provider: Some("openai".into()),
+            model: Some(model.into()),
+            created_at: Utc::now(),
+            latency_ms: 1,
+            upstream_latency_ms: None,
+            status_code: 200,
+            error_code: None,
+            input_tokens: 10,
+            output_tokens: 5,
+            cost_micros: cost,
+            priced: true,
+            message_count: 1,
+            input_chars: 1,
+            input_images: 0,
+            output_chars: 1,
+            redactions: serde_json::json!({}),
+            injection_flags: 0,
+            injection_score_milli: 0,
+            injection_indirect_milli: 0,
+            injection_layer: None,
+            output_flags: 0,
+            data_class: None,
+            input_hash: None,
+            streamed: false,
+            client_disconnected: false,
+            client_ip: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_grouping_reads_its_values_back() {
+        let test = TestStore::new().await;
+        let scope = test.tenant("sums").await;
+        let records = [
+            record(&scope, "gpt-4o", 300),
+            record(&scope, "gpt-4o-mini", 20),
+            record(&scope, "gpt-4o", 1),
+        ];
+        airlock_schema::rollup::write_usage_batch(test.db(), &records)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut query = super::super::UsageQuery::this_month(Utc::now().date_naive());
+        for group in GroupBy::ALL {
+            query.group = group;
+            let report = report(&test, &scope, &query)
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(report.totals.cost_micros, 321, "{group:?}");
+            assert_eq!(report.totals.requests, 3, "{group:?}");
+            let values: Vec<&str> = report
+                .groups
+                .iter()
+                .map(|g| g.group.value.as_str())
+                .collect();
+            let expected: Vec<&str> = match group {
+                GroupBy::Day => vec![],
+                GroupBy::Model => vec!["gpt-4o", "gpt-4o-mini"],
+                GroupBy::Provider => vec!["openai"],
+                GroupBy::Env => vec!["prod"],
+                GroupBy::Key | GroupBy::Member => vec![""],
+            };
+            assert_eq!(values, expected, "{group:?}");
+        }
     }
 }
