@@ -78,7 +78,7 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "client_ip",
 ];
 
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 21] = [
     "api_tokens",
     "audit_heads",
     "user_tokens",

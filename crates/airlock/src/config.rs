@@ -249,7 +249,46 @@ impl Config {
             allow_signup: self.allow_signup,
             egress: self.egress()?,
             body_read_timeout: Duration::from_millis(self.relay.body_read_timeout_ms.max(100)),
+            billing: self.billing()?,
         })
+    }
+
+    /// Stripe billing, when `AIRLOCK_STRIPE_SECRET_KEY` is set; `None` turns it off.
+    pub fn billing(
+        &self,
+    ) -> anyhow::Result<Option<std::sync::Arc<airlock_console::billing::Billing>>> {
+        use airlock_console::billing::{Billing, BillingSettings, BillingStatus, StripeApi};
+        let Some(secret) = read_secret(STRIPE_SECRET_KEY)? else {
+            return Ok(None);
+        };
+        let key = secret.expose_secret();
+        if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+            bail!("{STRIPE_SECRET_KEY} must be a Stripe secret or restricted key (sk_… or rk_…)");
+        }
+        let mut suspend_when = Vec::new();
+        for name in &self.billing.suspend_when {
+            match BillingStatus::parse(name.trim()) {
+                Some(BillingStatus::Active) | None => {
+                    bail!("billing.suspend_when: `{name}` is not past_due or canceled")
+                }
+                Some(status) => suspend_when.push(status),
+            }
+        }
+        let api = StripeApi::new(
+            key,
+            &self.billing.stripe_api_base,
+            &self.billing.meter_event_name,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(Some(std::sync::Arc::new(Billing {
+            api,
+            settings: BillingSettings {
+                api_base: self.billing.stripe_api_base.clone(),
+                meter_event_name: self.billing.meter_event_name.trim().to_owned(),
+                suspend_when,
+                webhook_secret: read_secret(STRIPE_WEBHOOK_SECRET)?,
+            },
+        })))
     }
 
     pub fn relay_settings(&self) -> anyhow::Result<RelaySettings> {

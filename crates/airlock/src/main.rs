@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_policy;
+mod billing_cli;
 mod config;
 mod serve;
 mod usage_cli;
@@ -41,6 +42,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Usage data: recompute the daily rollups.
     Usage(usage_cli::UsageArgs),
+    /// Stripe billing: turn it on for a tenant, sync now, reconcile a month.
+    Billing(billing_cli::BillingArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,5 +69,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::MockUpstream(args) => serve::mock_upstream(args).await,
         Command::Admin(command) => admin::run(config, command).await,
         Command::Usage(args) => usage_cli::run(config, args).await,
+        Command::Billing(args) => billing_cli::run(config, args).await,
     }
 }

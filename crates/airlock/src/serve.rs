@@ -137,6 +137,7 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or(config.console_addr.clone());
     let mut console_settings = config.console_settings()?;
     console_settings.egress = demo_egress.clone();
+    start_billing_sync(&db, &console_settings, &config);
     let console_state = ConsoleState::new(
         db.clone(),
         secrets.console(),
@@ -362,6 +363,22 @@ fn bind_console(state: Arc<ConsoleState>, addr: &str) -> anyhow::Result<(Running
     Ok((server.run(), url, addrs))
 }
 
+/// The console's process reports usage to Stripe in the background when
+/// billing is connected (`billing.sync_interval_secs`; 0: only on demand).
+fn start_billing_sync(
+    db: &DatabaseConnection,
+    settings: &airlock_console::ConsoleSettings,
+    config: &Config,
+) {
+    if let Some(billing) = &settings.billing {
+        crate::billing_cli::spawn_background_sync(
+            db.clone(),
+            billing.clone(),
+            std::time::Duration::from_secs(config.billing.sync_interval_secs),
+        );
+    }
+}
+
 pub async fn run_planes(
     config: Config,
     args: PlaneArgs,
@@ -374,11 +391,13 @@ pub async fn run_planes(
     let mut runtime = None;
     let mut own = Vec::new();
     if console {
+        let console_settings = config.console_settings()?;
+        start_billing_sync(&db, &console_settings, &config);
         let state = ConsoleState::new(
             db.clone(),
             secrets.console(),
             config.mailer()?,
-            config.console_settings()?,
+            console_settings,
         )
         .await?;
         let addr = args

@@ -12,6 +12,7 @@ pub mod accounts;
 pub(crate) mod api;
 pub(crate) mod api_tokens;
 pub(crate) mod auth;
+pub mod billing;
 pub mod error;
 pub mod mail;
 pub(crate) mod pages;

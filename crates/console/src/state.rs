@@ -25,6 +25,8 @@ pub struct ConsoleSettings {
     pub egress: EgressPolicy,
     /// The longest a client may take to send a request body (then 408).
     pub body_read_timeout: std::time::Duration,
+    /// Stripe billing, when the operator connected it.
+    pub billing: Option<Arc<crate::billing::Billing>>,
 }
 
 impl Default for ConsoleSettings {
@@ -34,6 +36,7 @@ impl Default for ConsoleSettings {
             allow_signup: true,
             egress: EgressPolicy::default(),
             body_read_timeout: std::time::Duration::from_secs(10),
+            billing: None,
         }
     }
 }
@@ -97,6 +100,11 @@ impl ConsoleState {
 
     pub fn db(&self) -> &DatabaseConnection {
         self.store.db()
+    }
+
+    /// Stripe billing, when connected.
+    pub fn billing(&self) -> Option<&crate::billing::Billing> {
+        self.settings.billing.as_deref()
     }
 
     /// The console's address for links in mail: configured, or the one this

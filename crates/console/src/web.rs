@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::auth::session_middleware;
 use crate::error::ConsoleError;
 use crate::pages::{
-    account, agreements, audit, auth, errors, invitations, keys, limits, policies, prices,
+    account, agreements, audit, auth, billing, errors, invitations, keys, limits, policies, prices,
     providers, show_settings, tenants, usage,
 };
 use crate::state::ConsoleState;
@@ -119,6 +119,9 @@ console_routes! {
     post "/invite/{token}/accept" => invitations::accept,
     get "/t/{slug}/usage" => usage::page,
     get "/t/{slug}/keys/{key_id}/activity" => usage::key_activity,
+    get "/t/{slug}/billing" => show_settings::<billing::BillingPage>,
+    post "/t/{slug}/billing" => billing::save,
+    post "/t/{slug}/billing/sync" => billing::sync_now,
     get "/t/{slug}/audit" => audit::list,
     post "/t/{slug}/audit/verify" => audit::verify,
 }
@@ -130,15 +133,22 @@ pub fn configure(state: Arc<ConsoleState>) -> impl Fn(&mut web::ServiceConfig) +
         cfg.app_data(data.clone());
         register_routes(cfg);
         crate::api::configure(cfg);
-        cfg.route("/static/airlock.css", web::get().to(stylesheet))
-            .route("/static/airlock.js", web::get().to(script))
-            .route("/static/htmx.min.js", web::get().to(htmx))
-            .route(
-                "/healthz",
-                web::get()
-                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
-            )
-            .default_service(web::to(not_found));
+        cfg.service(
+            web::resource("/stripe/webhook")
+                .app_data(web::PayloadConfig::new(
+                    crate::api::stripe_webhook::MAX_EVENT_BYTES,
+                ))
+                .route(web::post().to(crate::api::stripe_webhook::receive)),
+        )
+        .route("/static/airlock.css", web::get().to(stylesheet))
+        .route("/static/airlock.js", web::get().to(script))
+        .route("/static/htmx.min.js", web::get().to(htmx))
+        .route(
+            "/healthz",
+            web::get()
+                .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+        )
+        .default_service(web::to(not_found));
     }
 }
 

@@ -1,5 +1,5 @@
 //! The management API: JSON under `/api/v1`, covering what the pages do (keys,
-//! budgets, providers, agreements, policies, members, usage).
+//! budgets, providers, agreements, policies, members, usage, billing).
 //!
 //! Callers authenticate with a personal API token (`Authorization: Bearer
 //! alk_…`), made on the console's account page; a token acts as its user, with
@@ -9,9 +9,11 @@
 //! `{"error": {"message", "type", "param", "code"}}`. The OpenAPI document is
 //! generated from these handlers (utoipa) and served at `/api/openapi.json`.
 
+pub mod billing;
 pub mod keys;
 pub mod people;
 pub mod settings;
+pub mod stripe_webhook;
 pub mod usage;
 
 use std::future::Future;
@@ -210,13 +212,17 @@ api_routes! {
     get "/v1/tenants/{slug}/usage" => usage::usage,
     get "/v1/tenants/{slug}/usage/overview" => usage::usage_overview,
     get "/v1/tenants/{slug}/keys/{key_id}/activity" => usage::key_activity,
+    get "/v1/tenants/{slug}/billing" => billing::show,
+    put "/v1/tenants/{slug}/billing" => billing::configure,
+    get "/v1/tenants/{slug}/billing/invoices" => billing::invoices,
+    post "/v1/tenants/{slug}/billing/sync" => billing::sync_now,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Airlock management API",
-        description = "Keys, budgets, providers, agreements, policies, prices, members and usage of the tenants you belong to. Authenticate with a personal API token (`Authorization: Bearer alk_…`) from the console's account page; it acts with your role in each tenant. Money is in micro-dollars (1 USD = 1,000,000)."
+        description = "Keys, budgets, providers, agreements, policies, prices, members, usage and billing of the tenants you belong to. Authenticate with a personal API token (`Authorization: Bearer alk_…`) from the console's account page; it acts with your role in each tenant. Money is in micro-dollars (1 USD = 1,000,000)."
     ),
     paths(
         people::tenants,
@@ -228,6 +234,7 @@ api_routes! {
         settings::prices, settings::set_price, settings::remove_price,
         people::members, people::set_role, people::remove, people::invite,
         usage::usage, usage::usage_overview, usage::key_activity,
+        billing::show, billing::configure, billing::invoices, billing::sync_now,
     ),
     modifiers(&BearerAuth),
     security(("api_token" = [])),

@@ -8,6 +8,7 @@ pub mod account;
 pub mod agreements;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod chart;
 pub mod errors;
 pub mod form;
@@ -58,6 +59,10 @@ pub struct TenantNav {
     pub can_settings: bool,
     pub can_budgets: bool,
     pub can_usage: bool,
+    pub can_billing: bool,
+    /// The relay refuses this tenant's keys for an unpaid bill; shown to those
+    /// who can read billing (owners, admins, finance).
+    pub billing_suspended: bool,
 }
 
 impl Layout {
@@ -86,6 +91,8 @@ impl Layout {
                 can_settings: s.can(Permission::ReadSettings),
                 can_budgets: s.can(Permission::ReadBudgets),
                 can_usage: s.can(Permission::ReadUsage),
+                can_billing: s.can(Permission::ReadBilling),
+                billing_suspended: s.can(Permission::ReadBilling) && s.tenant().billing_suspended,
             }),
         })
     }
@@ -256,7 +263,7 @@ pub async fn save_or_redisplay<P: SettingsPage>(
 ) -> Result<HttpResponse, ConsoleError> {
     match saved {
         Ok(()) => Ok(redirect(&format!("/t/{}/{}?saved=1", page.slug(), P::PATH))),
-        Err(ConsoleError::Invalid(message)) => {
+        Err(ConsoleError::Invalid(message) | ConsoleError::InvalidParam(_, message)) => {
             let view = View {
                 notice: None,
                 error: FormError::on_form(form, message),
@@ -264,6 +271,21 @@ pub async fn save_or_redisplay<P: SettingsPage>(
             };
             let mut response = P::show(state, page, view).await?;
             invalid_status(&mut response);
+            Ok(response)
+        }
+        Err(ConsoleError::Stripe(message)) => {
+            // Stripe refused or was unreachable: the message by the form, nothing lost.
+            let view = View {
+                notice: None,
+                error: FormError::on_form(form, message),
+                typed,
+            };
+            let mut response = P::show(state, page, view).await?;
+            *response.status_mut() = actix_web::http::StatusCode::BAD_GATEWAY;
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("x-airlock-error-code"),
+                actix_web::http::header::HeaderValue::from_static("stripe_error"),
+            );
             Ok(response)
         }
         Err(other) => Err(other),

@@ -12,6 +12,7 @@
 
 pub mod agreements;
 pub mod audit;
+pub mod billing;
 pub mod keys;
 pub mod limits;
 pub mod members;
