@@ -60,8 +60,9 @@ fn nice_ceiling(max: i64) -> i64 {
         return 1;
     }
     let mut step: i64 = 1;
-    while step.saturating_mul(10) <= max {
-        step = step.saturating_mul(10);
+    // checked: near i64::MAX a saturating step would stop growing and never end.
+    while let Some(next) = step.checked_mul(10).filter(|next| *next <= max) {
+        step = next;
     }
     for factor in [1, 2, 5, 10] {
         let candidate = step.saturating_mul(factor);
