@@ -12,6 +12,7 @@
 )]
 
 mod accounts;
+mod billing;
 mod binary;
 mod boundary;
 mod console;
@@ -28,4 +29,5 @@ mod relay;
 mod rollups;
 mod shared;
 mod smtp_sink;
+mod stripe_fake;
 mod tools;

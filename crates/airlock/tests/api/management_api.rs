@@ -14,7 +14,7 @@ use crate::console::{Browser, Console, spawn_console, team};
 use crate::helpers::{TestApp, TestDb};
 
 /// A personal API token made on the account page.
-async fn token_of(browser: &mut Browser, name: &str) -> String {
+pub(super) async fn token_of(browser: &mut Browser, name: &str) -> String {
     browser.get("/account/tokens").await;
     let page = browser
         .post("/account/tokens", &[("name", name), ("days", "30")])
@@ -344,7 +344,7 @@ async fn no_api_route_reaches_another_tenants_data() {
     let a_token = token_of(&mut a_admin, "a").await;
 
     let body = json!({
-        "env": "dev", "name": "x", "kind": "mock", "role": "viewer", "email": "x@a.test",
+        "env": "dev", "name": "x", "kind": "mock", "enabled": false, "role": "viewer", "email": "x@a.test",
         "model": "m", "provider": "b-provider", "rpm_limit": 1, "monthly_budget_micros": 1,
         "max_key_age_days": 1, "max_data_class": "internal", "default_data_class": "internal",
         "pii": "allow", "secrets": "allow", "injection": "off", "output": "off",

@@ -26,7 +26,6 @@ pub async fn show(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct BillingBody {
     pub enabled: bool,
     /// An existing Stripe customer (`cus_…`) to bill. Without one, turning
