@@ -744,10 +744,45 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     await shot('audit-verified');
   });
 
-  await step('k. usage for finance, and an API token that works', async () => {
+  await step('k. usage for finance: filter, chart, CSV, billing; and an API token that works', async () => {
     await openSection('Usage', tenantPath('usage'));
-    await seeText(page.locator('#usage'), 'mock', 'the usage table lists the calls made to the mock model');
+    await seeText(page.locator('#usage-totals'), /[1-9]\d* requests/, 'the period\'s totals count the calls made');
+    await see(page.locator('#per-day'), 'the per-day table under the charts');
+    await see(page.locator('svg[role="img"]').first(), 'the cost chart (server-rendered SVG)');
+    await see(page.locator('#month-to-date'), 'month-to-date spend');
+    await seeText(page.locator('main'), /forecast/i, 'the month-end forecast, labelled as one');
     await shot('usage');
+
+    // Finance narrows it down: the dev environment, last 7 days, per model.
+    const filters = page.locator('#usage-filters');
+    await filters.locator('select[name="period"]').selectOption('last_7_days');
+    await filters.locator('select[name="env"]').selectOption('dev');
+    await filters.locator('select[name="group"]').selectOption('model');
+    await submit('Show', filters);
+    await arriveAt(tenantPath('usage\\?'), 'after filtering the usage');
+    assert.match(page.url(), /period=last_7_days/, 'the filters are in the address, to share');
+    await seeText(page.locator('#usage'), MODEL, 'the filtered table still lists the model');
+    const tableText = await page.locator('#usage').innerText();
+    await shot('usage-filtered');
+
+    // The CSV holds exactly what the filters selected.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#usage-csv').click()]);
+    const csvPath = await download.path();
+    const csv = fs.readFileSync(csvPath, 'utf8').trim().split('\n');
+    assert.match(csv[0], /^date,/, `a header row: ${csv[0]}`);
+    assert.ok(csv.length >= 2, 'at least one data row');
+    for (const row of csv.slice(1)) {
+      assert.match(row, /^\d{4}-\d{2}-\d{2},/, `ISO dates: ${row}`);
+      assert.match(row, /\d+\.\d{6}/, `dollars with six decimals: ${row}`);
+    }
+    // Refusals before a model was known (a revoked key) are a row with no model.
+    assert.ok(csv.slice(1).some((row) => row.split(',').includes(MODEL)), `a row per model: ${csv.join(' | ')}`);
+    assert.ok(tableText.includes(MODEL), 'the page and the CSV agree on the model');
+
+    // Billing: the demo has no Stripe key, and the page says how to connect one.
+    await openSection('Billing', tenantPath('billing'));
+    await seeText(page.locator('#billing-off'), 'AIRLOCK_STRIPE_SECRET_KEY', 'how to turn billing on');
+    await shot('billing-off');
 
     await page.locator('header a[href="/account/tokens"]').click();
     await arriveAt(/^\/account\/tokens$/, 'the account page');

@@ -11,13 +11,13 @@ use std::time::Duration;
 use airlock_console::billing::Billing;
 use airlock_console::billing::reconcile::{self, ReconcileError};
 use airlock_console::billing::sync::{self, TenantSync};
-use airlock_console::tenant::TenantScope;
 use airlock_console::tenant::billing::{self as tenant_billing, BillingInput, percent_text};
+use airlock_console::tenant::{Actor, Store, TenantScope};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use sea_orm::DatabaseConnection;
 
-use crate::config::{Config, STRIPE_SECRET_KEY};
+use crate::config::{Config, JWT_SECRET, STRIPE_SECRET_KEY, SecretSource, audit_key};
 use crate::serve::connect;
 use crate::usage_cli::use_data_dir;
 
@@ -89,7 +89,31 @@ pub async fn run(mut config: Config, args: BillingArgs) -> anyhow::Result<()> {
                 markup_percent,
                 billing_email: email,
             };
-            let saved = tenant_billing::configure_as_operator(&db, &scope, &billing, input).await?;
+            // Audited under the CLI's actor when the audit key can be derived
+            // (AIRLOCK_JWT_SECRET, or the demo's secrets file); the command
+            // needs only the database and Stripe, so without it the change is
+            // made and said to be unaudited.
+            let jwt = SecretSource::for_cli(&config, args.data_dir.as_deref())
+                .ok()
+                .and_then(|secrets| secrets.read(JWT_SECRET).ok().flatten());
+            let (saved, audited) = match jwt {
+                Some(jwt) => {
+                    let store = Store::new(db.clone(), audit_key(&jwt)?);
+                    let saved = tenant_billing::configure(
+                        &store,
+                        &scope,
+                        &Actor::cli(),
+                        Some(&billing),
+                        input,
+                    )
+                    .await?;
+                    (saved, true)
+                }
+                None => (
+                    tenant_billing::configure_as_operator(&db, &scope, &billing, input).await?,
+                    false,
+                ),
+            };
             println!(
                 "billing is on for {tenant}: Stripe customer {}, markup {} %, usage billed from {}",
                 saved.stripe_customer_id.as_deref().unwrap_or("none"),
@@ -98,7 +122,13 @@ pub async fn run(mut config: Config, args: BillingArgs) -> anyhow::Result<()> {
                     .bill_from
                     .map_or_else(|| "today".to_owned(), |d| d.to_string()),
             );
-            println!("(an operator change: it is not in the tenant's audit log)");
+            if audited {
+                println!("(in the tenant's audit log as billing.update by the CLI)");
+            } else {
+                println!(
+                    "(not in the tenant's audit log: set {JWT_SECRET} to record CLI changes there)"
+                );
+            }
         }
         BillingCommand::Sync => {
             let results = sync::sync_all(&db, &billing.api)

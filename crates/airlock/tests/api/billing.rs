@@ -750,6 +750,10 @@ async fn the_billing_cli_enables_syncs_and_reconciles_with_only_the_database_and
     .await;
     assert!(ok, "{out}");
     assert!(out.contains("cus_fake1") && out.contains("15 %"), "{out}");
+    assert!(
+        out.contains("not in the tenant's audit log"),
+        "said, not silent: {out}"
+    );
     let keys = vec![app.key(Env::Dev).await];
     traffic(&app, &keys, 8, 6).await;
 

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 /// Colours of the series, in order (distinguishable for the common kinds of
 /// colour blindness; the legend and the tables carry the names).
+// The legend's swatches (`.swatch.c0` … `.c6` in airlock.css) use the same colours.
 const PALETTE: [&str; 7] = [
     "#2f6fdf", "#e8833a", "#3aa17e", "#c0437a", "#7b61c9", "#b59a1b", "#8a8f98",
 ];

@@ -52,10 +52,6 @@ impl UsagePage {
         MicroDollars::new(*micros).to_string()
     }
 
-    fn colour(&self, index: impl std::borrow::Borrow<usize>) -> &'static str {
-        chart::colour(*index.borrow())
-    }
-
     fn selected_key(&self) -> String {
         self.report
             .query

@@ -311,9 +311,9 @@ pub async fn configure(
     Ok(saved)
 }
 
-/// The same for the operator's CLI (`airlock billing enable`), which holds the
+/// The same for the operator's CLI (`airlock billing enable`) when it holds the
 /// database and the Stripe key but not the audit chain's key (a server secret):
-/// the change is not in the tenant's audit log, and the CLI prints it.
+/// the change is not in the tenant's audit log, and the CLI says so.
 pub async fn configure_as_operator(
     db: &DatabaseConnection,
     scope: &TenantScope,
