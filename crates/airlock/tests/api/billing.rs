@@ -826,3 +826,69 @@ async fn the_billing_cli_enables_syncs_and_reconciles_with_only_the_database_and
     .await;
     assert!(!ok && out.contains("not a month"), "{out}");
 }
+
+/// Stripe that never answers in time: each call gives up at the client's
+/// timeout, the sync says so, and the usage waits, unsent and not lost.
+#[actix_web::test]
+async fn a_stripe_that_does_not_answer_in_time_leaves_the_usage_waiting() {
+    let app = TestApp::spawn().await;
+    let fake = StripeFake::spawn("airlock_usage");
+    let api = StripeApi::with_timeout(
+        stripe_fake::SECRET_KEY,
+        &fake.url,
+        "airlock_usage",
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let billing = Arc::new(Billing {
+        api,
+        settings: billing_at(&fake.url, &[]).settings.clone(),
+    });
+    let scope = TenantScope::operator(&app.db.conn, "acme").await.unwrap();
+    configure_as_operator(
+        &app.db.conn,
+        &scope,
+        &billing,
+        BillingInput {
+            enabled: true,
+            ..BillingInput::default()
+        },
+    )
+    .await
+    .unwrap();
+    traffic(&app, &[app.key(Env::Dev).await], 4, 8).await;
+    fake.set_mode(Mode::Stall(Duration::from_secs(3)));
+    let stalled = sync::sync_tenant(
+        &app.db.conn,
+        &billing.api,
+        &billing_row(&app).await,
+        "acme",
+        Utc::now(),
+    )
+    .await;
+    assert!(
+        stalled
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("did not answer in time"),
+        "{stalled:?}"
+    );
+    assert_eq!((stalled.sent, stalled.unsent), (0, 1));
+    assert_eq!(fake.total("cus_fake1"), 0);
+    fake.set_mode(Mode::Normal);
+    let later = Utc::now() + chrono::Duration::minutes(2);
+    let sent = sync::sync_tenant(
+        &app.db.conn,
+        &billing.api,
+        &billing_row(&app).await,
+        "acme",
+        later,
+    )
+    .await;
+    assert_eq!((sent.error.clone(), sent.unsent), (None, 0), "{sent:?}");
+    assert_eq!(
+        fake.total("cus_fake1"),
+        marked_up(tenant_cost(&app).await, 0)
+    );
+}

@@ -865,7 +865,6 @@ async fn invitations_arrive_by_mail_and_make_only_the_invited_address_a_member()
 #[actix_web::test]
 async fn the_keys_page_shows_what_each_key_spent_this_month() {
     use airlock_schema::entities::{relay_key, usage_record};
-    use sea_orm::{ActiveModelTrait, IntoActiveModel};
     let db = TestDb::new().await;
     let console = spawn_console(&db.conn).await;
     let mut owner = owner_of_new_tenant(&console, "spend").await;
@@ -877,12 +876,15 @@ async fn the_keys_page_shows_what_each_key_spent_this_month() {
         .unwrap();
     // Two requests this month and one last month (which does not count).
     let now = Utc::now();
+    // Written the way the relay's usage writer writes them: records and rollups
+    // in one transaction (the page reads the rollups).
+    let mut batch = Vec::new();
     for (cost, at) in [
         (1_250_000, now),
         (500_000, now),
         (9_000_000, now - chrono::Duration::days(40)),
     ] {
-        usage_record::Model {
+        batch.push(usage_record::Model {
             id: uuid::Uuid::now_v7(),
             request_id: "req".into(),
             tenant_id: Some(key.tenant_id),
@@ -915,12 +917,11 @@ async fn the_keys_page_shows_what_each_key_spent_this_month() {
             streamed: false,
             client_disconnected: false,
             client_ip: None,
-        }
-        .into_active_model()
-        .insert(&db.conn)
+        });
+    }
+    airlock_schema::rollup::write_usage_batch(&db.conn, &batch)
         .await
         .unwrap();
-    }
     let page = owner.get("/t/spend/keys?env=dev").await;
     // 40 days back is always in an earlier month, so only the first two count.
     assert!(

@@ -31,3 +31,4 @@ mod shared;
 mod smtp_sink;
 mod stripe_fake;
 mod tools;
+mod usage;

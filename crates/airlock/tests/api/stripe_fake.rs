@@ -24,6 +24,8 @@ pub enum Mode {
     /// Records the next event and answers 500 (Stripe took it, the answer was
     /// lost): the sender must not count it twice when it retries.
     AcceptThenFail,
+    /// Takes this long before answering meter events (and records nothing).
+    Stall(std::time::Duration),
 }
 
 #[derive(Clone, Debug)]
@@ -212,6 +214,14 @@ async fn list_meters(state: State) -> HttpResponse {
 
 async fn meter_event(req: HttpRequest, state: State, body: web::Bytes) -> HttpResponse {
     remember_authorization(&state, &req);
+    let stall = match state.lock().unwrap().mode {
+        Mode::Stall(pause) => Some(pause),
+        _ => None,
+    };
+    if let Some(pause) = stall {
+        tokio::time::sleep(pause).await;
+        return error(500, "api_error", "too late");
+    }
     let fields = form(&body);
     let mut s = state.lock().unwrap();
     s.event_requests += 1;
@@ -254,7 +264,7 @@ async fn meter_event(req: HttpRequest, state: State, body: web::Bytes) -> HttpRe
             s.mode = Mode::Normal;
             return error(500, "api_error", "the answer was lost");
         }
-        Mode::Normal => {}
+        Mode::Normal | Mode::Stall(_) => {}
     }
     s.events.entry(identifier.clone()).or_insert(event);
     HttpResponse::Ok().json(json!({

@@ -136,6 +136,16 @@ impl StripeApi {
         api_base: &str,
         meter_event_name: &str,
     ) -> Result<StripeApi, String> {
+        Self::with_timeout(secret_key, api_base, meter_event_name, CALL_TIMEOUT)
+    }
+
+    /// [`StripeApi::new`] with another limit on each call (tests use a short one).
+    pub fn with_timeout(
+        secret_key: &str,
+        api_base: &str,
+        meter_event_name: &str,
+        timeout: Duration,
+    ) -> Result<StripeApi, String> {
         // Two TLS crypto providers are compiled into the binary (sqlx and lettre
         // use ring too, reqwest may bring another); pick ring for the process
         // before the client is built, or rustls refuses to choose.
@@ -157,7 +167,7 @@ impl StripeApi {
         }
         let client = ClientBuilder::new(secret_key)
             .url(base)
-            .timeout(CALL_TIMEOUT)
+            .timeout(timeout)
             .request_strategy(RequestStrategy::Once)
             .build()
             .map_err(|e| format!("the Stripe client could not be made: {e}"))?;
