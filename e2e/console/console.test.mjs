@@ -744,7 +744,7 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     await shot('audit-verified');
   });
 
-  await step('k. usage for finance: filter, chart, CSV, billing; and an API token that works', async () => {
+  await step('k. the usage overview, and an API token that works', async () => {
     await openSection('Usage', tenantPath('usage'));
     await seeText(page.locator('#usage-totals'), /[1-9]\d* requests/, 'the period\'s totals count the calls made');
     await see(page.locator('#per-day'), 'the per-day table under the charts');
@@ -753,6 +753,45 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     await seeText(page.locator('main'), /forecast/i, 'the month-end forecast, labelled as one');
     await shot('usage');
 
+    await page.locator('header a[href="/account/tokens"]').click();
+    await arriveAt(/^\/account\/tokens$/, 'the account page');
+    const form = page.locator('#token-form');
+    await (await field(form, 'name', 'the token form')).fill('e2e-script');
+    await submit('Create token');
+    const token = (await page.locator('#new-token').innerText()).trim();
+    assert.match(token, /^alk_[0-9a-f]{64}$/, 'the new API token is shown once');
+    await shot('api-token-created');
+    const answer = await fetch(`${consoleUrl}/api/v1/tenants`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(answer.status, 200, 'the management API accepts the token');
+    const tenants = await answer.json();
+    assert.ok(tenants.some((t) => t.slug === slug && t.role === 'owner'), `the API lists the tenant: ${JSON.stringify(tenants)}`);
+  });
+
+  await step('l. a finance member joins by invitation, filters usage, downloads the CSV and opens billing', async () => {
+    const finance = { email: `finn-${run}@example.com`, name: 'Finn Finance', password: `ledger ${run} balance sheet` };
+    await page.goto(`${consoleUrl}/t/${slug}/keys`);
+    await openSection('Members', tenantPath('members'));
+    const invite = page.locator('#invite-form');
+    await (await field(invite, 'email', 'the invitation form')).fill(finance.email);
+    await (await field(invite, 'role', 'the invitation form')).selectOption('finance');
+    await submit('Send invitation', invite);
+    const inviteLink = (await seeText(page.locator('#invite-link'), /\/invite\//, 'the invitation link (no mail in the demo)')).trim();
+    await submit('Sign out');
+
+    await page.goto(`${consoleUrl}/signup`);
+    await page.getByLabel('Your name').fill(finance.name);
+    await page.getByLabel('Email').fill(finance.email);
+    await page.getByLabel('Password').fill(finance.password);
+    await submit('Create account');
+    await (await see(page.locator('#shown-link'), 'the confirmation link')).click();
+    await seeText(page.locator('h1'), 'Address confirmed', 'the finance member confirmed the address');
+    await page.goto(inviteLink);
+    await seeText(page.locator('main'), 'finance', 'the invitation names the role');
+    await submit('Accept invitation');
+    await arriveAt(tenantPath('keys'), 'after accepting the invitation');
+    await seeText(page.locator('header summary').first(), 'finance', 'the member is finance in the tenant');
+
+    await openSection('Usage', tenantPath('usage'));
     // Finance narrows it down: the dev environment, last 7 days, per model.
     const filters = page.locator('#usage-filters');
     await filters.locator('select[name="period"]').selectOption('last_7_days');
@@ -784,17 +823,5 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     await seeText(page.locator('#billing-off'), 'AIRLOCK_STRIPE_SECRET_KEY', 'how to turn billing on');
     await shot('billing-off');
 
-    await page.locator('header a[href="/account/tokens"]').click();
-    await arriveAt(/^\/account\/tokens$/, 'the account page');
-    const form = page.locator('#token-form');
-    await (await field(form, 'name', 'the token form')).fill('e2e-script');
-    await submit('Create token');
-    const token = (await page.locator('#new-token').innerText()).trim();
-    assert.match(token, /^alk_[0-9a-f]{64}$/, 'the new API token is shown once');
-    await shot('api-token-created');
-    const answer = await fetch(`${consoleUrl}/api/v1/tenants`, { headers: { authorization: `Bearer ${token}` } });
-    assert.equal(answer.status, 200, 'the management API accepts the token');
-    const tenants = await answer.json();
-    assert.ok(tenants.some((t) => t.slug === slug && t.role === 'owner'), `the API lists the tenant: ${JSON.stringify(tenants)}`);
   });
 });
