@@ -13,7 +13,8 @@
 #   TENANTS       default 50
 #   KEYS          default 2000
 #   SAMPLES       timed requests per view (default 40)
-#   KEEP_DB=1     keep the database afterwards
+#   KEEP_DB=1     keep the database afterwards (its name is printed)
+#   REUSE_DB=name time the views of a database a KEEP_DB run left (no generation)
 set -euo pipefail
 
 target="${CARGO_TARGET_DIR:-$HOME/.cache/airlock-target}"
@@ -25,7 +26,7 @@ DAYS="${DAYS:-90}"
 TENANTS="${TENANTS:-50}"
 KEYS="${KEYS:-2000}"
 SAMPLES="${SAMPLES:-40}"
-db="airlock_bench_usage_$$"
+db="${REUSE_DB:-airlock_bench_usage_$$}"
 work="$(mktemp -d)"
 console_pid=""
 
@@ -46,15 +47,20 @@ export RUST_LOG=warn
 sql() { psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qAt "$@"; }
 seconds() { date +%s.%N; }
 
-echo "== database $db: $RECORDS records, $DAYS days, $TENANTS tenants, $KEYS keys"
-psql "$PG_URL/postgres" -qc "CREATE DATABASE $db"
-"$AIRLOCK_BIN" migrate >/dev/null
-"$AIRLOCK_BIN" admin create-tenant --slug bench-00 --name "Bench 00" >/dev/null
-password="$("$AIRLOCK_BIN" admin create-user --tenant bench-00 --email finance@bench.test \
-    --role finance --generate-password | sed -n 's/^password (shown once): //p')"
+if [[ -n "${REUSE_DB:-}" ]]; then
+    echo "== reusing database $db: $(sql -c 'SELECT count(*) FROM usage_records') records"
+    password="$("$AIRLOCK_BIN" admin reset-password --email finance@bench.test --generate-password \
+        | sed -n 's/^password (shown once): //p')"
+else
+    echo "== database $db: $RECORDS records, $DAYS days, $TENANTS tenants, $KEYS keys"
+    psql "$PG_URL/postgres" -qc "CREATE DATABASE $db"
+    "$AIRLOCK_BIN" migrate >/dev/null
+    "$AIRLOCK_BIN" admin create-tenant --slug bench-00 --name "Bench 00" >/dev/null
+    password="$("$AIRLOCK_BIN" admin create-user --tenant bench-00 --email finance@bench.test \
+        --role finance --generate-password | sed -n 's/^password (shown once): //p')"
 
-start=$(seconds)
-sql <<SQL
+    start=$(seconds)
+    sql <<SQL
 INSERT INTO tenants (id, slug, name, created_at, updated_at)
 SELECT gen_random_uuid(), 'bench-' || lpad(i::text, 2, '0'), 'Bench ' || i, now(), now()
 FROM generate_series(1, $TENANTS - 1) AS i;
@@ -84,13 +90,14 @@ SELECT gen_random_uuid(), 'req_' || i, k.tenant_id, k.id, k.env, 'chat',
        '{}', 0, i % 5 = 0, false, '203.0.113.' || (i % 250)
 FROM generate_series(1, $RECORDS) AS i JOIN k ON k.n = i % $KEYS;
 SQL
-echo "generated in $(echo "$(seconds) - $start" | bc) s"
+    echo "generated in $(echo "$(seconds) - $start" | bc) s"
 
-from="$(date -u -d "-$DAYS days" +%F)"
-start=$(seconds)
-"$AIRLOCK_BIN" usage rollup --from "$from"
-echo "airlock usage rollup --from $from: $(echo "$(seconds) - $start" | bc) s"
-echo "rollup rows: $(sql -c 'SELECT count(*) FROM usage_daily')"
+    from="$(date -u -d "-$DAYS days" +%F)"
+    start=$(seconds)
+    "$AIRLOCK_BIN" usage rollup --from "$from"
+    echo "airlock usage rollup --from $from: $(echo "$(seconds) - $start" | bc) s"
+    echo "rollup rows: $(sql -c 'SELECT count(*) FROM usage_daily')"
+fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 AIRLOCK_BILLING__SYNC_INTERVAL_SECS=0 "$AIRLOCK_BIN" console --console-addr "127.0.0.1:$port" \
@@ -185,3 +192,4 @@ def csv(label, query):
 
 csv("last 30 days by key", "period=last_30_days&group=key")
 csv(f"{days} days by key", f"period=custom&from={frm}&to={to}&group=key")
+
