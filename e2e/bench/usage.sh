@@ -43,7 +43,7 @@ export DATABASE_URL="$PG_URL/$db"
 export AIRLOCK_MASTER_KEY="$(openssl rand -base64 32)"
 export AIRLOCK_KEY_PEPPER="$(openssl rand -base64 32)"
 export AIRLOCK_JWT_SECRET="$(openssl rand -base64 32)"
-export RUST_LOG=warn
+export RUST_LOG=error  # the rollup of 10 M records trips sqlx's slow-statement warnings
 sql() { psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qAt "$@"; }
 seconds() { date +%s.%N; }
 
@@ -82,13 +82,13 @@ INSERT INTO usage_records (id, request_id, tenant_id, key_id, env, endpoint, pro
     message_count, input_chars, output_chars, redactions, injection_flags, streamed,
     client_disconnected, client_ip)
 SELECT gen_random_uuid(), 'req_' || i, k.tenant_id, k.id, k.env, 'chat',
-       (ARRAY['openai','anthropic','gemini'])[1 + i % 3],
-       (ARRAY['gpt-4o-mini','claude-3-5-haiku-latest','gemini-2.0-flash','gpt-4o','claude-sonnet-4','gemini-2.5-pro'])[1 + i % 6],
+       (ARRAY['openai','anthropic','gemini'])[1 + (i % 3)::int],
+       (ARRAY['gpt-4o-mini','claude-3-5-haiku-latest','gemini-2.0-flash','gpt-4o','claude-sonnet-4','gemini-2.5-pro'])[1 + (i % 6)::int],
        now() - make_interval(secs => (i * 7919) % ($DAYS * 86400)),
        50 + i % 400, CASE WHEN i % 50 = 0 THEN 429 ELSE 200 END,
        100 + i % 900, 20 + i % 300, 10 + i % 5000, 1 + i % 4, 400 + i % 3600, 80 + i % 1200,
        '{}', 0, i % 5 = 0, false, '203.0.113.' || (i % 250)
-FROM generate_series(1, $RECORDS) AS i JOIN k ON k.n = i % $KEYS;
+FROM generate_series(1::bigint, $RECORDS) AS i JOIN k ON k.n = i % $KEYS;
 SQL
     echo "generated in $(echo "$(seconds) - $start" | bc) s"
 
@@ -97,6 +97,9 @@ SQL
     "$AIRLOCK_BIN" usage rollup --from "$from"
     echo "airlock usage rollup --from $from: $(echo "$(seconds) - $start" | bc) s"
     echo "rollup rows: $(sql -c 'SELECT count(*) FROM usage_daily')"
+    # What autovacuum would do after a bulk load, before the planner sees it.
+    sql -c 'ANALYZE'
+
 fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -193,3 +196,4 @@ def csv(label, query):
 csv("last 30 days by key", "period=last_30_days&group=key")
 csv(f"{days} days by key", f"period=custom&from={frm}&to={to}&group=key")
 
+PY
