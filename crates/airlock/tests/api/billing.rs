@@ -23,8 +23,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::console::{Browser, Console, spawn_console_with};
-use crate::helpers::{PASSWORD, TestApp, user_with_password};
+use crate::console::{Browser, Console, member, spawn_console_with};
+use crate::helpers::{PASSWORD, TestApp};
+use crate::management_api::Api;
 use crate::stripe_fake::{self, Mode, StripeFake};
 
 const WEBHOOK_SECRET: &str = "whsec_test_airlock_fake";
@@ -51,16 +52,6 @@ async fn console_with_billing(app: &TestApp, billing: Arc<Billing>) -> Console {
         },
     )
     .await
-}
-
-/// A signed-in member of the app's tenant.
-async fn member(app: &TestApp, console: &Console, role: Role) -> Browser {
-    let email = format!("{role}@acme.test");
-    user_with_password(&app.db.conn, &email).await;
-    app.tenant.member(&email, role).await;
-    let mut browser = Browser::new(console);
-    browser.sign_in(&email, PASSWORD).await;
-    browser
 }
 
 /// Random priced traffic through the relay; returns once the usage is written.
@@ -101,6 +92,18 @@ async fn billing_row(app: &TestApp) -> tenant_billing::Model {
         .unwrap()
 }
 
+/// One sync of the app's tenant at `at` (a later `at` is past a report's backoff).
+async fn sync_at(app: &TestApp, billing: &Billing, at: chrono::DateTime<Utc>) -> sync::TenantSync {
+    sync::sync_tenant(
+        &app.db.conn,
+        &billing.api,
+        &billing_row(app).await,
+        "acme",
+        at,
+    )
+    .await
+}
+
 #[actix_web::test]
 async fn usage_reaches_stripe_exactly_once_through_failures_retries_and_a_lost_answer() {
     let app = TestApp::spawn().await;
@@ -128,14 +131,7 @@ async fn usage_reaches_stripe_exactly_once_through_failures_retries_and_a_lost_a
     traffic(&app, &keys, 25, 1).await;
     let cost = tenant_cost(&app).await;
     assert!(cost > 0, "the traffic is priced");
-    let first = sync::sync_tenant(
-        &app.db.conn,
-        &billing.api,
-        &billing_row(&app).await,
-        "acme",
-        Utc::now(),
-    )
-    .await;
+    let first = sync_at(&app, &billing, Utc::now()).await;
     assert_eq!(first.error, None);
     assert!(first.sent >= 1);
     assert_eq!(fake.total(&customer), marked_up(cost, 1250));
@@ -143,14 +139,7 @@ async fn usage_reaches_stripe_exactly_once_through_failures_retries_and_a_lost_a
 
     // Nothing new: a second sync reports nothing.
     let requests = fake.event_requests();
-    let second = sync::sync_tenant(
-        &app.db.conn,
-        &billing.api,
-        &billing_row(&app).await,
-        "acme",
-        Utc::now(),
-    )
-    .await;
+    let second = sync_at(&app, &billing, Utc::now()).await;
     assert_eq!(
         (second.planned, second.sent, second.error.clone()),
         (0, 0, None)
@@ -160,14 +149,7 @@ async fn usage_reaches_stripe_exactly_once_through_failures_retries_and_a_lost_a
     // Stripe fails mid-sync: the usage waits, surfaced on the row, not lost.
     traffic(&app, &keys, 15, 2).await;
     fake.set_mode(Mode::FailAfter(0));
-    let failed = sync::sync_tenant(
-        &app.db.conn,
-        &billing.api,
-        &billing_row(&app).await,
-        "acme",
-        Utc::now(),
-    )
-    .await;
+    let failed = sync_at(&app, &billing, Utc::now()).await;
     assert!(
         failed.error.as_deref().unwrap().contains("Stripe"),
         "{failed:?}"
@@ -182,14 +164,7 @@ async fn usage_reaches_stripe_exactly_once_through_failures_retries_and_a_lost_a
     // Waiting for its backoff: a sync right away does not hammer Stripe.
     fake.set_mode(Mode::Normal);
     let requests = fake.event_requests();
-    let early = sync::sync_tenant(
-        &app.db.conn,
-        &billing.api,
-        &billing_row(&app).await,
-        "acme",
-        Utc::now(),
-    )
-    .await;
+    let early = sync_at(&app, &billing, Utc::now()).await;
     assert_eq!(early.sent, 0);
     assert_eq!(fake.event_requests(), requests);
 
@@ -197,14 +172,7 @@ async fn usage_reaches_stripe_exactly_once_through_failures_retries_and_a_lost_a
     // same identifier, and Stripe counts it once.
     fake.set_mode(Mode::AcceptThenFail);
     let later = Utc::now() + chrono::Duration::minutes(2);
-    let retried = sync::sync_tenant(
-        &app.db.conn,
-        &billing.api,
-        &billing_row(&app).await,
-        "acme",
-        later,
-    )
-    .await;
+    let retried = sync_at(&app, &billing, later).await;
     assert_eq!(retried.error, None, "{retried:?}");
     assert_eq!(retried.unsent, 0);
     let cost = tenant_cost(&app).await;
@@ -583,24 +551,6 @@ async fn without_a_stripe_key_billing_says_how_to_turn_it_on_and_webhooks_are_no
     assert_eq!(response.status(), 404);
 }
 
-async fn api(
-    console: &Console,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{}{path}", console.url))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[actix_web::test]
 async fn the_billing_api_twins_the_page_for_each_role() {
     use reqwest::Method;
@@ -614,82 +564,73 @@ async fn the_billing_api_twins_the_page_for_each_role() {
     let owner = crate::management_api::token_of(&mut owner, "o").await;
     let finance = crate::management_api::token_of(&mut finance, "f").await;
     let viewer = crate::management_api::token_of(&mut viewer, "v").await;
+    let api = Api::new(&console);
     let path = "/api/v1/tenants/acme/billing";
 
-    let (status, body) = api(
-        &console,
-        Method::PUT,
-        path,
-        &owner,
-        Some(json!({"enabled": true, "stripe_customer_id": "cus_nobody"})),
-    )
-    .await;
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            path,
+            Some(&owner),
+            Some(json!({"enabled": true, "stripe_customer_id": "cus_nobody"})),
+        )
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "customer");
-    let (status, body) = api(
-        &console,
-        Method::PUT,
-        path,
-        &owner,
-        Some(json!({"enabled": true, "markup_percent": "7.25"})),
-    )
-    .await;
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            path,
+            Some(&owner),
+            Some(json!({"enabled": true, "markup_percent": "7.25"})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["stripe_customer_id"], "cus_fake1");
     assert_eq!(body["markup_percent"], "7.25");
 
-    let (status, body) = api(&console, Method::GET, path, &finance, None).await;
+    let (status, body) = api.call(Method::GET, path, Some(&finance), None).await;
     assert_eq!((status, body["enabled"].as_bool()), (200, Some(true)));
-    let (status, body) = api(
-        &console,
-        Method::GET,
-        &format!("{path}/invoices"),
-        &finance,
-        None,
-    )
-    .await;
+    let (status, body) = api
+        .call(
+            Method::GET,
+            &format!("{path}/invoices"),
+            Some(&finance),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["invoices"], json!([]));
-    let (status, _) = api(
-        &console,
-        Method::PUT,
-        path,
-        &finance,
-        Some(json!({"enabled": false})),
-    )
-    .await;
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            path,
+            Some(&finance),
+            Some(json!({"enabled": false})),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = api(
-        &console,
-        Method::POST,
-        &format!("{path}/sync"),
-        &finance,
-        None,
-    )
-    .await;
+    let (status, _) = api
+        .call(Method::POST, &format!("{path}/sync"), Some(&finance), None)
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = api(&console, Method::GET, path, &viewer, None).await;
+    let (status, _) = api.call(Method::GET, path, Some(&viewer), None).await;
     assert_eq!(status, 403);
-    let (status, _) = api(
-        &console,
-        Method::GET,
-        "/api/v1/tenants/acme/usage",
-        &viewer,
-        None,
-    )
-    .await;
+    let (status, _) = api
+        .call(
+            Method::GET,
+            "/api/v1/tenants/acme/usage",
+            Some(&viewer),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
 
     let keys = vec![app.key(Env::Dev).await];
     traffic(&app, &keys, 5, 5).await;
-    let (status, body) = api(
-        &console,
-        Method::POST,
-        &format!("{path}/sync"),
-        &owner,
-        None,
-    )
-    .await;
+    let (status, body) = api
+        .call(Method::POST, &format!("{path}/sync"), Some(&owner), None)
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["error"], Value::Null);
     assert_eq!(
@@ -858,14 +799,7 @@ async fn a_stripe_that_does_not_answer_in_time_leaves_the_usage_waiting() {
     .unwrap();
     traffic(&app, &[app.key(Env::Dev).await], 4, 8).await;
     fake.set_mode(Mode::Stall(Duration::from_secs(3)));
-    let stalled = sync::sync_tenant(
-        &app.db.conn,
-        &billing.api,
-        &billing_row(&app).await,
-        "acme",
-        Utc::now(),
-    )
-    .await;
+    let stalled = sync_at(&app, &billing, Utc::now()).await;
     assert!(
         stalled
             .error
@@ -878,14 +812,7 @@ async fn a_stripe_that_does_not_answer_in_time_leaves_the_usage_waiting() {
     assert_eq!(fake.total("cus_fake1"), 0);
     fake.set_mode(Mode::Normal);
     let later = Utc::now() + chrono::Duration::minutes(2);
-    let sent = sync::sync_tenant(
-        &app.db.conn,
-        &billing.api,
-        &billing_row(&app).await,
-        "acme",
-        later,
-    )
-    .await;
+    let sent = sync_at(&app, &billing, later).await;
     assert_eq!((sent.error.clone(), sent.unsent), (None, 0), "{sent:?}");
     assert_eq!(
         fake.total("cus_fake1"),

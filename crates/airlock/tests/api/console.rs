@@ -476,6 +476,16 @@ async fn forged_expired_and_other_algorithm_tokens_are_refused() {
     }
 }
 
+/// A signed-in member of the app's tenant.
+pub(super) async fn member(app: &TestApp, console: &Console, role: Role) -> Browser {
+    let email = format!("{role}@acme.test");
+    crate::helpers::user_with_password(&app.db.conn, &email).await;
+    app.tenant.member(&email, role).await;
+    let mut browser = Browser::new(console);
+    browser.sign_in(&email, PASSWORD).await;
+    browser
+}
+
 /// A tenant `acme` with one member per role; returns their browsers by role.
 pub(super) async fn team(db: &TestDb, console: &Console) -> HashMap<Role, Browser> {
     // Accounts made directly (address confirmed); the sign-up flow has its own test.

@@ -25,20 +25,20 @@ pub(super) async fn token_of(browser: &mut Browser, name: &str) -> String {
     rest[..rest.find('<').unwrap()].to_owned()
 }
 
-struct Api {
+pub(super) struct Api {
     base: String,
     client: reqwest::Client,
 }
 
 impl Api {
-    fn new(console: &Console) -> Api {
+    pub(super) fn new(console: &Console) -> Api {
         Api {
             base: console.url.clone(),
             client: reqwest::Client::new(),
         }
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,

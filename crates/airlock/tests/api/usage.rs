@@ -8,17 +8,8 @@ use airlock_core::key::Env;
 use airlock_core::role::Role;
 use serde_json::{Value, json};
 
-use crate::console::{Browser, Console, spawn_console};
-use crate::helpers::{PASSWORD, TestApp, user_with_password};
-
-async fn member(app: &TestApp, console: &Console, role: Role) -> Browser {
-    let email = format!("{role}@acme.test");
-    user_with_password(&app.db.conn, &email).await;
-    app.tenant.member(&email, role).await;
-    let mut browser = Browser::new(console);
-    browser.sign_in(&email, PASSWORD).await;
-    browser
-}
+use crate::console::{Console, member, spawn_console};
+use crate::helpers::TestApp;
 
 async fn get(console: &Console, path: &str, token: &str, accept: Option<&str>) -> (u16, String) {
     let mut request = reqwest::Client::new()
