@@ -13,6 +13,7 @@
 #   TENANTS       default 50
 #   KEYS          default 2000
 #   SAMPLES       timed requests per view (default 40)
+#   CONCURRENCY   requests in flight at once (default 4)
 #   KEEP_DB=1     keep the database afterwards (its name is printed)
 #   REUSE_DB=name time the views of a database a KEEP_DB run left (no generation)
 set -euo pipefail
@@ -26,6 +27,7 @@ DAYS="${DAYS:-90}"
 TENANTS="${TENANTS:-50}"
 KEYS="${KEYS:-2000}"
 SAMPLES="${SAMPLES:-40}"
+CONCURRENCY="${CONCURRENCY:-4}"
 db="${REUSE_DB:-airlock_bench_usage_$$}"
 work="$(mktemp -d)"
 console_pid=""
@@ -49,6 +51,10 @@ seconds() { date +%s.%N; }
 
 if [[ -n "${REUSE_DB:-}" ]]; then
     echo "== reusing database $db: $(sql -c 'SELECT count(*) FROM usage_records') records"
+    # A database from an older binary: its migrations (and their backfills), timed.
+    start=$(seconds)
+    "$AIRLOCK_BIN" migrate >/dev/null
+    echo "airlock migrate: $(echo "$(seconds) - $start" | bc) s"
     password="$("$AIRLOCK_BIN" admin reset-password --email finance@bench.test --generate-password \
         | sed -n 's/^password (shown once): //p')"
 else
@@ -96,7 +102,8 @@ SQL
     start=$(seconds)
     "$AIRLOCK_BIN" usage rollup --from "$from"
     echo "airlock usage rollup --from $from: $(echo "$(seconds) - $start" | bc) s"
-    echo "rollup rows: $(sql -c 'SELECT count(*) FROM usage_daily')"
+    echo "rollup rows: $(sql -c 'SELECT count(*) FROM usage_daily') (per key: $(sql -c \
+        'SELECT count(*) FROM usage_daily_keys'), per model: $(sql -c 'SELECT count(*) FROM usage_daily_models'))"
     # What autovacuum would do after a bulk load, before the planner sees it.
     sql -c 'ANALYZE'
 
@@ -109,11 +116,12 @@ console_pid=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.2; done
 
-python3 - "$base" "$password" "$SAMPLES" "$console_pid" "$DAYS" <<'PY'
+python3 - "$base" "$password" "$SAMPLES" "$console_pid" "$DAYS" "$CONCURRENCY" <<'PY'
 import re, statistics, sys, time, urllib.parse, urllib.request, threading
 from concurrent.futures import ThreadPoolExecutor
 
 base, password, samples, pid, days = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+concurrency = int(sys.argv[6])
 # Cookies by hand: the console's cookies are `Secure`, which http.cookiejar
 # keeps off a plain-http loopback address.
 cookies = {}
@@ -159,10 +167,11 @@ def timed(name, path, headers):
     def one(_):
         t = time.perf_counter(); status, body = get(path, headers); assert status == 200, (path, status)
         return (time.perf_counter() - t) * 1000
-    one(0)  # warm
-    with ThreadPoolExecutor(4) as pool: ms = sorted(pool.map(one, range(samples)))
+    # Warm: the console's connection pool opens its connections on first use.
+    with ThreadPoolExecutor(concurrency) as pool: list(pool.map(one, range(2 * concurrency)))
+    with ThreadPoolExecutor(concurrency) as pool: ms = sorted(pool.map(one, range(samples)))
     p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]
-    print(f"{name:<48} p50 {p(0.5):7.1f} ms  p95 {p(0.95):7.1f} ms  ({samples} requests, 4 at a time)")
+    print(f"{name:<48} p50 {p(0.5):7.1f} ms  p95 {p(0.95):7.1f} ms  ({samples} requests, {concurrency} at a time)")
 
 cookie = None
 frm = time.strftime("%Y-%m-%d", time.gmtime(time.time() - days * 86400))
@@ -171,6 +180,7 @@ print(f"== views of tenant bench-00 (one of the tenants), console RSS {rss_kib()
 timed("page /usage (this month, by day)", "/t/bench-00/usage", cookie)
 timed(f"page /usage ({days} days, by key)", f"/t/bench-00/usage?period=custom&from={frm}&to={to}&group=key", cookie)
 timed("API usage (last 30 days, by model)", "/api/v1/tenants/bench-00/usage?period=last_30_days&group=model", api)
+timed(f"API usage ({days} days, by key)", f"/api/v1/tenants/bench-00/usage?period=custom&from={frm}&to={to}&group=key", api)
 timed(f"API usage ({days} days, by member)", f"/api/v1/tenants/bench-00/usage?period=custom&from={frm}&to={to}&group=member", api)
 timed("API usage/overview", "/api/v1/tenants/bench-00/usage/overview", api)
 

@@ -26,6 +26,7 @@ mod m20261201_000008_accounts_and_keyed_audit;
 mod m20261201_000009_embedding_prices;
 mod m20261201_000010_injection_layers;
 mod m20261201_000011_billing;
+mod m20261202_000012_rollup_grains;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_embedding_prices::Migration),
             Box::new(m20261201_000010_injection_layers::Migration),
             Box::new(m20261201_000011_billing::Migration),
+            Box::new(m20261202_000012_rollup_grains::Migration),
         ]
     }
 }

@@ -24,6 +24,7 @@ use airlock_core::provider::ProviderKind;
 use airlock_core::redact::ContentAction;
 use airlock_core::role::Role;
 use airlock_migrations::{Migrator, MigratorTrait, SchemaManager};
+use airlock_schema::entities::usage_daily::Grain;
 use airlock_schema::entities::{
     alert, api_token, audit_event, audit_head, billing_report, classification_policy, env_default,
     invitation, membership, model_price, model_route, provider_agreement, provider_credential,
@@ -78,7 +79,7 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "client_ip",
 ];
 
-const TABLES: [&str; 21] = [
+const TABLES: [&str; 23] = [
     "api_tokens",
     "audit_heads",
     "user_tokens",
@@ -95,6 +96,8 @@ const TABLES: [&str; 21] = [
     "model_prices",
     "usage_records",
     "usage_daily",
+    "usage_daily_keys",
+    "usage_daily_models",
     "tenant_billing",
     "billing_reports",
     "stripe_webhook_events",
@@ -252,6 +255,7 @@ async fn exercise_backend(db: DatabaseConnection) {
     );
     every_entity_matches_its_table(&db).await;
     list_prices_are_seeded(&db).await;
+    coarse_rollups_are_filled_on_upgrade(&db).await;
 
     // Rows of every table round-trip through the entities; constraints and FK actions
     // behave the same on both backends.
@@ -305,6 +309,169 @@ async fn exercise_backend(db: DatabaseConnection) {
     assert_eq!(tenant::Entity::find().count(&db).await.unwrap(), 0);
 }
 
+/// A rollup row as the upgrade check compares it: day, env, owner, provider, model,
+/// requests, cost.
+type RollupLine = (NaiveDate, String, Option<Uuid>, String, String, i64, i64);
+
+/// Migration 12 fills the coarse rollups from `usage_daily`, and the usage writer
+/// then adds to the rows it wrote (the same digests), never beside them.
+async fn coarse_rollups_are_filled_on_upgrade(db: &DatabaseConnection) {
+    let steps = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|m| m.name() == "m20261202_000012_rollup_grains")
+        .unwrap()
+        + 1;
+    Migrator::down(db, Some(u32::try_from(steps).unwrap()))
+        .await
+        .unwrap();
+    let tenant = insert_tenant(db, "before-grains").await;
+    let member = Uuid::now_v7();
+    let (d1, d2) = (day(3), day(4));
+    let rows = [
+        (d1, "prod", Some(member), "openai", "gpt-4o", 2, 100),
+        (d1, "prod", Some(member), "openai", "gpt-4o-mini", 3, 10),
+        (d1, "dev", None, "anthropic", "claude-sonnet-4", 1, 5),
+        (d2, "prod", Some(member), "openai", "gpt-4o", 4, 40),
+    ];
+    for (day, env, member_id, provider, model, requests, cost) in rows {
+        usage_daily::Model {
+            id: Uuid::now_v7(),
+            tenant_id: tenant.id,
+            day,
+            dims: usage_daily::dims_digest(env, None, member_id, provider, model),
+            env: env.to_owned(),
+            key_id: None,
+            member_id,
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            requests,
+            errors: 0,
+            input_tokens: requests * 10,
+            output_tokens: requests,
+            images: 0,
+            cost_micros: cost,
+            unpriced_requests: 0,
+            updated_at: at(0),
+        }
+        .into_active_model()
+        .insert(db)
+        .await
+        .unwrap();
+    }
+    Migrator::up(db, None).await.unwrap();
+
+    let tenant_id = tenant.id;
+    let read = |grain: Grain| async move {
+        let mut out: Vec<RollupLine> = grain
+            .find()
+            .filter(usage_daily::Column::TenantId.eq(tenant_id))
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                assert_eq!(
+                    r.dims,
+                    grain.dims(&r.env, r.key_id, r.member_id, &r.provider, &r.model)
+                );
+                assert_eq!(r.input_tokens, r.requests * 10);
+                (
+                    r.day,
+                    r.env,
+                    r.member_id,
+                    r.provider,
+                    r.model,
+                    r.requests,
+                    r.cost_micros,
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let s = |v: &str| v.to_owned();
+    assert_eq!(
+        read(Grain::Keys).await,
+        vec![
+            (d1, s("dev"), None, s(""), s(""), 1, 5),
+            (d1, s("prod"), Some(member), s(""), s(""), 5, 110),
+            (d2, s("prod"), Some(member), s(""), s(""), 4, 40),
+        ]
+    );
+    let models = vec![
+        (
+            d1,
+            s("dev"),
+            None,
+            s("anthropic"),
+            s("claude-sonnet-4"),
+            1,
+            5,
+        ),
+        (d1, s("prod"), None, s("openai"), s("gpt-4o"), 2, 100),
+        (d1, s("prod"), None, s("openai"), s("gpt-4o-mini"), 3, 10),
+        (d2, s("prod"), None, s("openai"), s("gpt-4o"), 4, 40),
+    ];
+    assert_eq!(read(Grain::Models).await, models);
+
+    // The writer lands on the migrated row of (d2, prod, openai, gpt-4o).
+    let at_d2 = Utc.from_utc_datetime(&d2.and_hms_opt(12, 0, 0).unwrap());
+    let record = usage_record::Model {
+        id: Uuid::now_v7(),
+        request_id: "req_after_upgrade".to_owned(),
+        tenant_id: Some(tenant.id),
+        key_id: None,
+        env: Some(Stored(Env::Prod)),
+        endpoint: "chat_completions".to_owned(),
+        provider: Some(s("openai")),
+        model: Some(s("gpt-4o")),
+        created_at: at_d2,
+        latency_ms: 5,
+        upstream_latency_ms: None,
+        status_code: 200,
+        error_code: None,
+        input_tokens: 10,
+        output_tokens: 1,
+        cost_micros: 7,
+        priced: true,
+        message_count: 1,
+        input_chars: 1,
+        input_images: 0,
+        output_chars: 1,
+        redactions: json!({}),
+        injection_flags: 0,
+        injection_score_milli: 0,
+        injection_indirect_milli: 0,
+        injection_layer: None,
+        output_flags: 0,
+        data_class: None,
+        input_hash: None,
+        streamed: false,
+        client_disconnected: false,
+        client_ip: None,
+    };
+    airlock_schema::rollup::write_usage_batch(db, &[record])
+        .await
+        .unwrap();
+    let mut after = models;
+    after[3] = (d2, s("prod"), None, s("openai"), s("gpt-4o"), 5, 47);
+    assert_eq!(read(Grain::Models).await, after);
+
+    // Deleting the tenant takes its rollups of every grain with it.
+    usage_record::Entity::delete_many().exec(db).await.unwrap();
+    tenant.delete(db).await.unwrap();
+    for grain in [Grain::Full, Grain::Keys, Grain::Models] {
+        let left = grain
+            .find()
+            .filter(usage_daily::Column::TenantId.eq(tenant_id))
+            .count(db)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{grain:?}");
+    }
+}
+
 async fn every_entity_matches_its_table(db: &DatabaseConnection) {
     let manager = SchemaManager::new(db);
     for table in TABLES {
@@ -325,6 +492,16 @@ async fn every_entity_matches_its_table(db: &DatabaseConnection) {
     entity_matches_table(db, model_price::Entity).await;
     entity_matches_table(db, usage_record::Entity).await;
     entity_matches_table(db, usage_daily::Entity).await;
+    for grain in [Grain::Keys, Grain::Models] {
+        // No entity of their own: `usage_daily`'s reads them (see `Grain::find`).
+        grain.find().all(db).await.unwrap();
+        assert_eq!(
+            table_columns(db, grain.table()).await,
+            table_columns(db, "usage_daily").await,
+            "{} must have usage_daily's shape",
+            grain.table()
+        );
+    }
     entity_matches_table(db, tenant_billing::Entity).await;
     entity_matches_table(db, billing_report::Entity).await;
     entity_matches_table(db, stripe_webhook_event::Entity).await;

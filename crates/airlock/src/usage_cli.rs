@@ -22,9 +22,10 @@ pub struct UsageArgs {
 
 #[derive(Subcommand)]
 enum UsageCommand {
-    /// Recompute the daily rollups (`usage_daily`) from the usage records, from a
-    /// UTC day to today. The usage writer keeps them current; this backfills
-    /// records written before rollups existed, or repairs a hand-edited table.
+    /// Recompute the daily rollups (`usage_daily` and its per-key and per-model
+    /// grains) from the usage records, from a UTC day to today. The usage writer
+    /// keeps them current; this backfills records written before rollups
+    /// existed, or repairs a hand-edited table.
     Rollup {
         /// First UTC day to recompute, e.g. 2026-11-01.
         #[arg(long, value_parser = parse_day)]

@@ -136,7 +136,13 @@ pub async fn spent_since(
     env: Option<&str>,
     since: NaiveDate,
 ) -> Result<i64, DbErr> {
-    let mut query = usage_daily::Entity::find()
+    // The keys rollup for a key's budget, the models rollup (fewer rows) otherwise.
+    let grain = usage_daily::Grain::covering(usage_daily::Needs {
+        key: key_id.is_some(),
+        ..usage_daily::Needs::default()
+    });
+    let mut query = grain
+        .find()
         .select_only()
         // SUM of a BIGINT is NUMERIC on Postgres: cast it back so it reads as i64.
         .column_as(

@@ -4,20 +4,24 @@
 //! rollups from the records (`airlock usage rollup --from DATE`).
 //!
 //! A rollup row is one tenant's UTC day for one grouping: environment, key, the
-//! key's owner, provider and model. Records without a tenant (a key that was not
-//! valid) are not rolled up: nobody is billed for them.
+//! key's owner, provider and model in `usage_daily`; environment, key and owner in
+//! `usage_daily_keys`; environment, provider and model in `usage_daily_models`
+//! (see [`Grain`]). All three are written in the same transaction from the same
+//! groups, so they always add up to the same totals. Records without a tenant (a
+//! key that was not valid) are not rolled up: nobody is billed for them.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, QuerySelect, Statement,
+    EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait, Statement,
     TransactionTrait,
 };
 use uuid::Uuid;
 
+use crate::entities::usage_daily::Grain;
 use crate::entities::{relay_key, usage_daily, usage_record};
 
 /// Rollup rows per upsert statement (18 columns each: well under SQLite's limit
@@ -71,6 +75,30 @@ struct Grouping {
 }
 
 impl Grouping {
+    /// The same grouping with only what `grain` keeps.
+    fn coarsened(&self, grain: Grain) -> Grouping {
+        let mut coarse = self.clone();
+        match grain {
+            Grain::Full => {}
+            Grain::Keys => {
+                coarse.provider.clear();
+                coarse.model.clear();
+            }
+            Grain::Models => {
+                coarse.key_id = None;
+                coarse.member_id = None;
+            }
+        }
+        coarse.dims = usage_daily::dims_digest(
+            &coarse.env,
+            coarse.key_id,
+            coarse.member_id,
+            &coarse.provider,
+            &coarse.model,
+        );
+        coarse
+    }
+
     fn new(
         tenant_id: Uuid,
         day: NaiveDate,
@@ -144,7 +172,25 @@ pub async fn add_to_rollups(
         );
         groups.entry(grouping).or_default().add_record(record);
     }
-    upsert(db, groups.into_iter().collect()).await
+    upsert_every_grain(db, groups).await
+}
+
+/// Upserts the groups into `usage_daily`, then their sums into the coarser grains.
+async fn upsert_every_grain(
+    db: &impl ConnectionTrait,
+    groups: BTreeMap<Grouping, Totals>,
+) -> Result<(), DbErr> {
+    for grain in Grain::ALL {
+        let mut coarse: BTreeMap<Grouping, Totals> = BTreeMap::new();
+        for (grouping, totals) in &groups {
+            coarse
+                .entry(grouping.coarsened(grain))
+                .or_default()
+                .add(totals);
+        }
+        upsert(db, grain, coarse.into_iter().collect()).await?;
+    }
+    Ok(())
 }
 
 async fn key_owners(
@@ -168,9 +214,15 @@ async fn key_owners(
     Ok(rows.into_iter().collect())
 }
 
-/// `INSERT … ON CONFLICT (tenant_id, day, dims) DO UPDATE SET n = n + excluded.n`.
-async fn upsert(db: &impl ConnectionTrait, groups: Vec<(Grouping, Totals)>) -> Result<(), DbErr> {
+/// `INSERT … ON CONFLICT (tenant_id, day, dims) DO UPDATE SET n = n + excluded.n`
+/// into the grain's table (they all have `usage_daily`'s shape).
+async fn upsert(
+    db: &impl ConnectionTrait,
+    grain: Grain,
+    groups: Vec<(Grouping, Totals)>,
+) -> Result<(), DbErr> {
     use usage_daily::Column as C;
+    let table = grain.table();
     let now = Utc::now();
     for chunk in groups.chunks(UPSERT_CHUNK) {
         let rows = chunk.iter().map(|(g, t)| usage_daily::ActiveModel {
@@ -203,15 +255,14 @@ async fn upsert(db: &impl ConnectionTrait, groups: Vec<(Grouping, Totals)>) -> R
             "unpriced_requests",
         ] {
             on_conflict.value(
-                sea_orm::sea_query::Alias::new(column),
-                Expr::cust(format!("usage_daily.{column} + excluded.{column}")),
+                Alias::new(column),
+                Expr::cust(format!("{table}.{column} + excluded.{column}")),
             );
         }
         on_conflict.value(C::UpdatedAt, Expr::cust("excluded.updated_at"));
-        usage_daily::Entity::insert_many(rows)
-            .on_conflict(on_conflict)
-            .exec_without_returning(db)
-            .await?;
+        let mut insert = usage_daily::Entity::insert_many(rows).on_conflict(on_conflict);
+        QueryTrait::query(&mut insert).into_table(Alias::new(table));
+        insert.exec_without_returning(db).await?;
     }
     Ok(())
 }
@@ -264,13 +315,21 @@ async fn rebuild_day(db: &DatabaseConnection, day: NaiveDate) -> Result<u64, DbE
     let backend = db.get_database_backend();
     let txn = db.begin().await?;
     if backend == DatabaseBackend::Postgres {
-        txn.execute_unprepared("LOCK TABLE usage_daily IN SHARE ROW EXCLUSIVE MODE")
-            .await?;
-    }
-    usage_daily::Entity::delete_many()
-        .filter(usage_daily::Column::Day.eq(day))
-        .exec(&txn)
+        // Every grain, in the writers' order.
+        txn.execute_unprepared(
+            "LOCK TABLE usage_daily, usage_daily_keys, usage_daily_models \
+             IN SHARE ROW EXCLUSIVE MODE",
+        )
         .await?;
+    }
+    for grain in Grain::ALL {
+        txn.execute(
+            Query::delete()
+                .from_table(Alias::new(grain.table()))
+                .and_where(Expr::col(Alias::new("day")).eq(day)),
+        )
+        .await?;
+    }
     let start = day.and_time(NaiveTime::MIN).and_utc();
     let end = start + chrono::Duration::days(1);
     let rows = AggregateRow::find_by_statement(aggregate_statement(backend, start, end))
@@ -303,7 +362,7 @@ async fn rebuild_day(db: &DatabaseConnection, day: NaiveDate) -> Result<u64, DbE
     }) {
         groups.entry(grouping).or_default().add(&totals);
     }
-    upsert(&txn, groups.into_iter().collect()).await?;
+    upsert_every_grain(&txn, groups).await?;
     txn.commit().await?;
     Ok(count)
 }

@@ -1,10 +1,12 @@
 //! The daily rollups equal a fresh aggregate of the usage records: after random
 //! traffic through the real relay (the usage writer keeps them in the batch's
-//! transaction), after batches written for earlier days, and after a rebuild.
+//! transaction), after batches written for earlier days, and after a rebuild. So do
+//! the two coarser grains (per key, per model), each for its own grouping.
 
 use std::collections::BTreeMap;
 
 use airlock_core::key::Env;
+use airlock_schema::entities::usage_daily::Grain;
 use airlock_schema::entities::{relay_key, usage_daily, usage_record};
 use airlock_schema::rollup;
 use chrono::{Duration, NaiveDate, Utc};
@@ -26,8 +28,8 @@ type Grouping = (
 );
 type Sums = [i64; 7];
 
-/// What the rollups should hold, computed here from the records.
-async fn expected(app: &TestApp) -> BTreeMap<Grouping, Sums> {
+/// What a grain's rollups should hold, computed here from the records.
+async fn expected(app: &TestApp, grain: Grain) -> BTreeMap<Grouping, Sums> {
     let owners: BTreeMap<Uuid, Option<Uuid>> = relay_key::Entity::find()
         .all(&app.db.conn)
         .await
@@ -38,7 +40,7 @@ async fn expected(app: &TestApp) -> BTreeMap<Grouping, Sums> {
     let mut out: BTreeMap<Grouping, Sums> = BTreeMap::new();
     for r in app.usage_records().await {
         let Some(tenant) = r.tenant_id else { continue };
-        let grouping = (
+        let mut grouping = (
             tenant,
             r.created_at.date_naive(),
             r.env.map(|e| e.0.to_string()).unwrap_or_default(),
@@ -47,6 +49,11 @@ async fn expected(app: &TestApp) -> BTreeMap<Grouping, Sums> {
             r.provider.unwrap_or_default(),
             r.model.unwrap_or_default(),
         );
+        match grain {
+            Grain::Full => {}
+            Grain::Keys => (grouping.5, grouping.6) = (String::new(), String::new()),
+            Grain::Models => (grouping.3, grouping.4) = (None, None),
+        }
         let sums = out.entry(grouping).or_default();
         sums[0] += 1;
         sums[1] += i64::from(r.status_code >= 400);
@@ -59,12 +66,12 @@ async fn expected(app: &TestApp) -> BTreeMap<Grouping, Sums> {
     out
 }
 
-async fn rollups(app: &TestApp) -> BTreeMap<Grouping, Sums> {
+async fn rollups(app: &TestApp, grain: Grain) -> BTreeMap<Grouping, Sums> {
     let mut out = BTreeMap::new();
-    for r in usage_daily::Entity::find().all(&app.db.conn).await.unwrap() {
+    for r in grain.find().all(&app.db.conn).await.unwrap() {
         assert_eq!(
             r.dims,
-            usage_daily::dims_digest(&r.env, r.key_id, r.member_id, &r.provider, &r.model)
+            grain.dims(&r.env, r.key_id, r.member_id, &r.provider, &r.model)
         );
         let previous = out.insert(
             (
@@ -86,9 +93,24 @@ async fn rollups(app: &TestApp) -> BTreeMap<Grouping, Sums> {
                 r.unpriced_requests,
             ],
         );
-        assert!(previous.is_none(), "two rollup rows for one grouping");
+        assert!(
+            previous.is_none(),
+            "two {grain:?} rollup rows for one grouping"
+        );
     }
     out
+}
+
+/// Every grain equals its aggregate of the records; returns the full grain's.
+async fn assert_every_grain_is_exact(app: &TestApp) -> BTreeMap<Grouping, Sums> {
+    // The records first: reading them waits for the relay's writer to flush.
+    let full = expected(app, Grain::Full).await;
+    assert_eq!(rollups(app, Grain::Full).await, full);
+    for grain in [Grain::Keys, Grain::Models] {
+        let want = expected(app, grain).await;
+        assert_eq!(rollups(app, grain).await, want, "{grain:?}");
+    }
+    full
 }
 
 /// A record as the relay writes it, for an earlier day.
@@ -168,12 +190,11 @@ async fn rollups_equal_a_fresh_aggregate_after_random_traffic_and_after_a_rebuil
             json!({"model": "mock", "messages": []}),
         )
         .await;
-    let live = expected(&app).await;
+    let live = assert_every_grain_is_exact(&app).await;
     assert!(
         live.len() >= 4,
         "traffic should spread over groups: {live:?}"
     );
-    assert_eq!(rollups(&app).await, live);
 
     // Batches for earlier days go through the same writer function.
     let key = relay_key::Entity::find().all(&app.db.conn).await.unwrap();
@@ -198,14 +219,13 @@ async fn rollups_equal_a_fresh_aggregate_after_random_traffic_and_after_a_rebuil
     rollup::write_usage_batch(&app.db.conn, &batch[10..])
         .await
         .unwrap();
-    let with_history = expected(&app).await;
-    assert_eq!(rollups(&app).await, with_history);
+    let with_history = assert_every_grain_is_exact(&app).await;
 
     // A rebuild from the records gives the same rows.
     let from = now.date_naive() - chrono::Days::new(5);
     let report = rollup::rebuild_from(&app.db.conn, from).await.unwrap();
     assert_eq!(report.days, 6);
-    assert_eq!(rollups(&app).await, with_history);
+    assert_eq!(assert_every_grain_is_exact(&app).await, with_history);
 
     // And corrects rollups that drifted (a row lost, a row inflated).
     use sea_orm::{ActiveModelTrait, IntoActiveModel, ModelTrait, Set};
@@ -214,7 +234,18 @@ async fn rollups_equal_a_fresh_aggregate_after_random_traffic_and_after_a_rebuil
     let mut inflated = rows[1].clone().into_active_model();
     inflated.cost_micros = Set(rows[1].cost_micros + 999);
     inflated.update(&app.db.conn).await.unwrap();
-    assert_ne!(rollups(&app).await, with_history);
+    assert_ne!(rollups(&app, Grain::Full).await, with_history);
+    // A coarse grain drifted too: its table has no entity of its own, so by SQL.
+    use sea_orm::ConnectionTrait;
+    app.db
+        .conn
+        .execute_unprepared("UPDATE usage_daily_models SET requests = requests + 5")
+        .await
+        .unwrap();
+    assert_ne!(
+        rollups(&app, Grain::Models).await,
+        expected(&app, Grain::Models).await
+    );
     rollup::rebuild_from(&app.db.conn, from).await.unwrap();
-    assert_eq!(rollups(&app).await, with_history);
+    assert_eq!(assert_every_grain_is_exact(&app).await, with_history);
 }

@@ -122,7 +122,8 @@ pub async fn reconcile(
             )
         })
         .collect();
-    let costs: Vec<(NaiveDate, i64)> = usage_daily::Entity::find()
+    let costs: Vec<(NaiveDate, i64)> = usage_daily::Grain::Models
+        .find()
         .select_only()
         .column(usage_daily::Column::Day)
         .column_as(sum_i64("cost_micros"), "cost")

@@ -62,7 +62,8 @@ async fn day_costs(
     tenant_id: Uuid,
     from: NaiveDate,
 ) -> Result<BTreeMap<NaiveDate, i64>, DbErr> {
-    let rows: Vec<(NaiveDate, i64)> = usage_daily::Entity::find()
+    let rows: Vec<(NaiveDate, i64)> = usage_daily::Grain::Models
+        .find()
         .select_only()
         .column(usage_daily::Column::Day)
         .column_as(sum_i64("cost_micros"), "cost")

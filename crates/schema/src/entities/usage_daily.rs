@@ -8,8 +8,14 @@
 //! it instead of scanning the records. Unique per `(tenant_id, day, dims)`, where
 //! `dims` is [`dims_digest`] of the grouping (NULL-safe, unlike a unique index over
 //! the nullable columns themselves). Missing names are stored as `""`.
+//!
+//! Two coarser rollups have exactly this shape under other names (see [`Grain`]):
+//! `usage_daily_keys` (no provider or model) and `usage_daily_models` (no key or
+//! owner). A view reads the coarsest one that keeps every dimension it groups or
+//! filters by, through this entity ([`Grain::find`]).
 
 use sea_orm::entity::prelude::*;
+use sea_orm::{QueryTrait, Select};
 use sha2::{Digest, Sha256};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -69,6 +75,82 @@ pub fn dims_digest(
     hex::encode(hasher.finalize())
 }
 
+/// One of the three rollups of the same shape: which dimensions its rows keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Grain {
+    /// `usage_daily`: environment, key, owner, provider and model.
+    Full,
+    /// `usage_daily_keys`: environment, key and owner; provider and model `""`.
+    Keys,
+    /// `usage_daily_models`: environment, provider and model; key and owner NULL.
+    Models,
+}
+
+/// The dimensions a view groups or filters by, besides the day and environment
+/// (which every grain keeps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub key: bool,
+    pub member: bool,
+    pub provider: bool,
+    pub model: bool,
+}
+
+impl Grain {
+    /// In the order every writer upserts them (the same order everywhere, so two
+    /// writers wait for each other instead of deadlocking).
+    pub const ALL: [Grain; 3] = [Grain::Full, Grain::Keys, Grain::Models];
+
+    pub fn table(self) -> &'static str {
+        match self {
+            Grain::Full => "usage_daily",
+            Grain::Keys => "usage_daily_keys",
+            Grain::Models => "usage_daily_models",
+        }
+    }
+
+    /// The coarsest grain that keeps every dimension in `needs`. With none, the
+    /// models grain: a tenant has far fewer models than keys.
+    pub fn covering(needs: Needs) -> Grain {
+        let by_key = needs.key || needs.member;
+        let by_model = needs.provider || needs.model;
+        match (by_key, by_model) {
+            (true, true) => Grain::Full,
+            (true, false) => Grain::Keys,
+            (false, _) => Grain::Models,
+        }
+    }
+
+    /// A select over this grain's table. The table is named `usage_daily` in the
+    /// query (`FROM usage_daily_keys AS usage_daily`), so the entity's columns,
+    /// which are qualified with that name, read any of the three.
+    pub fn find(self) -> Select<Entity> {
+        let mut select = Entity::find();
+        if self != Grain::Full {
+            QueryTrait::query(&mut select)
+                .from_clear()
+                .from_as(sea_orm::sea_query::Alias::new(self.table()), Entity);
+        }
+        select
+    }
+
+    /// The digest of a grouping as this grain keeps it.
+    pub fn dims(
+        self,
+        env: &str,
+        key_id: Option<Uuid>,
+        member_id: Option<Uuid>,
+        provider: &str,
+        model: &str,
+    ) -> String {
+        match self {
+            Grain::Full => dims_digest(env, key_id, member_id, provider, model),
+            Grain::Keys => dims_digest(env, key_id, member_id, "", ""),
+            Grain::Models => dims_digest(env, None, None, provider, model),
+        }
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
     #[sea_orm(
@@ -112,5 +194,50 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
         assert_eq!(a, dims_digest("prod", None, None, "ab", "c"));
+    }
+
+    #[test]
+    fn a_view_reads_the_coarsest_grain_that_keeps_what_it_needs() {
+        let none = Needs::default();
+        assert_eq!(Grain::covering(none), Grain::Models);
+        let key = Needs { key: true, ..none };
+        let member = Needs {
+            member: true,
+            ..none
+        };
+        let model = Needs {
+            model: true,
+            ..none
+        };
+        let provider = Needs {
+            provider: true,
+            ..none
+        };
+        assert_eq!(Grain::covering(key), Grain::Keys);
+        assert_eq!(Grain::covering(member), Grain::Keys);
+        assert_eq!(Grain::covering(model), Grain::Models);
+        assert_eq!(Grain::covering(provider), Grain::Models);
+        let both = Needs {
+            key: true,
+            model: true,
+            ..none
+        };
+        assert_eq!(Grain::covering(both), Grain::Full);
+    }
+
+    #[test]
+    fn a_coarse_grain_reads_its_own_table_under_the_entitys_name() {
+        use sea_orm::{DbBackend, QueryTrait};
+        let sql = Grain::Keys
+            .find()
+            .filter(Column::Day.is_not_null())
+            .build(DbBackend::Postgres)
+            .to_string();
+        assert!(
+            sql.contains(r#"FROM "usage_daily_keys" AS "usage_daily""#),
+            "{sql}"
+        );
+        let full = Grain::Full.find().build(DbBackend::Postgres).to_string();
+        assert!(full.contains(r#"FROM "usage_daily""#), "{full}");
     }
 }

@@ -3,6 +3,7 @@
 
 use airlock_core::key::Env;
 use airlock_core::money::MicroDollars;
+use airlock_schema::entities::usage_daily::Grain;
 use airlock_schema::entities::{env_default, relay_key, usage_daily};
 use chrono::{Datelike, Days, NaiveDate, Utc};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
@@ -126,7 +127,8 @@ async fn spent(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<i64, ConsoleError> {
-    let spent: Option<i64> = usage_daily::Entity::find()
+    let spent: Option<i64> = Grain::Models
+        .find()
         .select_only()
         .column_as(sum_i64("cost_micros"), "spent")
         .filter(usage_daily::Column::TenantId.eq(scope.tenant_id()))
@@ -182,7 +184,8 @@ async fn budgets(
             month_to_date,
         ));
     }
-    let by_env: Vec<(String, i64)> = usage_daily::Entity::find()
+    let by_env: Vec<(String, i64)> = Grain::Models
+        .find()
         .select_only()
         .column(usage_daily::Column::Env)
         .column_as(sum_i64("cost_micros"), "spent")
@@ -222,8 +225,9 @@ async fn budgets(
         .await?;
     if !keys.is_empty() {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.id).collect();
-        let month: Vec<(Uuid, i64)> = key_spend(store, &ids, month_start).await?;
-        let day: Vec<(Uuid, i64)> = key_spend(store, &ids, today).await?;
+        let month: Vec<(Uuid, i64)> =
+            key_spend(store, scope.tenant_id(), &ids, month_start).await?;
+        let day: Vec<(Uuid, i64)> = key_spend(store, scope.tenant_id(), &ids, today).await?;
         let find = |rows: &[(Uuid, i64)], id: Uuid| {
             rows.iter().find(|(k, _)| *k == id).map_or(0, |(_, s)| *s)
         };
@@ -257,13 +261,16 @@ async fn budgets(
 
 async fn key_spend(
     store: &Store,
+    tenant_id: Uuid,
     ids: &[Uuid],
     since: NaiveDate,
 ) -> Result<Vec<(Uuid, i64)>, ConsoleError> {
-    Ok(usage_daily::Entity::find()
+    Ok(Grain::Keys
+        .find()
         .select_only()
         .column(usage_daily::Column::KeyId)
         .column_as(sum_i64("cost_micros"), "spent")
+        .filter(usage_daily::Column::TenantId.eq(tenant_id))
         .filter(usage_daily::Column::KeyId.is_in(ids.iter().copied()))
         .filter(usage_daily::Column::Day.gte(since))
         .group_by(usage_daily::Column::KeyId)
