@@ -143,20 +143,23 @@ def get(path, headers=None):
     req = urllib.request.Request(base + path, headers=with_cookies(headers))
     with opener.open(req) as r:
         keep(r.headers); return r.status, r.read()
+last_location = [None]
 def post(path, fields):
     data = urllib.parse.urlencode(fields).encode()
     try:
         with opener.open(urllib.request.Request(base + path, data=data, headers=with_cookies(None))) as r:
             keep(r.headers); return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
-        keep(e.headers); return e.code, e.read().decode()
+        keep(e.headers); last_location[0] = e.headers.get("Location"); return e.code, e.read().decode()
 
 _, page = get("/signin")
 status, _ = post("/signin", {"email": "finance@bench.test", "password": password, "csrf": csrf(page.decode())})
 assert status in (200, 303), status
 _, page = get("/account/tokens")
-status, page = post("/account/tokens", {"name": "bench", "days": "1", "csrf": csrf(page.decode())})
-token = re.search(r'<code id="new-token">([^<]+)<', page).group(1)
+status, _ = post("/account/tokens", {"name": "bench", "days": "1", "csrf": csrf(page.decode())})
+assert status == 303, status
+_, page = get(last_location[0])  # the token is shown once, on the page the form redirects to
+token = re.search(r'<code id="new-token">([^<]+)<', page.decode()).group(1)
 api = {"Authorization": "Bearer " + token}
 
 def rss_kib():

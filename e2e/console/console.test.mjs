@@ -653,12 +653,24 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
       3000,
     );
     keys.first = key;
+    const python = await seeText(page.locator('#snippet-openai-python'), /base_url="http[^"]+\/v1"/, 'the OpenAI Python snippet names the relay');
+    assert.ok(python.includes(key), 'the OpenAI Python snippet carries the new key');
+    assert.ok((await page.locator('#snippet-claude-code').innerText()).includes(`ANTHROPIC_API_KEY=${key}`), 'the Claude Code snippet carries the key');
     await shot('key-created');
 
-    await page.getByRole('link', { name: 'Back to the dev keys' }).click();
+    // The page came by post-redirect-get: a reload says "already shown", shows
+    // no key and makes none.
+    await page.reload();
+    await seeText(page.locator('h1'), 'This key was already shown', 'the key-created page after a reload');
+    assert.ok(!(await page.content()).includes(key), 'a reload must not show the key again');
+    await shot('key-already-shown');
+    await page.getByRole('link', { name: 'Back to the keys' }).click();
+    await arriveAt(tenantPath('keys'), 'after going back to the keys');
+    await page.getByRole('navigation', { name: 'Environments' }).getByRole('link', { name: 'dev', exact: true }).click();
     await arriveAt(tenantPath('keys\\?env=dev'), 'after going back to the dev keys');
     const row = tableRow(page, 'checkout-e2e');
     await seeText(row, 'active', 'the new key is listed as active');
+    assert.equal(await row.count(), 1, 'one key named checkout-e2e after a reload of its page');
     assert.ok(!(await page.content()).includes(key), 'the keys list must not show the whole key');
     await shot('keys-one-active');
     await phoneShot('keys');
@@ -705,7 +717,7 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     const row = tableRow(page, 'billing-e2e');
     await seeText(row, 'active', 'the second key is active');
     await submit('Rotate', row);
-    await arriveAt(tenantPath('keys/[^/]+/rotate'), 'after rotating the key');
+    await arriveAt(tenantPath('keys/created/[0-9a-f]{64}$'), 'after rotating the key');
     await seeText(page.locator('h1'), 'Key rotated', 'the page after rotating');
     keys.rotated = (await seeText(page.locator('#new-key'), /^dev_\S+$/, 'the rotated key in #new-key')).trim();
     assert.notEqual(keys.rotated, keys.old, 'rotation must give a new key');
@@ -761,6 +773,9 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     const token = (await page.locator('#new-token').innerText()).trim();
     assert.match(token, /^alk_[0-9a-f]{64}$/, 'the new API token is shown once');
     await shot('api-token-created');
+    await page.reload();
+    await see(page.locator('#already-shown'), 'the token page after a reload says it was already shown');
+    assert.ok(!(await page.content()).includes(token), 'a reload must not show the token again');
     const answer = await fetch(`${consoleUrl}/api/v1/tenants`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(answer.status, 200, 'the management API accepts the token');
     const tenants = await answer.json();

@@ -27,6 +27,7 @@ mod m20261201_000009_embedding_prices;
 mod m20261201_000010_injection_layers;
 mod m20261201_000011_billing;
 mod m20261202_000012_rollup_grains;
+mod m20261202_000013_shown_once;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_injection_layers::Migration),
             Box::new(m20261201_000011_billing::Migration),
             Box::new(m20261202_000012_rollup_grains::Migration),
+            Box::new(m20261202_000013_shown_once::Migration),
         ]
     }
 }

@@ -28,7 +28,7 @@ use airlock_schema::entities::usage_daily::Grain;
 use airlock_schema::entities::{
     alert, api_token, audit_event, audit_head, billing_report, classification_policy, env_default,
     invitation, membership, model_price, model_route, provider_agreement, provider_credential,
-    relay_key, stripe_webhook_event, tenant, tenant_billing, usage_daily, usage_record, user,
+    relay_key, shown_once, stripe_webhook_event, tenant, tenant_billing, usage_daily, usage_record, user,
     user_token,
 };
 use airlock_schema::stored::Stored;
@@ -79,7 +79,7 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "client_ip",
 ];
 
-const TABLES: [&str; 23] = [
+const TABLES: [&str; 24] = [
     "api_tokens",
     "audit_heads",
     "user_tokens",
@@ -98,6 +98,7 @@ const TABLES: [&str; 23] = [
     "usage_daily",
     "usage_daily_keys",
     "usage_daily_models",
+    "shown_once",
     "tenant_billing",
     "billing_reports",
     "stripe_webhook_events",
@@ -511,6 +512,7 @@ async fn every_entity_matches_its_table(db: &DatabaseConnection) {
     entity_matches_table(db, api_token::Entity).await;
     entity_matches_table(db, audit_head::Entity).await;
     entity_matches_table(db, user_token::Entity).await;
+    entity_matches_table(db, shown_once::Entity).await;
 
     // The database itself, not only the entity, holds no extra usage column.
     let allowed: BTreeSet<String> = USAGE_RECORD_ALLOWED_COLUMNS

@@ -40,6 +40,10 @@ pub struct Config {
     /// The console's address as people open it, for links in mail
     /// (`https://airlock.example.com`). Unset: the address a request came to.
     pub console_public_url: Option<String>,
+    /// The relay's address as apps call it (`https://relay.example.com`), shown to
+    /// developers on the keys pages with ready-to-paste snippets
+    /// (`AIRLOCK_RELAY_PUBLIC_URL`). The demo sets it to its own relay.
+    pub relay_public_url: Option<String>,
     /// Anyone may make an account (`false`: accounts by invitation only).
     pub allow_signup: bool,
     /// Where `/metrics` is served when the relay's port does not serve it
@@ -134,6 +138,7 @@ impl Default for Config {
             smtp_url: None,
             mail_from: "Airlock <airlock@localhost>".into(),
             console_public_url: None,
+            relay_public_url: None,
             metrics_addr: "127.0.0.1:9464".into(),
             allow_signup: true,
             billing: BillingConfig {
@@ -246,6 +251,7 @@ impl Config {
     pub fn console_settings(&self) -> anyhow::Result<airlock_console::ConsoleSettings> {
         Ok(airlock_console::ConsoleSettings {
             public_url: self.console_public_url.clone().filter(|u| !u.is_empty()),
+            relay_public_url: self.relay_public_url.clone().filter(|u| !u.is_empty()),
             allow_signup: self.allow_signup,
             egress: self.egress()?,
             body_read_timeout: Duration::from_millis(self.relay.body_read_timeout_ms.max(100)),

@@ -138,19 +138,21 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let mut console_settings = config.console_settings()?;
     console_settings.egress = demo_egress.clone();
     start_billing_sync(&db, &console_settings, &config);
-    let console_state = ConsoleState::new(
-        db.clone(),
-        secrets.console(),
-        config.mailer()?,
-        console_settings,
-    )
-    .await?;
+    let console_secrets = secrets.console();
     let mut settings = config.relay_settings()?;
     // The demo's upstream is usually `airlock mock-upstream` on this machine:
     // allow exactly its host and port, nothing else internal.
     settings.egress = demo_egress;
-    let runtime = RelayRuntime::start(db, secrets.hasher, secrets.master_keys, settings).await?;
+    let runtime =
+        RelayRuntime::start(db.clone(), secrets.hasher, secrets.master_keys, settings).await?;
     let (relay, relay_url, relay_addrs) = bind_relay(&runtime, &relay_addr)?;
+    // The console tells developers where the relay is: the demo's own address
+    // unless the operator named another.
+    if console_settings.relay_public_url.is_none() {
+        console_settings.relay_public_url = Some(relay_url.clone());
+    }
+    let console_state =
+        ConsoleState::new(db, console_secrets, config.mailer()?, console_settings).await?;
     let (console, console_url, console_addrs) = bind_console(console_state, &console_addr)?;
     let metrics = bind_metrics(&runtime, &config)?;
     runtime.add_own_listeners(&[relay_addrs, console_addrs, metrics.1.clone()].concat());

@@ -18,6 +18,7 @@ pub mod mail;
 pub(crate) mod pages;
 pub(crate) mod password;
 pub(crate) mod secret_token;
+pub(crate) mod shown_once;
 pub mod session;
 pub mod state;
 pub mod tenant;

@@ -18,6 +18,8 @@ pub struct ConsoleSettings {
     /// The console's address as people open it (for links in mail); without it,
     /// the address the request came to.
     pub public_url: Option<String>,
+    /// The relay's address as apps call it, shown to developers with snippets.
+    pub relay_public_url: Option<String>,
     /// Whether anyone may make an account (`false`: by invitation only).
     pub allow_signup: bool,
     /// The operator's egress policy, which provider base URLs must fit (the relay
@@ -33,6 +35,7 @@ impl Default for ConsoleSettings {
     fn default() -> Self {
         Self {
             public_url: None,
+            relay_public_url: None,
             allow_signup: true,
             egress: EgressPolicy::default(),
             body_read_timeout: std::time::Duration::from_secs(10),

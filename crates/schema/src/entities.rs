@@ -25,6 +25,7 @@ pub mod model_route;
 pub mod provider_agreement;
 pub mod provider_credential;
 pub mod relay_key;
+pub mod shown_once;
 pub mod stripe_webhook_event;
 pub mod tenant;
 pub mod tenant_billing;

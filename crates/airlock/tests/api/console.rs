@@ -40,6 +40,7 @@ pub(super) async fn spawn_console_with_mail(
         ConsoleSettings {
             // The tests' upstreams listen on loopback.
             egress: airlock_core::egress::EgressPolicy::parse(["127.0.0.0/8"], false).unwrap(),
+            relay_public_url: Some("https://relay.acme.test/".into()),
             ..ConsoleSettings::default()
         },
     )
@@ -171,6 +172,15 @@ impl Browser {
 
     /// Signs up and opens the confirmation link (shown on the page: the tests'
     /// consoles send no mail). Returns the sign-up's answer.
+    /// Where a form's answer sends the browser (a 303), opened; any other answer
+    /// as it is.
+    pub(super) async fn follow(&mut self, page: Page) -> Page {
+        match (page.status, page.location.clone()) {
+            (303, Some(location)) => self.get(&location).await,
+            _ => page,
+        }
+    }
+
     pub(super) async fn sign_up(&mut self, email: &str) -> Page {
         let page = self.sign_up_unconfirmed(email).await;
         if let Some(link) = shown_link(&page) {
@@ -509,11 +519,14 @@ pub(super) async fn team(db: &TestDb, console: &Console) -> HashMap<Role, Browse
     browsers
 }
 
+/// Creates a key through the form and opens the page it redirects to (where the
+/// key is shown once).
 pub(super) async fn create_key(browser: &mut Browser, slug: &str, env: &str, name: &str) -> Page {
     browser.get(&format!("/t/{slug}/keys?env={env}")).await;
-    browser
+    let posted = browser
         .post(&format!("/t/{slug}/keys"), &[("env", env), ("name", name)])
-        .await
+        .await;
+    browser.follow(posted).await
 }
 
 #[actix_web::test]
@@ -562,12 +575,13 @@ async fn each_role_can_do_what_the_matrix_says_and_nothing_else() {
         .post(&format!("/t/acme/keys/{owners_key}/revoke"), &[])
         .await;
     assert_eq!(denied.status, 403);
-    let allowed = developer
+    let posted = developer
         .post(
             &format!("/t/acme/keys/{}/rotate", own[0]),
             &[("grace_hours", "1")],
         )
         .await;
+    let allowed = developer.follow(posted).await;
     assert_eq!(allowed.status, 200);
     assert!(allowed.body.contains("keeps working until"));
 
@@ -657,6 +671,7 @@ async fn no_route_reaches_another_tenants_data() {
         "/invite/{token}/accept",
         "/account/tokens",
         "/account/tokens/{token_id}/revoke",
+        "/account/tokens/created/{ticket}",
     ];
     let mut swept = 0;
     for (method, route) in airlock_console::web::ROUTES {
@@ -725,6 +740,91 @@ async fn no_route_reaches_another_tenants_data() {
     assert!(page.body.contains("b-model") && !page.body.contains("data-provider=\"x\""));
 }
 
+/// Post-redirect-get with a one-time, session-bound ticket: the key is shown once
+/// to the session that made it; a reload, another session of the same person
+/// and a late visit see "already shown", and none of them makes a key.
+#[actix_web::test]
+async fn a_new_key_is_shown_once_to_its_own_session_and_a_reload_makes_nothing() {
+    use airlock_schema::entities::{relay_key, shown_once};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
+
+    let app = TestApp::spawn().await;
+    let console = spawn_console(&app.db.conn).await;
+    let mut browser = Browser::new(&console);
+    browser.sign_up("once@example.com").await;
+    app.tenant.member("once@example.com", Role::Admin).await;
+    let mut other_session = Browser::new(&console);
+    other_session.sign_in("once@example.com", PASSWORD).await;
+    let keys_of_tenant = || async {
+        relay_key::Entity::find()
+            .filter(relay_key::Column::TenantId.eq(app.tenant_id))
+            .count(&app.db.conn)
+            .await
+            .unwrap()
+    };
+    let before = keys_of_tenant().await;
+
+    browser.get("/t/acme/keys?env=dev").await;
+    let posted = browser
+        .post("/t/acme/keys", &[("env", "dev"), ("name", "once")])
+        .await;
+    assert_eq!(posted.status, 303);
+    let location = posted.location.clone().unwrap();
+    assert!(location.starts_with("/t/acme/keys/created/"), "{location}");
+    // Held sealed: no column of the held row carries the key's text.
+    let held = shown_once::Entity::find().all(&app.db.conn).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert!(!held[0].ciphertext.windows(4).any(|w| w == b"dev_"));
+
+    // Another session of the same person gets nothing and uses nothing up.
+    let elsewhere = other_session.get(&location).await;
+    assert_eq!(elsewhere.status, 200);
+    assert!(elsewhere.body.contains("already shown"));
+    assert!(!elsewhere.body.contains("id=\"new-key\""));
+
+    let shown = browser.get(&location).await;
+    assert_eq!(shown.status, 200);
+    let key = shown_key(&shown);
+    assert!(key.starts_with("dev_"));
+    assert!(!elsewhere.body.contains(&key));
+    // With the relay's address and snippets that carry the key.
+    assert!(shown.body.contains(r#"<code id="relay-url">https://relay.acme.test</code>"#));
+    assert!(shown.body.contains(&format!(
+        "OpenAI(base_url=&#34;https://relay.acme.test/v1&#34;, api_key=&#34;{key}&#34;)"
+    )));
+    assert!(shown.body.contains(&format!("export ANTHROPIC_API_KEY={key}")));
+    // Reload: "already shown", not the key, and no second key.
+    let reloaded = browser.get(&location).await;
+    assert!(reloaded.body.contains("already shown"));
+    assert!(!reloaded.body.contains(&key));
+    assert_eq!(keys_of_tenant().await, before + 1);
+    assert_eq!(shown_once::Entity::find().count(&app.db.conn).await.unwrap(), 0);
+
+    // After ten minutes the page shows nothing either (the hold is made older here).
+    let posted = browser
+        .post("/t/acme/keys", &[("env", "dev"), ("name", "late")])
+        .await;
+    let late = posted.location.clone().unwrap();
+    shown_once::Entity::update_many()
+        .col_expr(
+            shown_once::Column::ExpiresAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .exec(&app.db.conn)
+        .await
+        .unwrap();
+    let too_late = browser.get(&late).await;
+    assert!(too_late.body.contains("already shown"));
+    assert!(!too_late.body.contains("id=\"new-key\""));
+    // A made-up ticket is the same page, not an error.
+    let made_up = browser
+        .get(&format!("/t/acme/keys/created/{}", "ab".repeat(32)))
+        .await;
+    assert!(made_up.body.contains("already shown"));
+    let nonsense = browser.get("/t/acme/keys/created/nonsense").await;
+    assert!(nonsense.body.contains("already shown"));
+}
+
 #[actix_web::test]
 async fn keys_made_in_the_console_work_on_the_relay_and_revocation_and_rotation_follow() {
     let app = TestApp::spawn().await;
@@ -765,12 +865,14 @@ async fn keys_made_in_the_console_work_on_the_relay_and_revocation_and_rotation_
 
     // Rotate with a grace period: both keys work.
     let id = key_ids(&list)[0].clone();
-    let rotated = browser
+    let posted = browser
         .post(
             &format!("/t/acme/keys/{id}/rotate"),
             &[("grace_hours", "2")],
         )
         .await;
+    assert_eq!(posted.status, 303, "rotation answers with a redirect");
+    let rotated = browser.follow(posted).await;
     assert_eq!(rotated.status, 200);
     let new_key = shown_key(&rotated);
     assert_ne!(new_key, key);

@@ -753,12 +753,15 @@ async fn invitations_arrive_by_mail_and_make_only_the_invited_address_a_member()
         )
         .await;
     assert_eq!(owner_invite.status, 403, "only owners invite owners");
-    let sent = admin
+    let posted = admin
         .post(
             "/t/acme/invitations",
             &[("email", "New.Dev@Acme.test"), ("role", "developer")],
         )
         .await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    let location = posted.location.clone().unwrap_or_default();
+    let sent = admin.follow(posted).await;
     assert_eq!(sent.status, 200, "{}", sent.body);
     assert!(sent.body.contains("Invitation sent to New.Dev@Acme.test"));
     assert!(
@@ -769,6 +772,9 @@ async fn invitations_arrive_by_mail_and_make_only_the_invited_address_a_member()
         !sent.body.contains("/invite/"),
         "the link goes only to the mailbox"
     );
+    // A reload says so and sends nothing more.
+    let reloaded = admin.get(&location).await;
+    assert!(reloaded.body.contains("already shown"), "{}", reloaded.body);
 
     let mails = sink.messages();
     assert_eq!(mails.len(), 1);
@@ -842,14 +848,20 @@ async fn invitations_arrive_by_mail_and_make_only_the_invited_address_a_member()
         .post("/tenants", &[("name", "Plain"), ("slug", "plain")])
         .await;
     owner.get("/t/plain/members").await;
-    let shown = owner
+    let posted = owner
         .post(
             "/t/plain/invitations",
             &[("email", "friend@plain.test"), ("role", "viewer")],
         )
         .await;
+    let location = posted.location.clone().unwrap_or_default();
+    let shown = owner.follow(posted).await;
     assert!(shown.body.contains("No mail server is configured"));
     assert!(shown.body.contains(&format!("{}/invite/", plain.url)));
+    // The link is shown once: a reload shows the notice, not the link.
+    let reloaded = owner.get(&location).await;
+    assert!(reloaded.body.contains("already shown"));
+    assert!(!reloaded.body.contains("/invite/"));
     let actions: Vec<String> = audit_event::Entity::find()
         .all(&db.conn)
         .await

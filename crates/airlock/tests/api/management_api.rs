@@ -16,9 +16,11 @@ use crate::helpers::{TestApp, TestDb};
 /// A personal API token made on the account page.
 pub(super) async fn token_of(browser: &mut Browser, name: &str) -> String {
     browser.get("/account/tokens").await;
-    let page = browser
+    let posted = browser
         .post("/account/tokens", &[("name", name), ("days", "30")])
         .await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    let page = browser.follow(posted).await;
     assert_eq!(page.status, 200, "{}", page.body);
     let start = page.body.find(r#"<code id="new-token">"#).unwrap() + 21;
     let rest = &page.body[start..];

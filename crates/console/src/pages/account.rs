@@ -1,9 +1,10 @@
-//! The signed-in user's personal API tokens: list, create (shown once), revoke.
+//! The signed-in user's personal API tokens: list, create (the token shown once,
+//! by post-redirect-get: see [`crate::shown_once`]), revoke.
 
 use actix_web::{HttpResponse, web};
 use airlock_schema::entities::api_token;
 use askama::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::form::text;
@@ -19,7 +20,16 @@ struct TokensPage {
     tokens: Vec<api_token::Model>,
     /// Just made: its name and the token, shown this once.
     created: Option<(String, String)>,
+    /// The page of a token already shown (a reload, another tab, too late).
+    already_shown: bool,
     error: Option<String>,
+}
+
+/// What the page after creating a token shows, held once between the two.
+#[derive(Serialize, Deserialize)]
+struct TokenShown {
+    name: String,
+    token: String,
 }
 
 async fn show(
@@ -32,6 +42,7 @@ async fn show(
     let mut response = render(&TokensPage {
         tokens: crate::api_tokens::list(state.db(), user.user.id).await?,
         created,
+        already_shown: false,
         error,
         layout: Layout::new(state, user, None).await?,
     })?;
@@ -75,11 +86,37 @@ pub async fn create(
     match made {
         Ok((row, token)) => {
             tracing::info!(user.id = %user.user.id, token = %row.display_prefix, "API token created");
-            show(&state, &user, Some((row.name, token)), None).await
+            let shown = TokenShown {
+                name: row.name,
+                token,
+            };
+            let ticket = crate::shown_once::hold(&state, &user, &shown).await?;
+            Ok(redirect(&format!("/account/tokens/created/{ticket}")))
         }
         Err(ConsoleError::Invalid(message)) => show(&state, &user, None, Some(message)).await,
         Err(other) => Err(other),
     }
+}
+
+/// The new token, once; afterwards the list says it was already shown.
+pub async fn created(
+    state: web::Data<ConsoleState>,
+    user: CurrentUser,
+    ticket: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    let shown = crate::shown_once::take::<TokenShown>(&state, &user, &ticket).await?;
+    let html = TokensPage {
+        tokens: crate::api_tokens::list(state.db(), user.user.id).await?,
+        already_shown: shown.is_none(),
+        created: shown.map(|s| (s.name, s.token)),
+        error: None,
+        layout: Layout::new(&state, &user, None).await?,
+    }
+    .render()?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("cache-control", "no-store"))
+        .body(html))
 }
 
 pub async fn revoke(

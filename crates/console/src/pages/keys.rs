@@ -1,9 +1,10 @@
-//! Relay keys: the list per environment, create (shown once), revoke, rotate.
+//! Relay keys: the list per environment, create and rotate (the new key shown
+//! once, by post-redirect-get: see [`crate::shown_once`]), revoke.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::key::Env;
 use askama::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Layout, TenantForm, TenantPage, redirect, render};
@@ -28,6 +29,8 @@ struct KeysPage {
     page: u64,
     pages: u64,
     can_create: bool,
+    /// Where apps call the relay, when the operator said.
+    relay_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -69,6 +72,11 @@ pub async fn list(
         page: number,
         pages: total.div_ceil(KEYS_PER_PAGE).max(1),
         can_create: page.scope.can(Permission::ManageKeys(env)),
+        relay_url: state
+            .settings
+            .relay_public_url
+            .as_deref()
+            .map(|url| super::snippets::relay_base(url).to_owned()),
         layout: page.layout(&state).await?,
     })
 }
@@ -78,11 +86,69 @@ pub async fn list(
 struct KeyCreatedPage<'a> {
     layout: Layout,
     slug: &'a str,
-    env: &'a str,
-    name: &'a str,
-    key: &'a str,
-    /// Set on rotation: the old key and when it stops working.
+    /// `None`: the key was already shown (a reload, another tab, too late).
+    shown: Option<KeyShown>,
+    /// Where apps call the relay, when the operator said.
+    relay_url: Option<&'a str>,
+    /// Ready-to-paste lines with the key filled in (empty without `relay_url`).
+    snippets: Vec<super::snippets::Snippet>,
+}
+
+/// What the key-created page shows, held once between the form and the page.
+#[derive(Serialize, Deserialize)]
+struct KeyShown {
+    tenant_id: Uuid,
+    env: String,
+    name: String,
+    key: String,
+    /// Set on rotation: the old key's prefix and when it stops working.
     rotated: Option<(String, String)>,
+}
+
+/// Holds the new key for its page and sends the browser there (post-redirect-get:
+/// a reload of that page cannot make another key).
+async fn show_once(
+    state: &ConsoleState,
+    page: &TenantPage,
+    shown: KeyShown,
+) -> Result<HttpResponse, ConsoleError> {
+    let ticket = crate::shown_once::hold(state, &page.user, &shown).await?;
+    Ok(redirect(&format!("/t/{}/keys/created/{ticket}", page.slug())))
+}
+
+/// The new key, once; afterwards a page that says it was already shown (a fact,
+/// not an error), never the key again.
+pub async fn created(
+    state: web::Data<ConsoleState>,
+    page: TenantPage,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (_, ticket) = path.into_inner();
+    let shown = crate::shown_once::take::<KeyShown>(&state, &page.user, &ticket)
+        .await?
+        .filter(|shown| shown.tenant_id == page.scope.tenant_id());
+    let relay_url = state
+        .settings
+        .relay_public_url
+        .as_deref()
+        .map(super::snippets::relay_base);
+    let snippets = match (relay_url, &shown) {
+        (Some(relay), Some(shown)) => super::snippets::for_key(relay, &shown.key),
+        _ => Vec::new(),
+    };
+    let html = KeyCreatedPage {
+        layout: page.layout(&state).await?,
+        slug: page.slug(),
+        shown,
+        relay_url,
+        snippets,
+    }
+    .render()?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        // Not kept by the browser or anything between: the page holds a secret.
+        .insert_header(("cache-control", "no-store"))
+        .body(html))
 }
 
 #[derive(Deserialize)]
@@ -106,14 +172,14 @@ pub async fn create(
         expires_at: None,
     };
     let created = keys::create(&state.store, &page.scope, &page.actor(&req), new).await?;
-    render(&KeyCreatedPage {
-        layout: page.layout(&state).await?,
-        slug: page.slug(),
-        env: env.as_str(),
-        name: &created.row.name,
-        key: created.key.expose(),
+    let shown = KeyShown {
+        tenant_id: page.scope.tenant_id(),
+        env: env.as_str().to_owned(),
+        name: created.row.name.clone(),
+        key: created.key.expose().to_owned(),
         rotated: None,
-    })
+    };
+    show_once(&state, &page, shown).await
 }
 
 pub async fn revoke(
@@ -163,12 +229,12 @@ pub async fn rotate(
         .grace_until
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default();
-    render(&KeyCreatedPage {
-        layout: page.layout(&state).await?,
-        slug: page.slug(),
-        env: rotated.new.env.as_str(),
-        name: &rotated.new.name,
-        key: rotated.key.expose(),
+    let shown = KeyShown {
+        tenant_id: page.scope.tenant_id(),
+        env: rotated.new.env.as_str().to_owned(),
+        name: rotated.new.name.clone(),
+        key: rotated.key.expose().to_owned(),
         rotated: Some((rotated.old.display_prefix.clone(), until)),
-    })
+    };
+    show_once(&state, &page, shown).await
 }

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod policies;
 pub mod prices;
 pub mod providers;
+pub mod snippets;
 pub mod tenants;
 pub mod usage;
 

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::role::Role;
 use airlock_schema::entities::invitation;
 use askama::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     Layout, TenantForm, TenantPage, actor, invalid_status, redirect, render, saved_notice,
@@ -222,6 +222,45 @@ pub struct InviteForm {
     role: Option<String>,
 }
 
+/// What the page after an invitation shows, held once between the two.
+#[derive(Serialize, Deserialize)]
+struct InviteShown {
+    tenant_id: uuid::Uuid,
+    email: String,
+    link: String,
+    emailed: bool,
+}
+
+const INVITATION_ALREADY_SHOWN: &str =
+    "This invitation was already shown. It stays pending below; if its link was lost, cancel it and invite again.";
+
+/// The invitation just sent (and its link when there is no mail), once.
+pub async fn invited(
+    state: web::Data<ConsoleState>,
+    page: TenantPage,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (_, ticket) = path.into_inner();
+    let shown = crate::shown_once::take::<InviteShown>(&state, &page.user, &ticket)
+        .await?
+        .filter(|shown| shown.tenant_id == page.scope.tenant_id());
+    let mut response = match shown {
+        Some(shown) => {
+            let invited = Invited {
+                link: shown.link,
+                emailed: shown.emailed,
+            };
+            show_members(&state, &page, None, None, Some((shown.email, invited))).await?
+        }
+        None => show_members(&state, &page, Some(INVITATION_ALREADY_SHOWN), None, None).await?,
+    };
+    response.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
 pub async fn invite(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -242,7 +281,19 @@ pub async fn invite(
         };
         let invited =
             members::invite(&state.store, &page.scope, &page.actor(&req), invitation).await?;
-        show_members(&state, &page, None, None, Some((email.clone(), invited))).await
+        // Post-redirect-get: a reload of the next page cannot invite again, and
+        // the link (a secret) is shown once.
+        let shown = InviteShown {
+            tenant_id: page.scope.tenant_id(),
+            email: email.clone(),
+            link: invited.link,
+            emailed: invited.emailed,
+        };
+        let ticket = crate::shown_once::hold(&state, &page.user, &shown).await?;
+        Ok(redirect(&format!(
+            "/t/{}/members/invited/{ticket}",
+            page.slug()
+        )))
     }
     .await;
     after(&state, &page, saved).await
