@@ -28,8 +28,8 @@ use airlock_schema::entities::usage_daily::Grain;
 use airlock_schema::entities::{
     alert, api_token, audit_event, audit_head, billing_report, classification_policy, env_default,
     invitation, membership, model_price, model_route, provider_agreement, provider_credential,
-    relay_key, shown_once, stripe_webhook_event, tenant, tenant_billing, usage_daily, usage_record, user,
-    user_token,
+    relay_key, shown_once, stripe_webhook_event, tenant, tenant_billing, usage_daily, usage_record,
+    user, user_token,
 };
 use airlock_schema::stored::Stored;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};

@@ -175,8 +175,8 @@ impl Browser {
     /// Where a form's answer sends the browser (a 303), opened; any other answer
     /// as it is.
     pub(super) async fn follow(&mut self, page: Page) -> Page {
-        match (page.status, page.location.clone()) {
-            (303, Some(location)) => self.get(&location).await,
+        match page.location.clone() {
+            Some(location) if page.status == 303 => self.get(&location).await,
             _ => page,
         }
     }
@@ -788,17 +788,31 @@ async fn a_new_key_is_shown_once_to_its_own_session_and_a_reload_makes_nothing()
     assert!(key.starts_with("dev_"));
     assert!(!elsewhere.body.contains(&key));
     // With the relay's address and snippets that carry the key.
-    assert!(shown.body.contains(r#"<code id="relay-url">https://relay.acme.test</code>"#));
+    assert!(
+        shown
+            .body
+            .contains(r#"<code id="relay-url">https://relay.acme.test</code>"#)
+    );
     assert!(shown.body.contains(&format!(
         "OpenAI(base_url=&#34;https://relay.acme.test/v1&#34;, api_key=&#34;{key}&#34;)"
     )));
-    assert!(shown.body.contains(&format!("export ANTHROPIC_API_KEY={key}")));
+    assert!(
+        shown
+            .body
+            .contains(&format!("export ANTHROPIC_API_KEY={key}"))
+    );
     // Reload: "already shown", not the key, and no second key.
     let reloaded = browser.get(&location).await;
     assert!(reloaded.body.contains("already shown"));
     assert!(!reloaded.body.contains(&key));
     assert_eq!(keys_of_tenant().await, before + 1);
-    assert_eq!(shown_once::Entity::find().count(&app.db.conn).await.unwrap(), 0);
+    assert_eq!(
+        shown_once::Entity::find()
+            .count(&app.db.conn)
+            .await
+            .unwrap(),
+        0
+    );
 
     // After ten minutes the page shows nothing either (the hold is made older here).
     let posted = browser

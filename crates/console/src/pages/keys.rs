@@ -113,7 +113,10 @@ async fn show_once(
     shown: KeyShown,
 ) -> Result<HttpResponse, ConsoleError> {
     let ticket = crate::shown_once::hold(state, &page.user, &shown).await?;
-    Ok(redirect(&format!("/t/{}/keys/created/{ticket}", page.slug())))
+    Ok(redirect(&format!(
+        "/t/{}/keys/created/{ticket}",
+        page.slug()
+    )))
 }
 
 /// The new key, once; afterwards a page that says it was already shown (a fact,

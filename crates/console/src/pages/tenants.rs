@@ -231,8 +231,7 @@ struct InviteShown {
     emailed: bool,
 }
 
-const INVITATION_ALREADY_SHOWN: &str =
-    "This invitation was already shown. It stays pending below; if its link was lost, cancel it and invite again.";
+const INVITATION_ALREADY_SHOWN: &str = "This invitation was already shown. It stays pending below; if its link was lost, cancel it and invite again.";
 
 /// The invitation just sent (and its link when there is no mail), once.
 pub async fn invited(
