@@ -570,6 +570,17 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     );
     await shot('providers-two');
     await phoneShot('providers');
+
+    // A second provider moved nothing: the page says where models go, and the
+    // route tester answers for a name typed (the relay's answer follows in g).
+    const anyOther = page.locator('tr[data-effective="any other model"]');
+    await seeText(anyOther, 'mock', 'the effective routes send any other model to the default, mock');
+    const tester = await see(page.locator('#route-test'), 'the route tester #route-test');
+    await (await field(tester, 'model', 'the route tester')).fill('claude-sonnet-4-5');
+    await submit('Show where it goes', tester);
+    await arriveAt(tenantPath('providers/route'), 'after trying a model name');
+    await seeText(page.locator('#route-test-result'), /goes to mock: the default provider/, 'the route tester for claude-sonnet-4-5 (an Anthropic provider exists, no route)');
+    await shot('providers-route-test');
   });
 
   await step('d. record the DPA with mock', async () => {

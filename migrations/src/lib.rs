@@ -28,6 +28,7 @@ mod m20261201_000010_injection_layers;
 mod m20261201_000011_billing;
 mod m20261202_000012_rollup_grains;
 mod m20261202_000013_shown_once;
+mod m20261202_000014_explicit_routing;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_billing::Migration),
             Box::new(m20261202_000012_rollup_grains::Migration),
             Box::new(m20261202_000013_shown_once::Migration),
+            Box::new(m20261202_000014_explicit_routing::Migration),
         ]
     }
 }

@@ -257,6 +257,7 @@ async fn exercise_backend(db: DatabaseConnection) {
     every_entity_matches_its_table(&db).await;
     list_prices_are_seeded(&db).await;
     coarse_rollups_are_filled_on_upgrade(&db).await;
+    family_routing_is_written_down_on_upgrade(&db).await;
 
     // Rows of every table round-trip through the entities; constraints and FK actions
     // behave the same on both backends.
@@ -308,6 +309,89 @@ async fn exercise_backend(db: DatabaseConnection) {
     every_entity_matches_its_table(&db).await;
     list_prices_are_seeded(&db).await;
     assert_eq!(tenant::Entity::find().count(&db).await.unwrap(), 0);
+}
+
+/// Migration 14 writes down, as routes, where the old family rule sent each
+/// family, so no traffic moves on upgrade; the default provider keeps its own.
+async fn family_routing_is_written_down_on_upgrade(db: &DatabaseConnection) {
+    let steps = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|m| m.name() == "m20261202_000014_explicit_routing")
+        .unwrap()
+        + 1;
+    Migrator::down(db, Some(u32::try_from(steps).unwrap()))
+        .await
+        .unwrap();
+    let tenant = insert_tenant(db, "family-routing").await;
+    let mut with_default = tenant.clone().into_active_model();
+    with_default.default_provider = sea_orm_migration::sea_orm::Set(Some("mock".to_owned()));
+    with_default.update(db).await.unwrap();
+    for (minutes, name, kind) in [
+        (0, "mock", ProviderKind::Mock),
+        (1, "azure-eu", ProviderKind::OpenAi),
+        (2, "azure-us", ProviderKind::OpenAi),
+        (3, "claude-prod", ProviderKind::Anthropic),
+        (4, "gemini", ProviderKind::Gemini),
+    ] {
+        provider_credential::ActiveModel {
+            id: sea_orm_migration::sea_orm::Set(Uuid::now_v7()),
+            tenant_id: sea_orm_migration::sea_orm::Set(tenant.id),
+            name: sea_orm_migration::sea_orm::Set(name.to_owned()),
+            kind: sea_orm_migration::sea_orm::Set(Stored(kind)),
+            self_hosted: sea_orm_migration::sea_orm::Set(false),
+            created_at: sea_orm_migration::sea_orm::Set(at(minutes)),
+            updated_at: sea_orm_migration::sea_orm::Set(at(minutes)),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
+    // A route the admin made stays as it was.
+    model_route::ActiveModel {
+        id: sea_orm_migration::sea_orm::Set(Uuid::now_v7()),
+        tenant_id: sea_orm_migration::sea_orm::Set(tenant.id),
+        model: sea_orm_migration::sea_orm::Set("gemini-*".to_owned()),
+        provider_name: sea_orm_migration::sea_orm::Set("azure-us".to_owned()),
+        upstream_model: sea_orm_migration::sea_orm::Set(None),
+        created_at: sea_orm_migration::sea_orm::Set(at(5)),
+        updated_at: sea_orm_migration::sea_orm::Set(at(5)),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    Migrator::up(db, None).await.unwrap();
+
+    let routes: BTreeSet<(String, String)> = model_route::Entity::find()
+        .filter(model_route::Column::TenantId.eq(tenant.id))
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.model, r.provider_name))
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        // The oldest provider of the OpenAI kind (none is named `openai`).
+        ("gpt-*", "azure-eu"),
+        ("chatgpt-*", "azure-eu"),
+        ("text-embedding-*", "azure-eu"),
+        ("o1", "azure-eu"),
+        ("o1-*", "azure-eu"),
+        ("o3", "azure-eu"),
+        ("o3-*", "azure-eu"),
+        ("o4", "azure-eu"),
+        ("o4-*", "azure-eu"),
+        ("claude-*", "claude-prod"),
+        // The admin's own route wins over the provider named `gemini`; `mock` is
+        // the default and needs no route.
+        ("gemini-*", "azure-us"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p.to_owned()))
+    .collect();
+    assert_eq!(routes, expected);
+    tenant.delete(db).await.unwrap();
 }
 
 /// A rollup row as the upgrade check compares it: day, env, owner, provider, model,

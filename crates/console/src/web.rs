@@ -98,6 +98,7 @@ console_routes! {
     get "/t/{slug}/providers" => show_settings::<providers::ProvidersPage>,
     post "/t/{slug}/providers" => providers::save,
     post "/t/{slug}/providers/default" => providers::set_default,
+    get "/t/{slug}/providers/route" => providers::test_route,
     post "/t/{slug}/providers/self-hosted" => providers::set_self_hosted,
     post "/t/{slug}/routes" => providers::save_route,
     post "/t/{slug}/routes/{route_id}/remove" => providers::remove_route,

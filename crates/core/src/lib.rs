@@ -18,5 +18,6 @@ pub mod provider;
 pub mod rate;
 pub mod redact;
 pub mod role;
+pub mod routing;
 pub mod scan;
 pub mod tokens;

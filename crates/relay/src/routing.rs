@@ -1,13 +1,11 @@
-//! Which provider answers a model name, for one tenant. In order:
-//! 1. `provider/model` names a configured provider explicitly;
-//! 2. the tenant's model → provider mapping;
-//! 3. the model's family (`gpt-…` → openai, `claude-…` → anthropic, …) if the
-//!    tenant has a provider of that name or wire format;
-//! 4. the tenant's default provider.
+//! Which provider answers a model name, for one tenant: the rule of
+//! [`airlock_core::routing`] (`provider/model`, an exact route, the longest
+//! route pattern, the default provider; never a provider's kind or name by
+//! itself), applied to the tenant's cached providers and routes.
 
 use std::sync::Arc;
 
-use airlock_core::pricing::family_of;
+use airlock_core::routing::Routing;
 
 use crate::cache::TenantRuntime;
 use crate::error::RelayError;
@@ -46,43 +44,26 @@ pub fn resolve(tenant: &TenantRuntime, model: &str) -> Result<Route, RelayError>
 }
 
 fn resolve_unchecked(tenant: &TenantRuntime, model: &str) -> Result<Route, RelayError> {
-    let route = |provider: &Arc<ProviderEndpoint>, upstream_model: &str| Route {
-        provider: provider.clone(),
-        upstream_model: upstream_model.to_owned(),
+    let routing = Routing {
+        has_provider: |name: &str| tenant.providers.contains_key(name),
+        exact: |model: &str| tenant.routes.get(model),
+        patterns: &tenant.route_patterns,
+        default_provider: tenant.default_provider.as_deref(),
     };
-    if let Some((name, rest)) = model.split_once('/')
-        && let Some(provider) = tenant.providers.get(name)
-        && !rest.is_empty()
-    {
-        return Ok(route(provider, rest));
-    }
-    if let Some(mapped) = tenant.routes.get(model)
-        && let Some(provider) = tenant.providers.get(&mapped.provider)
-    {
-        return Ok(route(
-            provider,
-            mapped.upstream_model.as_deref().unwrap_or(model),
-        ));
-    }
-    if let Some(family) = family_of(model) {
-        if let Some(provider) = tenant.providers.get(family) {
-            return Ok(route(provider, model));
-        }
-        if let Some(kind) = ProviderKind::parse(family)
-            && let Some(provider) = tenant.providers.values().find(|p| p.kind == kind)
-        {
-            return Ok(route(provider, model));
-        }
-    }
-    if let Some(default) = &tenant.default_provider
-        && let Some(provider) = tenant.providers.get(default)
-    {
-        return Ok(route(provider, model));
-    }
-    Err(RelayError::InvalidRequest(format!(
-        "no provider is configured for model `{}`; add a model route or a default provider for this tenant",
-        crate::front::truncate_label(model)
-    )))
+    routing
+        .resolve(model)
+        .and_then(|resolved| {
+            Some(Route {
+                provider: tenant.providers.get(resolved.provider)?.clone(),
+                upstream_model: resolved.upstream_model,
+            })
+        })
+        .ok_or_else(|| {
+            RelayError::InvalidRequest(format!(
+                "no provider is configured for model `{}`; add a model route or a default provider for this tenant",
+                crate::front::truncate_label(model)
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -123,6 +104,13 @@ mod tests {
                     upstream_model: Some("deepseek-chat".into()),
                 },
             )]),
+            route_patterns: vec![(
+                "claude-*".to_owned(),
+                ModelRoute {
+                    provider: "claude-prod".into(),
+                    upstream_model: None,
+                },
+            )],
             self_hosted: Default::default(),
             agreements: HashMap::new(),
             policies: HashMap::new(),
@@ -147,11 +135,13 @@ mod tests {
             (r.provider.name.as_str(), r.upstream_model.as_str()),
             ("deepseek", "deepseek-chat")
         );
-        assert_eq!(resolve(&t, "gpt-4o").unwrap().provider.name, "openai");
-        // family by wire format when no provider carries the family's name
+        // A provider named `openai` draws no `gpt-*` model by itself: the default.
+        assert_eq!(resolve(&t, "gpt-4o").unwrap().provider.name, "mock");
+        // A pattern route sends the family where the admin said.
+        let r = resolve(&t, "claude-sonnet-4-5").unwrap();
         assert_eq!(
-            resolve(&t, "claude-sonnet-4-5").unwrap().provider.name,
-            "claude-prod"
+            (r.provider.name.as_str(), r.upstream_model.as_str()),
+            ("claude-prod", "claude-sonnet-4-5")
         );
         assert_eq!(resolve(&t, "llama-3").unwrap().provider.name, "mock");
         // an unknown `x/` prefix is not a provider: the whole name falls through

@@ -942,3 +942,153 @@ async fn the_keys_page_shows_what_each_key_spent_this_month() {
         page.body
     );
 }
+
+/// The issue's story: a tenant answered by its default provider; an admin adds
+/// an OpenAI-compatible provider whose key does not work yet. The relay used to
+/// send every `gpt-*` request to it because of its kind (502s); now nothing moves
+/// until a route or the default says so, and the providers page shows where each
+/// model goes and why.
+#[actix_web::test]
+async fn adding_a_provider_of_the_same_kind_moves_no_traffic_and_the_page_shows_where_models_go() {
+    let app = TestApp::spawn().await;
+    let console = spawn_console(&app.db.conn).await;
+    let mut admin = owner_of_new_tenant(&console, "fresh").await;
+    admin.get("/t/fresh/providers").await;
+    let saved = admin
+        .post("/t/fresh/providers", &[("name", "mock"), ("kind", "mock")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let saved = admin
+        .post("/t/fresh/providers/default", &[("provider", "mock")])
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let key = shown_key(&create_key(&mut admin, "fresh", "dev", "app").await);
+    let served_by = |model: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let answer = app
+                .post(
+                    "/v1/chat/completions",
+                    &key,
+                    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .await;
+            assert_eq!(answer.status(), 200, "{model}");
+            let records = app.usage_records().await;
+            records
+                .last()
+                .and_then(|r| r.provider.clone())
+                .unwrap_or_default()
+        }
+    };
+    let started = Instant::now();
+    while app
+        .post(
+            "/v1/chat/completions",
+            &key,
+            json!({"model": "mock", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await
+        .status()
+        != 200
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the key never worked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(served_by("gpt-4o-mini").await, "mock");
+
+    admin.get("/t/fresh/providers").await;
+    let added = admin
+        .post(
+            "/t/fresh/providers",
+            &[
+                ("name", "azure-eu"),
+                ("kind", "openai"),
+                ("base_url", "http://127.0.0.1:9/v1"),
+                ("api_key", "sk-not-working-yet-1234"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    // Give the relay more than its refresh interval to see the new provider.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for _ in 0..3 {
+        assert_eq!(served_by("gpt-4o-mini").await, "mock");
+    }
+
+    let page = admin.get("/t/fresh/providers").await;
+    assert!(
+        page.body
+            .contains("No routes: every model goes to the default provider.")
+    );
+    let row = |model: &str| {
+        let start = page
+            .body
+            .find(&format!(r#"<tr data-effective="{model}">"#))
+            .unwrap_or_else(|| panic!("no effective-route row for {model}"));
+        let rest = &page.body[start..];
+        rest[..rest.find("</tr>").unwrap()].to_owned()
+    };
+    let used = row("gpt-4o-mini");
+    assert!(
+        used.contains("<td>mock</td>") && used.contains("the default provider"),
+        "{used}"
+    );
+    assert!(row("any other model").contains("<td>mock</td>"));
+
+    // The route tester.
+    let tested = admin
+        .get("/t/fresh/providers/route?model=azure-eu%2Fgpt-4o")
+        .await;
+    assert!(
+        tested
+            .body
+            .contains("goes to <strong>azure-eu</strong> as <code>gpt-4o</code>"),
+        "{}",
+        tested.body
+    );
+    let tested = admin.get("/t/fresh/providers/route?model=gpt-4.1").await;
+    assert!(tested.body.contains("goes to <strong>mock</strong>"));
+
+    // Routing a family is an explicit act, checked, and the relay follows it.
+    admin.get("/t/fresh/providers").await;
+    let bad = admin
+        .post(
+            "/t/fresh/routes",
+            &[("model", "gp*t"), ("provider", "azure-eu")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("one `*` at the end"));
+    let bad = admin
+        .post(
+            "/t/fresh/routes",
+            &[
+                ("model", "gpt-*"),
+                ("provider", "azure-eu"),
+                ("upstream_model", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let routed = admin
+        .post(
+            "/t/fresh/routes",
+            &[("model", "gpt-4.1*"), ("provider", "azure-eu")],
+        )
+        .await;
+    assert_eq!(routed.status, 303, "{}", routed.body);
+    let page = admin.get("/t/fresh/providers").await;
+    assert!(page.body.contains(r#"<tr data-effective="gpt-4.1*">"#));
+    let tested = admin
+        .get("/t/fresh/providers/route?model=gpt-4.1-mini")
+        .await;
+    assert!(tested.body.contains("goes to <strong>azure-eu</strong>"));
+    assert!(tested.body.contains("the route gpt-4.1*"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(served_by("gpt-4o-mini").await, "mock");
+}

@@ -400,7 +400,9 @@ pub fn spawn_mock_upstream(behaviour: MockBehaviour) -> String {
 
 impl TestApp {
     /// A tenant with providers `openai`, `anthropic`, `gemini` (all pointing at the
-    /// mock upstream over HTTP) and `mock` (in-process) as the default.
+    /// mock upstream over HTTP) and `mock` (in-process) as the default, and the
+    /// routes an admin sets to send each family to its provider (`gpt-*`,
+    /// `text-embedding-*`, `o1-*`, `claude-*`, `gemini-*`).
     pub async fn spawn() -> TestApp {
         Self::spawn_with(RelaySettings::default()).await
     }
@@ -419,6 +421,15 @@ impl TestApp {
             ("gemini", ProviderKind::Gemini, mock_url.clone()),
         ] {
             tenant.provider(name, kind, Some(&base)).await;
+        }
+        for (pattern, provider) in [
+            ("gpt-*", "openai"),
+            ("text-embedding-*", "openai"),
+            ("o1-*", "openai"),
+            ("claude-*", "anthropic"),
+            ("gemini-*", "gemini"),
+        ] {
+            tenant.route(pattern, provider, None).await;
         }
         // Internal data (the keys' default class) needs a DPA; confidential also
         // zero retention. The policy tests change these on purpose.

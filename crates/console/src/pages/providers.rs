@@ -1,5 +1,6 @@
 //! Providers: credentials (shown by their last 4 characters only), replacing
-//! them, base URLs, the default provider, the self-hosted mark and model routes.
+//! them, base URLs, the default provider, the self-hosted mark, model routes,
+//! where each model goes (the effective routes) and a route tester.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::provider::ProviderKind;
@@ -18,6 +19,7 @@ use crate::error::ConsoleError;
 use crate::state::ConsoleState;
 use crate::tenant::Permission;
 use crate::tenant::providers::{self, NewRoute, ProviderInput, ProviderRow, SelfHosted};
+use crate::tenant::routing::{self, EffectiveRoute, TenantRouting};
 
 #[derive(Template)]
 #[template(path = "console/providers.html")]
@@ -25,6 +27,10 @@ pub(crate) struct ProvidersPage {
     layout: Layout,
     providers: Vec<ProviderRow>,
     routes: Vec<model_route::Model>,
+    /// Where each model the tenant routes, allows or used goes, and why.
+    effective: Vec<EffectiveRoute>,
+    /// The route tester's answer, for the name typed.
+    tested: Option<EffectiveRoute>,
     can_manage: bool,
     notice: Option<&'static str>,
     error: FormError,
@@ -67,20 +73,54 @@ impl SettingsPage for ProvidersPage {
         page: &TenantPage,
         view: View<ProviderForm>,
     ) -> Result<HttpResponse, ConsoleError> {
-        let scope = &page.scope;
-        render(&ProvidersPage {
-            providers: providers::list(&state.store, scope).await?,
-            routes: providers::routes(&state.store, scope).await?,
-            can_manage: scope.can(Permission::ManageProviders),
-            notice: view.notice,
-            error: view.error,
-            typed: ProviderForm {
-                api_key: None,
-                ..view.typed
-            },
-            layout: page.layout(state).await?,
-        })
+        show_with_test(state, page, view, None).await
     }
+}
+
+/// The providers page, with the route tester's answer for `test_model`.
+async fn show_with_test(
+    state: &ConsoleState,
+    page: &TenantPage,
+    view: View<ProviderForm>,
+    test_model: Option<&str>,
+) -> Result<HttpResponse, ConsoleError> {
+    let scope = &page.scope;
+    let routing = TenantRouting::load(&state.store, scope).await?;
+    render(&ProvidersPage {
+        effective: routing::effective_routes(&state.store, scope, &routing).await?,
+        tested: test_model.map(|model| routing.resolve(model)),
+        providers: providers::list(&state.store, scope).await?,
+        routes: providers::routes(&state.store, scope).await?,
+        can_manage: scope.can(Permission::ManageProviders),
+        notice: view.notice,
+        error: view.error,
+        typed: ProviderForm {
+            api_key: None,
+            ..view.typed
+        },
+        layout: page.layout(state).await?,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RouteTest {
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// The route tester: the providers page with where the typed model goes.
+pub async fn test_route(
+    state: web::Data<ConsoleState>,
+    page: TenantPage,
+    query: web::Query<RouteTest>,
+) -> Result<HttpResponse, ConsoleError> {
+    let model = text(&query.model).map(|m| m.chars().take(200).collect::<String>());
+    let view = View {
+        notice: None,
+        error: FormError::none(),
+        typed: ProviderForm::default(),
+    };
+    show_with_test(&state, &page, view, model.as_deref()).await
 }
 
 pub async fn save(

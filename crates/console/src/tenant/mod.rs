@@ -19,6 +19,7 @@ pub mod members;
 pub mod policies;
 pub mod prices;
 pub mod providers;
+pub mod routing;
 mod scope;
 #[cfg(test)]
 pub(crate) mod testing;

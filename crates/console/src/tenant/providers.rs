@@ -11,6 +11,7 @@
 use airlock_core::egress::EgressPolicy;
 use airlock_core::envelope::MasterKeys;
 use airlock_core::provider::ProviderKind;
+use airlock_core::routing::is_pattern;
 use airlock_schema::entities::{model_route, provider_credential};
 use airlock_schema::settings;
 use airlock_schema::stored::Stored;
@@ -407,7 +408,8 @@ fn route_snapshot(row: &model_route::Model) -> Value {
     })
 }
 
-/// A route: `model` goes to `provider`, as `upstream_model` when given.
+/// A route: `model` goes to `provider`, as `upstream_model` when given. A model
+/// ending in `*` is a pattern (`claude-*`): every name that starts so.
 pub struct NewRoute {
     pub model: String,
     pub provider: String,
@@ -440,6 +442,17 @@ pub async fn save_route(
         .filter(|m| !m.is_empty());
     if let Some(upstream) = upstream_model {
         check_model_name(upstream, "an upstream model name")?;
+    }
+    if model.contains('*') && (!is_pattern(model) || model.matches('*').count() > 1) {
+        return Err(ConsoleError::Invalid(
+            "a route pattern is a prefix followed by one `*` at the end, e.g. claude-*".into(),
+        ));
+    }
+    if is_pattern(model) && upstream_model.is_some() {
+        return Err(ConsoleError::Invalid(
+            "a route pattern sends each model under its own name: leave the upstream model empty"
+                .into(),
+        ));
     }
     let txn = store.db().begin().await?;
     let provider = require(&txn, scope, new.provider.trim()).await?;

@@ -20,11 +20,8 @@ use uuid::Uuid;
 use crate::error::RelayError;
 use crate::providers::ProviderEndpoint;
 
-#[derive(Clone, Debug)]
-pub struct ModelRoute {
-    pub provider: String,
-    pub upstream_model: Option<String>,
-}
+/// Where a route sends its models (the rule is `airlock_core::routing`).
+pub type ModelRoute = airlock_core::routing::RouteTarget;
 
 /// An environment's defaults: limits for keys that set none, and the budget of
 /// the environment as a whole.
@@ -40,7 +37,10 @@ pub struct TenantRuntime {
     pub tenant_id: Uuid,
     pub default_provider: Option<String>,
     pub providers: HashMap<String, Arc<ProviderEndpoint>>,
+    /// Routes for exactly one model name.
     pub routes: HashMap<String, ModelRoute>,
+    /// Pattern routes (`claude-*`), longest first.
+    pub route_patterns: Vec<(String, ModelRoute)>,
     /// Providers marked self-hosted (plus every `mock` provider: nothing leaves).
     pub self_hosted: HashSet<String>,
     /// Per provider name, lower-cased.
@@ -151,7 +151,7 @@ impl TenantCache {
             .filter_map(|row| endpoint_from_row(row, master_keys))
             .map(|endpoint| (endpoint.name.clone(), Arc::new(endpoint)))
             .collect();
-        let routes = config
+        let (mut route_patterns, routes): (Vec<_>, Vec<_>) = config
             .routes
             .into_iter()
             .map(|r| {
@@ -163,7 +163,9 @@ impl TenantCache {
                     },
                 )
             })
-            .collect();
+            .partition(|(model, _)| airlock_core::routing::is_pattern(model));
+        airlock_core::routing::sort_patterns(&mut route_patterns);
+        let routes = routes.into_iter().collect();
         let self_hosted = config
             .credentials
             .iter()
@@ -204,6 +206,7 @@ impl TenantCache {
             default_provider: config.tenant.default_provider,
             providers,
             routes,
+            route_patterns,
             self_hosted,
             agreements,
             policies,
