@@ -49,6 +49,15 @@ async fn htmx() -> HttpResponse {
         .body(include_str!("../../../static/htmx.min.js"))
 }
 
+/// The tab icon; browsers that ask for `/favicon.ico` get it too (no 404 on a
+/// first visit).
+async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("cache-control", "public, max-age=86400"))
+        .body(include_str!("../../../static/favicon.svg"))
+}
+
 async fn not_found() -> Result<HttpResponse, ConsoleError> {
     Err(ConsoleError::NotFound)
 }
@@ -147,6 +156,8 @@ pub fn configure(state: Arc<ConsoleState>) -> impl Fn(&mut web::ServiceConfig) +
         .route("/static/airlock.css", web::get().to(stylesheet))
         .route("/static/airlock.js", web::get().to(script))
         .route("/static/htmx.min.js", web::get().to(htmx))
+        .route("/static/favicon.svg", web::get().to(favicon))
+        .route("/favicon.ico", web::get().to(favicon))
         .route(
             "/healthz",
             web::get()

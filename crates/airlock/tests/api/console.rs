@@ -740,6 +740,24 @@ async fn no_route_reaches_another_tenants_data() {
     assert!(page.body.contains("b-model") && !page.body.contains("data-provider=\"x\""));
 }
 
+#[actix_web::test]
+async fn the_tab_icon_is_served_and_linked_from_every_page() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut browser = Browser::new(&console);
+    let signin = browser.get("/signin").await;
+    assert!(
+        signin
+            .body
+            .contains(r#"<link rel="icon" href="/static/favicon.svg""#)
+    );
+    for path in ["/static/favicon.svg", "/favicon.ico"] {
+        let icon = browser.get(path).await;
+        assert_eq!(icon.status, 200, "{path}");
+        assert!(icon.body.starts_with("<svg"), "{path}");
+    }
+}
+
 /// Post-redirect-get with a one-time, session-bound ticket: the key is shown once
 /// to the session that made it; a reload, another session of the same person
 /// and a late visit see "already shown", and none of them makes a key.

@@ -1025,6 +1025,9 @@ async fn adding_a_provider_of_the_same_kind_moves_no_traffic_and_the_page_shows_
         page.body
             .contains("No routes: every model goes to the default provider.")
     );
+    // The current section is marked in the navigation.
+    assert!(page.body.contains(r#"aria-current="page">Providers</a>"#));
+    assert!(!page.body.contains(r#"aria-current="page">Keys</a>"#));
     let row = |model: &str| {
         let start = page
             .body

@@ -54,6 +54,8 @@ pub struct Layout {
 
 pub struct TenantNav {
     pub slug: String,
+    /// The section the page belongs to (see [`section_of`]); `""` for none.
+    pub section: &'static str,
     pub name: String,
     pub role: String,
     pub can_audit: bool,
@@ -86,6 +88,7 @@ impl Layout {
                 .collect(),
             current: scope.map(|s| TenantNav {
                 slug: s.slug().to_owned(),
+                section: "",
                 name: s.tenant().name.clone(),
                 role: s.role().to_string(),
                 can_audit: s.can(Permission::ReadAudit),
@@ -101,6 +104,22 @@ impl Layout {
     /// The current tenant's address, for links back into it.
     pub fn current_slug(&self) -> &str {
         self.current.as_ref().map_or("", |c| c.slug.as_str())
+    }
+}
+
+#[cfg(test)]
+mod section_tests {
+    use super::section_of;
+
+    #[test]
+    fn a_tenant_path_belongs_to_its_section() {
+        assert_eq!(section_of("/t/acme/keys"), "keys");
+        assert_eq!(section_of("/t/acme/keys/created/ab12"), "keys");
+        assert_eq!(section_of("/t/acme/providers/route"), "providers");
+        assert_eq!(section_of("/t/acme/members/invited/ab12"), "members");
+        assert_eq!(section_of("/t/acme/limits"), "limits");
+        assert_eq!(section_of("/t/acme"), "");
+        assert_eq!(section_of("/account/tokens"), "");
     }
 }
 
@@ -127,6 +146,30 @@ pub fn actor(req: &HttpRequest, user: &CurrentUser) -> Actor {
 pub struct TenantPage {
     pub user: CurrentUser,
     pub scope: TenantScope,
+    /// The navigation section the page belongs to (highlighted in the layout).
+    pub section: &'static str,
+}
+
+/// The section of the navigation a tenant path belongs to: the first segment
+/// after `/t/{slug}/`, with the form targets that belong to a page mapped to it.
+fn section_of(path: &str) -> &'static str {
+    let segment = path
+        .strip_prefix("/t/")
+        .and_then(|rest| rest.split('/').nth(1))
+        .unwrap_or("");
+    match segment {
+        "keys" => "keys",
+        "providers" | "routes" => "providers",
+        "agreements" => "agreements",
+        "policies" => "policies",
+        "limits" => "limits",
+        "prices" => "prices",
+        "members" | "invitations" => "members",
+        "usage" => "usage",
+        "billing" => "billing",
+        "audit" => "audit",
+        _ => "",
+    }
 }
 
 /// The same for a form post, with its CSRF token checked and its form parsed.
@@ -139,7 +182,11 @@ async fn scope_of(req: &HttpRequest, user: CurrentUser) -> Result<TenantPage, Co
     let state = crate::auth::state(req)?;
     let slug = req.match_info().get("slug").ok_or(ConsoleError::NotFound)?;
     let scope = TenantScope::check(state.db(), &user.user, slug).await?;
-    Ok(TenantPage { user, scope })
+    Ok(TenantPage {
+        user,
+        scope,
+        section: section_of(req.path()),
+    })
 }
 
 impl FromRequest for TenantPage {
@@ -176,7 +223,11 @@ impl TenantPage {
     }
 
     pub async fn layout(&self, state: &ConsoleState) -> Result<Layout, ConsoleError> {
-        Layout::new(state, &self.user, Some(&self.scope)).await
+        let mut layout = Layout::new(state, &self.user, Some(&self.scope)).await?;
+        if let Some(current) = layout.current.as_mut() {
+            current.section = self.section;
+        }
+        Ok(layout)
     }
 
     pub fn slug(&self) -> &str {
