@@ -203,8 +203,27 @@ pub fn pre_session_csrf(req: &HttpRequest) -> (String, Option<Cookie<'static>>) 
     (value, Some(cookie))
 }
 
-/// Sends a renewed session cookie when the extractor made one, and marks every
-/// response that did not choose its own caching `Cache-Control: no-store`.
+/// The tenant a person last opened a page of (its slug: not a secret), so that
+/// signing in lands there.
+pub const LAST_TENANT_COOKIE: &str = "airlock_last_tenant";
+
+/// A tenant page was served: remember its slug for the next sign-in.
+#[derive(Clone)]
+pub(crate) struct LastTenant(pub String);
+
+fn last_tenant_cookie(slug: String) -> Cookie<'static> {
+    Cookie::build(LAST_TENANT_COOKIE, slug)
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Strict)
+        .max_age(actix_web::cookie::time::Duration::days(90))
+        .finish()
+}
+
+/// Sends a renewed session cookie when the extractor made one, remembers the
+/// tenant of a page served, and marks every response that did not choose its
+/// own caching `Cache-Control: no-store`.
 pub async fn session_middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -217,6 +236,12 @@ pub async fn session_middleware(
         if !sets_session {
             let _ = res.response_mut().add_cookie(&cookie);
         }
+    }
+    let last = res.request().extensions().get::<LastTenant>().cloned();
+    if let Some(LastTenant(slug)) = last
+        && res.status().is_success()
+    {
+        let _ = res.response_mut().add_cookie(&last_tenant_cookie(slug));
     }
     // Pages and errors are never cached; a response that chose its own caching
     // (the stylesheet) keeps it.

@@ -740,6 +740,40 @@ async fn no_route_reaches_another_tenants_data() {
     assert!(page.body.contains("b-model") && !page.body.contains("data-provider=\"x\""));
 }
 
+/// Signing in lands where the person works: their only tenant, else the tenant
+/// they last opened a page of (if still a member), else the tenant list.
+#[actix_web::test]
+async fn signing_in_lands_in_the_only_or_the_last_used_tenant() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut first = Browser::new(&console);
+    first.sign_up("lands@example.com").await;
+    first.get("/tenants").await;
+    first
+        .post("/tenants", &[("name", "One"), ("slug", "one")])
+        .await;
+    let mut browser = Browser::new(&console);
+    let page = browser.sign_in("lands@example.com", PASSWORD).await;
+    assert_eq!(page.location.as_deref(), Some("/t/one/keys"));
+
+    browser.get("/tenants").await;
+    browser
+        .post("/tenants", &[("name", "Two"), ("slug", "two")])
+        .await;
+    // Two tenants and a browser that never opened one: the list.
+    let mut elsewhere = Browser::new(&console);
+    let page = elsewhere.sign_in("lands@example.com", PASSWORD).await;
+    assert_eq!(page.location.as_deref(), Some("/tenants"));
+    // The browser that last opened a page of `two` lands there.
+    assert_eq!(browser.get("/t/two/members").await.status, 200);
+    let page = browser.sign_in("lands@example.com", PASSWORD).await;
+    assert_eq!(page.location.as_deref(), Some("/t/two/keys"));
+    // A page of a tenant that does not exist (a 404) changes nothing.
+    assert_eq!(browser.get("/t/nope/keys").await.status, 404);
+    let page = browser.sign_in("lands@example.com", PASSWORD).await;
+    assert_eq!(page.location.as_deref(), Some("/t/two/keys"));
+}
+
 #[actix_web::test]
 async fn the_tab_icon_is_served_and_linked_from_every_page() {
     let db = TestDb::new().await;

@@ -127,13 +127,39 @@ pub struct SignInForm {
 /// The same answer, after the same Argon2 work, whether or not the email exists.
 const BAD_CREDENTIALS: &str = "That email and password do not match an account.";
 
-/// A signed-in browser: the session cookie, then on to the tenants page.
-fn start_session(state: &ConsoleState, user: &user::Model) -> Result<HttpResponse, ConsoleError> {
+/// Where a person lands after signing in: the tenant they last worked in (the
+/// `airlock_last_tenant` cookie, if they are still its member), else their only
+/// tenant, else the tenant list.
+async fn landing(
+    state: &ConsoleState,
+    req: &HttpRequest,
+    user: &user::Model,
+) -> Result<String, ConsoleError> {
+    if let Some(slug) = req.cookie(crate::auth::LAST_TENANT_COOKIE)
+        && crate::tenant::TenantScope::check(state.db(), user, slug.value())
+            .await
+            .is_ok()
+    {
+        return Ok(format!("/t/{}/keys", slug.value()));
+    }
+    let tenants = crate::tenant::of_user(&state.store, user.id).await?;
+    Ok(match tenants.as_slice() {
+        [(only, _)] => format!("/t/{}/keys", only.slug),
+        _ => "/tenants".to_owned(),
+    })
+}
+
+/// A signed-in browser: the session cookie, then on to where they work.
+async fn start_session(
+    state: &ConsoleState,
+    req: &HttpRequest,
+    user: &user::Model,
+) -> Result<HttpResponse, ConsoleError> {
     let (token, _) = state
         .sessions
         .issue(user.id, user.session_version)
         .map_err(ConsoleError::internal)?;
-    let mut response = redirect("/tenants");
+    let mut response = redirect(&landing(state, req, user).await?);
     response
         .add_cookie(&session_cookie(token))
         .map_err(ConsoleError::internal)?;
@@ -180,7 +206,7 @@ pub async fn signin(
     };
     state.throttle.succeeded(&email, client);
     tracing::info!(user.id = %user.id, "signed in");
-    start_session(&state, &user)
+    start_session(&state, &req, &user).await
 }
 
 #[derive(Deserialize)]

@@ -27,7 +27,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::de::DeserializeOwned;
 
@@ -182,6 +182,10 @@ async fn scope_of(req: &HttpRequest, user: CurrentUser) -> Result<TenantPage, Co
     let state = crate::auth::state(req)?;
     let slug = req.match_info().get("slug").ok_or(ConsoleError::NotFound)?;
     let scope = TenantScope::check(state.db(), &user.user, slug).await?;
+    if req.method() == actix_web::http::Method::GET {
+        req.extensions_mut()
+            .insert(crate::auth::LastTenant(scope.slug().to_owned()));
+    }
     Ok(TenantPage {
         user,
         scope,
