@@ -836,6 +836,14 @@ async fn a_new_key_is_shown_once_to_its_own_session_and_a_reload_makes_nothing()
 
     let shown = browser.get(&location).await;
     assert_eq!(shown.status, 200);
+    assert_eq!(
+        shown
+            .headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store"),
+        "a page with a key is kept in no cache"
+    );
     let key = shown_key(&shown);
     assert!(key.starts_with("dev_"));
     assert!(!elsewhere.body.contains(&key));

@@ -105,18 +105,13 @@ pub async fn created(
     ticket: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     let shown = crate::shown_once::take::<TokenShown>(&state, &user, &ticket).await?;
-    let html = TokensPage {
+    render(&TokensPage {
         tokens: crate::api_tokens::list(state.db(), user.user.id).await?,
         already_shown: shown.is_none(),
         created: shown.map(|s| (s.name, s.token)),
         error: None,
         layout: Layout::new(&state, &user, None).await?,
-    }
-    .render()?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("cache-control", "no-store"))
-        .body(html))
+    })
 }
 
 pub async fn revoke(

@@ -139,19 +139,15 @@ pub async fn created(
         (Some(relay), Some(shown)) => super::snippets::for_key(relay, &shown.key),
         _ => Vec::new(),
     };
-    let html = KeyCreatedPage {
+    // Like every page, sent `Cache-Control: no-store` (the session middleware):
+    // no copy of the key stays in a cache.
+    render(&KeyCreatedPage {
         layout: page.layout(&state).await?,
         slug: page.slug(),
         shown,
         relay_url,
         snippets,
-    }
-    .render()?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        // Not kept by the browser or anything between: the page holds a secret.
-        .insert_header(("cache-control", "no-store"))
-        .body(html))
+    })
 }
 
 #[derive(Deserialize)]

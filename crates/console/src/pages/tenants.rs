@@ -243,21 +243,16 @@ pub async fn invited(
     let shown = crate::shown_once::take::<InviteShown>(&state, &page.user, &ticket)
         .await?
         .filter(|shown| shown.tenant_id == page.scope.tenant_id());
-    let mut response = match shown {
+    match shown {
         Some(shown) => {
             let invited = Invited {
                 link: shown.link,
                 emailed: shown.emailed,
             };
-            show_members(&state, &page, None, None, Some((shown.email, invited))).await?
+            show_members(&state, &page, None, None, Some((shown.email, invited))).await
         }
-        None => show_members(&state, &page, Some(INVITATION_ALREADY_SHOWN), None, None).await?,
-    };
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+        None => show_members(&state, &page, Some(INVITATION_ALREADY_SHOWN), None, None).await,
+    }
 }
 
 pub async fn invite(
