@@ -522,6 +522,12 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
 
   await step('b. create a tenant', async () => {
     await page.getByLabel('Name', { exact: true }).fill(tenant.name);
+    const suggested = tenant.name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+    await eventually(
+      async () => (await page.getByLabel('Address').inputValue()) === suggested,
+      async () => `typing the name should suggest the address ${suggested}, the field holds ${JSON.stringify(await page.getByLabel('Address').inputValue())}`,
+      3000,
+    );
     await page.getByLabel('Address').fill(slug);
     await submit('Create tenant');
     await arriveAt(tenantPath('keys'), 'after creating the tenant');
