@@ -113,6 +113,8 @@ async fn tenant_and_key(db: &TestDb) -> (TestTenant, String, String) {
     tenant::providers::save(&tenant.store, &tenant.scope, &tenant.actor, input)
         .await
         .unwrap();
+    // The mock stays the default; `gpt-*` is routed to the slow upstream.
+    tenant.route("gpt-*", "openai", None).await;
     tenant
         .agreement(NewAgreement {
             provider: "openai".into(),
