@@ -708,6 +708,12 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     await shot('key-revoke-confirm');
     await submit('Revoke for good', row);
     await arriveAt(tenantPath('keys\\?env=dev'), 'after revoking the key');
+    await seeText(page.locator('#notice'), 'Key revoked', 'the notice after revoking');
+    assert.equal(await tableRow(page, 'checkout-e2e').count(), 0, 'revoked keys are hidden from the list by default');
+    const search = await see(page.locator('#key-search'), 'the key search form');
+    await (await field(search, 'status', 'the key search form')).selectOption('revoked');
+    await submit('Show keys', search);
+    await arriveAt(tenantPath('keys\\?env=dev'), 'after choosing to show revoked keys');
     await seeText(tableRow(page, 'checkout-e2e'), 'revoked', 'the revoked key is listed as revoked');
     await shot('key-revoked');
 

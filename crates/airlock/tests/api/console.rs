@@ -968,6 +968,95 @@ async fn keys_made_in_the_console_work_on_the_relay_and_revocation_and_rotation_
     wait_for(200, key).await;
 }
 
+/// The keys list: search by name (any case; `_` and `%` are literal) or prefix,
+/// revoked keys hidden unless asked for, a notice after revoking, sort by use.
+#[actix_web::test]
+async fn the_keys_list_searches_hides_revoked_keys_and_sorts_by_last_use() {
+    use airlock_schema::entities::relay_key;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut browser = Browser::new(&console);
+    browser.sign_up("lister@example.com").await;
+    browser.get("/tenants").await;
+    browser
+        .post("/tenants", &[("name", "Listed"), ("slug", "listed")])
+        .await;
+    for name in [
+        "checkout-api",
+        "billing-job",
+        "Checkout_Worker",
+        "report-writer",
+    ] {
+        create_key(&mut browser, "listed", "dev", name).await;
+    }
+    let key_named = |name: &'static str| {
+        let db = &db;
+        async move {
+            relay_key::Entity::find()
+                .filter(relay_key::Column::Name.eq(name))
+                .one(&db.conn)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let listed = |page: &Page, name: &str| page.body.contains(&format!("<td>{name}</td>"));
+
+    browser.get("/t/listed/keys?env=dev").await;
+    let billing = key_named("billing-job").await;
+    let revoked = browser
+        .post(&format!("/t/listed/keys/{}/revoke", billing.id), &[])
+        .await;
+    assert_eq!(
+        revoked.location.as_deref(),
+        Some("/t/listed/keys?env=dev&done=revoked")
+    );
+    let page = browser.follow(revoked).await;
+    assert!(page.body.contains("Key revoked"), "a notice says so");
+    assert!(!listed(&page, "billing-job"), "revoked keys are hidden");
+    assert!(listed(&page, "checkout-api") && listed(&page, "report-writer"));
+
+    let page = browser.get("/t/listed/keys?env=dev&status=revoked").await;
+    assert!(listed(&page, "billing-job") && !listed(&page, "checkout-api"));
+    let page = browser.get("/t/listed/keys?env=dev&status=all").await;
+    assert!(listed(&page, "billing-job") && listed(&page, "checkout-api"));
+
+    let page = browser.get("/t/listed/keys?env=dev&q=CHECKOUT").await;
+    assert!(listed(&page, "checkout-api") && listed(&page, "Checkout_Worker"));
+    assert!(!listed(&page, "report-writer"));
+    // `_` is a character, not a wildcard: `t_w` is not `t-w`.
+    let page = browser.get("/t/listed/keys?env=dev&q=t_w").await;
+    assert!(listed(&page, "Checkout_Worker") && !listed(&page, "report-writer"));
+    let page = browser.get("/t/listed/keys?env=dev&q=50%25").await;
+    assert!(page.body.contains("No dev keys match"));
+    // By the start of the prefix.
+    let writer = key_named("report-writer").await;
+    let page = browser
+        .get(&format!(
+            "/t/listed/keys?env=dev&q={}",
+            writer.display_prefix
+        ))
+        .await;
+    assert!(listed(&page, "report-writer") && !listed(&page, "checkout-api"));
+
+    // Last used first, never used last.
+    let mut used = key_named("checkout-api").await.into_active_model();
+    used.last_used_at = Set(Some(chrono::Utc::now()));
+    used.update(&db.conn).await.unwrap();
+    let page = browser.get("/t/listed/keys?env=dev&sort=last_used").await;
+    let at = |name: &str| page.body.find(&format!("<td>{name}</td>")).unwrap();
+    assert!(at("checkout-api") < at("report-writer"));
+    assert!(at("checkout-api") < at("Checkout_Worker"));
+    let page = browser.get("/t/listed/keys?env=dev").await;
+    let at = |name: &str| page.body.find(&format!("<td>{name}</td>")).unwrap();
+    assert!(
+        at("report-writer") < at("checkout-api"),
+        "newest first by default"
+    );
+}
+
 #[actix_web::test]
 async fn the_audit_chain_verifies_and_shows_where_it_was_tampered_with() {
     use sea_orm::ConnectionTrait;

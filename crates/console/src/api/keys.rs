@@ -105,7 +105,14 @@ pub async fn list(
     let scope = caller.scope(&state, &slug).await?;
     let env = parse_env(query.env.as_deref())?;
     let page = query.page.unwrap_or(0);
-    let (rows, total) = keys::list(&state.store, &scope, env, page).await?;
+    let (rows, total) = keys::list(
+        &state.store,
+        &scope,
+        env,
+        &keys::KeyFilter::everything(),
+        page,
+    )
+    .await?;
     ok(&KeyPage {
         keys: rows
             .into_iter()

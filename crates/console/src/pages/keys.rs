@@ -11,7 +11,9 @@ use super::{Layout, TenantForm, TenantPage, redirect, render};
 use crate::error::ConsoleError;
 use crate::state::ConsoleState;
 use crate::tenant::Permission;
-use crate::tenant::keys::{self, KEYS_PER_PAGE, KeyRow, NewKey, Rotation};
+use crate::tenant::keys::{
+    self, KEYS_PER_PAGE, KeyFilter, KeyRow, KeySort, NewKey, Rotation, StatusFilter,
+};
 
 pub struct EnvTab {
     pub env: &'static str,
@@ -31,6 +33,8 @@ struct KeysPage {
     can_create: bool,
     /// Where apps call the relay, when the operator said.
     relay_url: Option<String>,
+    filter: ShownFilter,
+    notice: Option<&'static str>,
 }
 
 #[derive(Deserialize)]
@@ -39,7 +43,80 @@ pub struct KeysQuery {
     env: Option<String>,
     #[serde(default)]
     page: Option<u64>,
+    /// Part of a name or the start of a prefix.
+    #[serde(default)]
+    q: Option<String>,
+    /// `revoked` or `all`; anything else hides revoked keys.
+    #[serde(default)]
+    status: Option<String>,
+    /// `last_used`; anything else is newest first.
+    #[serde(default)]
+    sort: Option<String>,
+    /// `revoked` after a revocation: the notice that says so.
+    #[serde(default)]
+    done: Option<String>,
 }
+
+impl KeysQuery {
+    fn filter(&self) -> KeyFilter {
+        KeyFilter {
+            search: self
+                .q
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(|q| q.chars().take(keys::MAX_SEARCH_CHARS).collect()),
+            status: match self.status.as_deref() {
+                Some("revoked") => StatusFilter::Revoked,
+                Some("all") => StatusFilter::All,
+                _ => StatusFilter::NotRevoked,
+            },
+            sort: match self.sort.as_deref() {
+                Some("last_used") => KeySort::LastUsed,
+                _ => KeySort::Created,
+            },
+        }
+    }
+}
+
+/// The list's filter as its form shows it back and its page links carry it.
+pub struct ShownFilter {
+    pub q: String,
+    pub status: &'static str,
+    pub sort: &'static str,
+    /// `&q=…&status=…&sort=…`, URL-encoded, for the previous/next links.
+    pub link: String,
+    /// Anything other than the default list (a search, a status, a sort).
+    pub narrowed: bool,
+}
+
+impl ShownFilter {
+    fn of(filter: &KeyFilter) -> ShownFilter {
+        let q = filter.search.clone().unwrap_or_default();
+        let status = match filter.status {
+            StatusFilter::NotRevoked => "",
+            StatusFilter::Revoked => "revoked",
+            StatusFilter::All => "all",
+        };
+        let sort = match filter.sort {
+            KeySort::Created => "",
+            KeySort::LastUsed => "last_used",
+        };
+        let link =
+            serde_urlencoded::to_string([("q", q.as_str()), ("status", status), ("sort", sort)])
+                .map(|query| format!("&{query}"))
+                .unwrap_or_default();
+        ShownFilter {
+            narrowed: *filter != KeyFilter::default(),
+            q,
+            status,
+            sort,
+            link,
+        }
+    }
+}
+
+const REVOKED_NOTICE: &str = "Key revoked: the relays refuse it within a second. Revoked keys are hidden from this list; choose Show: revoked to see them.";
 
 fn parse_env(text: Option<&str>) -> Result<Env, ConsoleError> {
     match text {
@@ -57,8 +134,11 @@ pub async fn list(
 ) -> Result<HttpResponse, ConsoleError> {
     let env = parse_env(query.env.as_deref())?;
     let number = query.page.unwrap_or(0);
-    let (rows, total) = keys::list(&state.store, &page.scope, env, number).await?;
+    let filter = query.filter();
+    let (rows, total) = keys::list(&state.store, &page.scope, env, &filter, number).await?;
     render(&KeysPage {
+        filter: ShownFilter::of(&filter),
+        notice: (query.done.as_deref() == Some("revoked")).then_some(REVOKED_NOTICE),
         env: env.as_str(),
         tabs: Env::ALL
             .into_iter()
@@ -191,7 +271,7 @@ pub async fn revoke(
     let page = post.page;
     let key = keys::revoke(&state.store, &page.scope, &page.actor(&req), key_id).await?;
     Ok(redirect(&format!(
-        "/t/{}/keys?env={}",
+        "/t/{}/keys?env={}&done=revoked",
         page.slug(),
         key.env
     )))

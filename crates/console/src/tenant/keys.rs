@@ -9,8 +9,8 @@ use airlock_schema::stored::Stored;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -73,18 +73,105 @@ pub(crate) fn snapshot(key: &relay_key::Model) -> Value {
 }
 
 /// One page of a tenant's keys of one environment, newest first, and the total.
+/// Which of an environment's keys a list shows, and in what order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyFilter {
+    /// Part of the name, or the start of the display prefix; any case.
+    pub search: Option<String>,
+    pub status: StatusFilter,
+    pub sort: KeySort,
+}
+
+impl KeyFilter {
+    /// Every key, newest first (what the API lists).
+    pub fn everything() -> KeyFilter {
+        KeyFilter {
+            status: StatusFilter::All,
+            ..KeyFilter::default()
+        }
+    }
+}
+
+/// Revoked keys are hidden unless asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Not revoked (active, in grace, expired).
+    #[default]
+    NotRevoked,
+    Revoked,
+    All,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeySort {
+    /// Newest first.
+    #[default]
+    Created,
+    /// Most recently used first; never used last.
+    LastUsed,
+}
+
+/// The longest search a key list takes.
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+/// A search as a LIKE pattern's text: `%`, `_` and `\` match themselves.
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 pub async fn list(
     store: &Store,
     scope: &TenantScope,
     env: Env,
+    filter: &KeyFilter,
     page: u64,
 ) -> Result<(Vec<KeyRow>, u64), ConsoleError> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
     scope.require(Permission::ReadKeys)?;
     let db = store.db();
-    let query = relay_key::Entity::find()
+    let mut query = relay_key::Entity::find()
         .filter(relay_key::Column::TenantId.eq(scope.tenant_id()))
         .filter(relay_key::Column::Env.eq(Stored(env)));
+    query = match filter.status {
+        StatusFilter::NotRevoked => query.filter(relay_key::Column::RevokedAt.is_null()),
+        StatusFilter::Revoked => query.filter(relay_key::Column::RevokedAt.is_not_null()),
+        StatusFilter::All => query,
+    };
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let search: String = search
+            .to_lowercase()
+            .chars()
+            .take(MAX_SEARCH_CHARS)
+            .collect();
+        let escaped = like_escaped(&search);
+        let lower = |column: relay_key::Column| Func::lower(Expr::col((relay_key::Entity, column)));
+        query = query.filter(
+            Condition::any()
+                .add(
+                    lower(relay_key::Column::Name)
+                        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+                )
+                .add(
+                    lower(relay_key::Column::DisplayPrefix)
+                        .like(LikeExpr::new(format!("{escaped}%")).escape('\\')),
+                ),
+        );
+    }
     let total = query.clone().count(db).await?;
+    let query = match filter.sort {
+        KeySort::Created => query,
+        // Never used last on both backends: "is null" first, then the time.
+        KeySort::LastUsed => query
+            .order_by_asc(Expr::col((relay_key::Entity, relay_key::Column::LastUsedAt)).is_null())
+            .order_by_desc(relay_key::Column::LastUsedAt),
+    };
     let keys = query
         .order_by_desc(relay_key::Column::CreatedAt)
         .order_by_desc(relay_key::Column::Id)
