@@ -458,7 +458,7 @@ async fn coarse_rollups_are_filled_on_upgrade(db: &DatabaseConnection) {
             .map(|r| {
                 assert_eq!(
                     r.dims,
-                    grain.dims(&r.env, r.key_id, r.member_id, &r.provider, &r.model)
+                    usage_daily::dims_digest(&r.env, r.key_id, r.member_id, &r.provider, &r.model)
                 );
                 assert_eq!(r.input_tokens, r.requests * 10);
                 (

@@ -71,7 +71,7 @@ async fn rollups(app: &TestApp, grain: Grain) -> BTreeMap<Grouping, Sums> {
     for r in grain.find().all(&app.db.conn).await.unwrap() {
         assert_eq!(
             r.dims,
-            grain.dims(&r.env, r.key_id, r.member_id, &r.provider, &r.model)
+            usage_daily::dims_digest(&r.env, r.key_id, r.member_id, &r.provider, &r.model)
         );
         let previous = out.insert(
             (

@@ -133,22 +133,6 @@ impl Grain {
         }
         select
     }
-
-    /// The digest of a grouping as this grain keeps it.
-    pub fn dims(
-        self,
-        env: &str,
-        key_id: Option<Uuid>,
-        member_id: Option<Uuid>,
-        provider: &str,
-        model: &str,
-    ) -> String {
-        match self {
-            Grain::Full => dims_digest(env, key_id, member_id, provider, model),
-            Grain::Keys => dims_digest(env, key_id, member_id, "", ""),
-            Grain::Models => dims_digest(env, None, None, provider, model),
-        }
-    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
