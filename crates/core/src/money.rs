@@ -152,10 +152,67 @@ impl fmt::Display for MicroDollars {
     }
 }
 
+impl MicroDollars {
+    /// The amount as people read it on a page: dollars and cents from one cent up
+    /// (`$1,234.57`, rounded half away from zero), and below a cent only as many
+    /// digits as it needs (`$0.000008`), so a tiny spend never reads as `$0.00`.
+    /// `Display` stays exact, for forms and exports.
+    pub fn readable(self) -> Readable {
+        Readable(self)
+    }
+}
+
+/// [`MicroDollars::readable`]: the one money format of the console.
+#[derive(Clone, Copy, Debug)]
+pub struct Readable(MicroDollars);
+
+/// Micro-dollars in a cent.
+const MICROS_PER_CENT: u64 = 10_000;
+
+impl fmt::Display for Readable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let micros = self.0.0;
+        let magnitude = micros.unsigned_abs();
+        if magnitude < MICROS_PER_CENT {
+            // Below a cent: exact, as `Display` writes it.
+            return write!(f, "{}", self.0);
+        }
+        let sign = if micros < 0 { "-" } else { "" };
+        let cents = (magnitude + MICROS_PER_CENT / 2) / MICROS_PER_CENT;
+        let (dollars, cents) = (cents / 100, cents % 100);
+        let digits = dollars.to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        write!(f, "{sign}${grouped}.{cents:02}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn readable_money_is_cents_from_a_cent_up_and_exact_below() {
+        let shown = |micros: i64| MicroDollars::new(micros).readable().to_string();
+        assert_eq!(shown(0), "$0.00");
+        assert_eq!(shown(8), "$0.000008");
+        assert_eq!(shown(9_999), "$0.009999");
+        assert_eq!(shown(10_000), "$0.01");
+        assert_eq!(shown(14_999), "$0.01");
+        assert_eq!(shown(15_000), "$0.02");
+        assert_eq!(shown(5_000_000), "$5.00");
+        assert_eq!(shown(1_234_567_890), "$1,234.57");
+        assert_eq!(shown(999_995_000), "$1,000.00");
+        assert_eq!(shown(-1_500_000), "-$1.50");
+        assert_eq!(shown(-8), "-$0.000008");
+        assert_eq!(shown(i64::MIN), "-$9,223,372,036,854.78");
+    }
 
     fn parse(s: &str) -> Result<i64, MoneyError> {
         MicroDollars::parse_dollars(s).map(MicroDollars::as_micros)
