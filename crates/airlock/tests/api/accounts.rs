@@ -179,7 +179,10 @@ async fn with_sign_up_closed_only_an_invitation_opens_it() {
     assert_eq!(made.status, 200, "{}", made.body);
     invitee.get(&format!("/invite/{token}")).await;
     let accepted = invitee.post(&format!("/invite/{token}/accept"), &[]).await;
-    assert_eq!(accepted.location.as_deref(), Some("/t/closed/keys"));
+    assert_eq!(
+        accepted.location.as_deref(),
+        Some("/t/closed/keys?done=joined")
+    );
 }
 
 #[actix_web::test]

@@ -241,11 +241,13 @@ pub(super) fn shown_key(page: &Page) -> String {
 /// The id of the first key row's revoke form.
 pub(super) fn key_ids(page: &Page) -> Vec<String> {
     page.body
-        .match_indices("action=\"keys/")
+        .match_indices("action=\"/t/")
         .filter_map(|(i, _)| {
-            let rest = &page.body[i + 13..];
-            let id = &rest[..rest.find('/')?];
-            Some(id.to_owned())
+            let value = &page.body[i + 8..];
+            let value = &value[..value.find('"')?];
+            let rest = &value[value.find("/keys/")? + 6..];
+            let (id, action) = rest.split_once('/')?;
+            matches!(action, "revoke" | "rotate").then(|| id.to_owned())
         })
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -316,7 +318,10 @@ async fn sign_up_create_a_tenant_and_sign_out_everywhere() {
             &[("name", "Acme <b>Corp</b>"), ("slug", "acme")],
         )
         .await;
-    assert_eq!(page.location.as_deref(), Some("/t/acme/keys"));
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/t/acme/keys?done=tenant-created")
+    );
     let page = browser.get("/t/acme/keys").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("No dev keys yet"));
@@ -636,6 +641,22 @@ async fn no_route_reaches_another_tenants_data() {
         )
         .await;
     let b_user = user_by_email(&db.conn, "owner@b.test").await.id.to_string();
+    b_owner.get("/t/tenant-b/members").await;
+    b_owner
+        .post(
+            "/t/tenant-b/invitations",
+            &[("email", "invited@b.test"), ("role", "developer")],
+        )
+        .await;
+    let b_invitation = {
+        use sea_orm::EntityTrait;
+        airlock_schema::entities::invitation::Entity::find()
+            .all(&db.conn)
+            .await
+            .unwrap()[0]
+            .id
+            .to_string()
+    };
     let b_route = {
         use sea_orm::EntityTrait;
         airlock_schema::entities::model_route::Entity::find()
@@ -689,9 +710,10 @@ async fn no_route_reaches_another_tenants_data() {
                 .replace("{key_id}", &b_key)
                 .replace("{route_id}", &b_route)
                 .replace("{user_id}", &b_user)
+                .replace("{invitation_id}", &b_invitation)
                 .replace("{env}", "dev")
                 .replace("{class}", "internal");
-            let names_b_row = ["{key_id}", "{route_id}", "{user_id}"]
+            let names_b_row = ["{key_id}", "{route_id}", "{user_id}", "{invitation_id}"]
                 .iter()
                 .any(|id| route.contains(id));
             if slug == "tenant-a" && !names_b_row {
@@ -738,6 +760,9 @@ async fn no_route_reaches_another_tenants_data() {
     assert!(page.body.contains("status active"));
     let page = b_owner.get("/t/tenant-b/providers").await;
     assert!(page.body.contains("b-model") && !page.body.contains("data-provider=\"x\""));
+    // B's invitation is still pending.
+    let page = b_owner.get("/t/tenant-b/members").await;
+    assert!(page.body.contains("data-invitation=\"invited@b.test\""));
 }
 
 /// Signing in lands where the person works: their only tenant, else the tenant
@@ -1011,7 +1036,7 @@ async fn the_keys_list_searches_hides_revoked_keys_and_sorts_by_last_use() {
         .await;
     assert_eq!(
         revoked.location.as_deref(),
-        Some("/t/listed/keys?env=dev&done=revoked")
+        Some("/t/listed/keys?env=dev&done=key-revoked")
     );
     let page = browser.follow(revoked).await;
     assert!(page.body.contains("Key revoked"), "a notice says so");

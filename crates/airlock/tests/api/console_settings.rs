@@ -699,7 +699,7 @@ async fn htmx_comes_from_the_console_itself_and_sends_the_csrf_token_as_a_header
         page.body
             .contains(&format!(r#"hx-headers='{{"X-CSRF-Token": "{token}"}}'"#))
     );
-    assert!(page.body.contains(r#"hx-post="audit/verify""#));
+    assert!(page.body.contains(r#"hx-post="/t/hx/audit/verify""#));
     for script in ["/static/htmx.min.js", "/static/airlock.js"] {
         let response = reqwest::get(format!("{}{script}", console.url))
             .await
@@ -814,7 +814,10 @@ async fn invitations_arrive_by_mail_and_make_only_the_invited_address_a_member()
     assert!(page.body.contains("as <strong>developer</strong>"));
     let accepted = newcomer.post(&format!("{link}/accept"), &[]).await;
     assert_eq!(accepted.status, 303);
-    assert_eq!(accepted.location.as_deref(), Some("/t/acme/keys"));
+    assert_eq!(
+        accepted.location.as_deref(),
+        Some("/t/acme/keys?done=joined")
+    );
     assert_eq!(
         create_key(&mut newcomer, "acme", "dev", "mine")
             .await
@@ -1094,4 +1097,189 @@ async fn adding_a_provider_of_the_same_kind_moves_no_traffic_and_the_page_shows_
     assert!(tested.body.contains("the route gpt-4.1*"));
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(served_by("gpt-4o-mini").await, "mock");
+}
+
+/// After each change the page says what was done; a pending invitation can be
+/// cancelled (its link then leads nowhere); and the audit log tells all of it in
+/// words: keys by prefix and name, people by email, never a bare id.
+#[actix_web::test]
+async fn changes_are_confirmed_and_the_audit_log_names_what_changed() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut owner = owner_of_new_tenant(&console, "words").await;
+
+    // Invite, then cancel the invitation.
+    owner.get("/t/words/members").await;
+    let posted = owner
+        .post(
+            "/t/words/invitations",
+            &[("email", "friend@words.test"), ("role", "viewer")],
+        )
+        .await;
+    let shown = owner.follow(posted).await;
+    let start = shown.body.find("/invite/").expect("the link is shown");
+    let link: String = shown.body[start..].chars().take(8 + 64).collect();
+    let invitation = airlock_schema::entities::invitation::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap()[0]
+        .id;
+    let cancelled = owner
+        .post(&format!("/t/words/invitations/{invitation}/cancel"), &[])
+        .await;
+    assert_eq!(
+        cancelled.location.as_deref(),
+        Some("/t/words/members?done=invitation-cancelled")
+    );
+    let page = owner.follow(cancelled).await;
+    assert!(page.body.contains("Invitation cancelled"), "{}", page.body);
+    assert!(!page.body.contains("data-invitation=\"friend@words.test\""));
+    // Cancelling it again: it is gone.
+    let again = owner
+        .post(&format!("/t/words/invitations/{invitation}/cancel"), &[])
+        .await;
+    assert_eq!(again.status, 404);
+    let mut friend = Browser::new(&console);
+    friend.sign_up("friend@words.test").await;
+    assert_eq!(friend.get(&link).await.status, 404, "a cancelled link");
+
+    // A key, its limits, and its revocation.
+    let created = create_key(&mut owner, "words", "dev", "audited").await;
+    let key = shown_key(&created);
+    let id = key_ids(&owner.get("/t/words/keys?env=dev").await)[0].clone();
+    owner.get(&format!("/t/words/keys/{id}")).await;
+    owner
+        .post(
+            &format!("/t/words/keys/{id}/limits"),
+            &[
+                ("monthly_budget", "12.345678"),
+                ("rpm", "10"),
+                ("max_data_class", "internal"),
+                ("default_data_class", "internal"),
+            ],
+        )
+        .await;
+    let revoked = owner.post(&format!("/t/words/keys/{id}/revoke"), &[]).await;
+    let page = owner.follow(revoked).await;
+    assert!(page.body.contains("Key revoked"), "{}", page.body);
+
+    let audit = owner.get("/t/words/audit").await;
+    assert_eq!(audit.status, 200);
+    let prefix = &key[..key.find('_').unwrap() + 5];
+    for words in [
+        "Cancelled the invitation of friend@words.test",
+        "Invited friend@words.test as viewer",
+        &format!("Created the dev key {prefix}"),
+        &format!("Revoked the key {prefix}"),
+        "“audited”",
+        "Changed the limits of the key",
+        "Monthly budget: $5.00 → $12.35",
+        "Created the tenant words",
+    ] {
+        assert!(
+            audit.body.contains(words),
+            "the audit log says {words:?}:\n{}",
+            audit.body
+        );
+    }
+    assert!(!audit.body.contains(&id), "a key is named, not shown by id");
+    assert!(!audit.body.contains(&key), "never the key itself");
+
+    // Every form posts to an absolute address, so a page shown at a deeper path
+    // (after an invitation, a route test or a form error) posts where it should.
+    let bad_limits = owner
+        .post(&format!("/t/words/keys/{id}/limits"), &[("rpm", "lots")])
+        .await;
+    assert_eq!(bad_limits.status, 400);
+    let route_test = owner.get("/t/words/providers/route?model=gpt-4o").await;
+    for page in [&bad_limits, &route_test, &audit, &shown] {
+        for attribute in [" action=\"", " hx-post=\"", " hx-get=\""] {
+            for (at, _) in page.body.match_indices(attribute) {
+                let target = &page.body[at + attribute.len()..];
+                assert!(
+                    target.starts_with('/'),
+                    "a relative {attribute}…: {}",
+                    &target[..target.find('"').unwrap_or(0)]
+                );
+            }
+        }
+    }
+}
+
+/// An agreement is changed from what is on file (nothing retyped), a mistake
+/// keeps what was typed, and deleting one says so and is audited.
+#[actix_web::test]
+async fn agreements_are_edited_from_what_is_on_file_and_deleted_with_a_notice() {
+    let db = TestDb::new().await;
+    let console = spawn_console(&db.conn).await;
+    let mut owner = owner_of_new_tenant(&console, "papers").await;
+    owner.get("/t/papers/providers").await;
+    owner
+        .post("/t/papers/providers", &[("name", "mock"), ("kind", "mock")])
+        .await;
+    owner.get("/t/papers/agreements").await;
+    let saved = owner
+        .post(
+            "/t/papers/agreements",
+            &[
+                ("provider", "mock"),
+                ("dpa_signed_on", "2025-03-14"),
+                ("dpa_reference", "DPA-7"),
+                ("region", "eu-west"),
+                ("baa", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+
+    let edit = owner.get("/t/papers/agreements?edit=mock").await;
+    assert_eq!(edit.status, 200);
+    assert!(edit.body.contains("Change the agreement with mock"));
+    for kept in [
+        r#"name="dpa_signed_on" type="date" value="2025-03-14""#,
+        r#"value="DPA-7""#,
+        r#"value="eu-west""#,
+        r#"name="baa" checked"#,
+        r#"<option value="mock" selected>"#,
+    ] {
+        assert!(
+            edit.body.contains(kept),
+            "the form holds {kept}:\n{}",
+            edit.body
+        );
+    }
+    assert!(!edit.body.contains(r#"name="training_opt_out" checked"#));
+    assert_eq!(
+        owner.get("/t/papers/agreements?edit=nobody").await.status,
+        404
+    );
+
+    // A bad date: the message by the form, and nothing typed is lost.
+    let bad = owner
+        .post(
+            "/t/papers/agreements",
+            &[
+                ("provider", "mock"),
+                ("dpa_signed_on", "14/03/2025"),
+                ("dpa_reference", "DPA-8"),
+                ("training_opt_out", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains(r#"value="14/03/2025""#), "{}", bad.body);
+    assert!(bad.body.contains(r#"value="DPA-8""#));
+    assert!(bad.body.contains(r#"name="training_opt_out" checked"#));
+
+    let deleted = owner.post("/t/papers/agreements/mock/delete", &[]).await;
+    let page = owner.follow(deleted).await;
+    assert!(page.body.contains("Agreement deleted"), "{}", page.body);
+    assert!(!page.body.contains(r#"data-agreement="mock""#));
+    let audit = owner.get("/t/papers/audit").await;
+    assert!(audit.body.contains("Deleted the agreement with mock"));
+    assert!(
+        audit.body.contains("DPA reference was DPA-7"),
+        "{}",
+        audit.body
+    );
 }

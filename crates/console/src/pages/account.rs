@@ -23,6 +23,7 @@ struct TokensPage {
     /// The page of a token already shown (a reload, another tab, too late).
     already_shown: bool,
     error: Option<String>,
+    notice: Option<&'static str>,
 }
 
 /// What the page after creating a token shows, held once between the two.
@@ -37,6 +38,7 @@ async fn show(
     user: &CurrentUser,
     created: Option<(String, String)>,
     error: Option<String>,
+    notice: Option<&'static str>,
 ) -> Result<HttpResponse, ConsoleError> {
     let failed = error.is_some();
     let mut response = render(&TokensPage {
@@ -44,6 +46,7 @@ async fn show(
         created,
         already_shown: false,
         error,
+        notice,
         layout: Layout::new(state, user, None).await?,
     })?;
     if failed {
@@ -55,8 +58,9 @@ async fn show(
 pub async fn tokens(
     state: web::Data<ConsoleState>,
     user: CurrentUser,
+    query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    show(&state, &user, None, None).await
+    show(&state, &user, None, None, super::saved_notice(&query)).await
 }
 
 #[derive(Deserialize)]
@@ -93,7 +97,7 @@ pub async fn create(
             let ticket = crate::shown_once::hold(&state, &user, &shown).await?;
             Ok(redirect(&format!("/account/tokens/created/{ticket}")))
         }
-        Err(ConsoleError::Invalid(message)) => show(&state, &user, None, Some(message)).await,
+        Err(ConsoleError::Invalid(message)) => show(&state, &user, None, Some(message), None).await,
         Err(other) => Err(other),
     }
 }
@@ -110,6 +114,7 @@ pub async fn created(
         already_shown: shown.is_none(),
         created: shown.map(|s| (s.name, s.token)),
         error: None,
+        notice: None,
         layout: Layout::new(&state, &user, None).await?,
     })
 }
@@ -120,5 +125,5 @@ pub async fn revoke(
     checked: Checked<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
     crate::api_tokens::revoke(state.db(), checked.user.user.id, *token_id).await?;
-    Ok(redirect("/account/tokens"))
+    Ok(redirect("/account/tokens?done=token-revoked"))
 }

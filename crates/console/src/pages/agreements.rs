@@ -27,21 +27,45 @@ pub(crate) struct AgreementsPage {
     warning_days: i64,
     notice: Option<&'static str>,
     error: FormError,
+    /// What the form holds: what was typed (after an error), or the agreement on
+    /// file being edited.
+    typed: AgreementForm,
+    /// The provider whose agreement is being edited, if any.
+    editing: Option<String>,
+}
+
+impl AgreementsPage {
+    fn typed_value<'a>(&self, field: &'a Option<String>) -> &'a str {
+        field.as_deref().unwrap_or_default()
+    }
+
+    fn is_selected(&self, provider: &str) -> bool {
+        self.typed.provider.as_deref() == Some(provider)
+    }
 }
 
 impl SettingsPage for AgreementsPage {
-    type Typed = ();
+    type Typed = AgreementForm;
     const PATH: &'static str = "agreements";
 
     async fn show(
         state: &ConsoleState,
         page: &TenantPage,
-        view: View<()>,
+        view: View<AgreementForm>,
     ) -> Result<HttpResponse, ConsoleError> {
         let today = Utc::now().date_naive();
         let scope = &page.scope;
+        let agreements = agreements::list(&state.store, scope, today).await?;
+        // Saving for a provider with an agreement on file replaces it: say so.
+        let editing = view.typed.provider.clone().filter(|provider| {
+            agreements
+                .iter()
+                .any(|row| &row.agreement.provider_name == provider)
+        });
         render(&AgreementsPage {
-            agreements: agreements::list(&state.store, scope, today).await?,
+            typed: view.typed,
+            editing,
+            agreements,
             providers: providers::list(&state.store, scope).await?,
             can_manage: scope.can(Permission::ManageProviders),
             warning_days: WARNING_DAYS,
@@ -52,7 +76,7 @@ impl SettingsPage for AgreementsPage {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct AgreementForm {
     #[serde(default)]
     provider: Option<String>,
@@ -73,6 +97,21 @@ pub struct AgreementForm {
 }
 
 impl AgreementForm {
+    /// The form filled in from an agreement on file, to edit it.
+    fn on_file(agreement: &airlock_schema::entities::provider_agreement::Model) -> AgreementForm {
+        let tick = |on: bool| on.then(|| "on".to_owned());
+        AgreementForm {
+            provider: Some(agreement.provider_name.clone()),
+            dpa_signed_on: agreement.dpa_signed_on.map(|d| d.to_string()),
+            dpa_reference: agreement.dpa_reference.clone(),
+            baa: tick(agreement.baa),
+            zero_data_retention: tick(agreement.zero_data_retention),
+            training_opt_out: tick(agreement.training_opt_out),
+            region: agreement.region.clone(),
+            expires_on: agreement.expires_on.map(|d| d.to_string()),
+        }
+    }
+
     fn parse(&self) -> Result<NewAgreement, ConsoleError> {
         Ok(NewAgreement {
             provider: text(&self.provider).unwrap_or_default().to_owned(),
@@ -100,7 +139,34 @@ pub async fn save(
             .map(drop)
     }
     .await;
-    save_or_redisplay::<AgreementsPage>(&state, &page, "agreement", (), saved).await
+    save_or_redisplay::<AgreementsPage>(&state, &page, "agreement", form, saved).await
+}
+
+/// The page; `?edit=<provider>` fills the form with that provider's agreement
+/// on file, so a change is made without retyping the rest.
+pub async fn page(
+    state: web::Data<ConsoleState>,
+    page: TenantPage,
+    query: web::Query<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let typed = match query.get("edit") {
+        Some(provider) => {
+            let today = Utc::now().date_naive();
+            let on_file = agreements::list(&state.store, &page.scope, today).await?;
+            let row = on_file
+                .iter()
+                .find(|row| &row.agreement.provider_name == provider)
+                .ok_or(ConsoleError::NotFound)?;
+            AgreementForm::on_file(&row.agreement)
+        }
+        None => AgreementForm::default(),
+    };
+    let view = View {
+        notice: super::saved_notice(&query),
+        error: FormError::none(),
+        typed,
+    };
+    <AgreementsPage as SettingsPage>::show(&state, &page, view).await
 }
 
 pub async fn delete(
@@ -112,5 +178,8 @@ pub async fn delete(
     let (_, provider) = path.into_inner();
     let page = post.page;
     agreements::delete(&state.store, &page.scope, &page.actor(&req), &provider).await?;
-    Ok(redirect(&format!("/t/{}/agreements?saved=1", page.slug())))
+    Ok(redirect(&format!(
+        "/t/{}/agreements?done=agreement-deleted",
+        page.slug()
+    )))
 }

@@ -1,9 +1,11 @@
 //! The audit log page: filters, paging, and the chain check.
 
 use actix_web::{HttpResponse, web};
-use airlock_schema::entities::audit_event;
+use airlock_schema::entities::{audit_event, user};
 use askama::Template;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
+use super::audit_words::{self, Emails, EventWords};
 use super::{Layout, TenantForm, TenantPage, render};
 use crate::error::ConsoleError;
 use crate::state::ConsoleState;
@@ -15,7 +17,7 @@ const EVENTS_PER_PAGE: u64 = 50;
 #[template(path = "console/audit.html")]
 struct AuditPage {
     layout: Layout,
-    events: Vec<audit_event::Model>,
+    events: Vec<EventWords>,
     filter: Filter,
     page: u64,
     more: bool,
@@ -47,14 +49,39 @@ async fn show(
     } else {
         None
     };
+    let emails = emails_of(state, &events).await?;
     render(&AuditPage {
         layout: page.layout(state).await?,
-        events,
+        events: events
+            .iter()
+            .map(|e| audit_words::describe(e, &emails))
+            .collect(),
         page: filter.page.unwrap_or(0),
         filter,
         more,
         verified,
     })
+}
+
+/// The emails of the accounts the events mention, in one query. The ids come
+/// from this tenant's own events.
+async fn emails_of(
+    state: &ConsoleState,
+    events: &[audit_event::Model],
+) -> Result<Emails, ConsoleError> {
+    let ids = audit_words::mentioned_users(events);
+    if ids.is_empty() {
+        return Ok(Emails::new());
+    }
+    let rows: Vec<(uuid::Uuid, String)> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::Email)
+        .filter(user::Column::Id.is_in(ids))
+        .into_tuple()
+        .all(state.db())
+        .await?;
+    Ok(rows.into_iter().collect())
 }
 
 pub async fn list(

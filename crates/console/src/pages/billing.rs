@@ -34,7 +34,7 @@ pub(crate) struct BillingPage {
 
 impl BillingPage {
     fn dollars(&self, micros: &i64) -> String {
-        MicroDollars::new(*micros).to_string()
+        MicroDollars::new(*micros).readable().to_string()
     }
 
     /// An invoice amount (Stripe's smallest currency unit) with its currency.

@@ -100,7 +100,11 @@ pub async fn error_pages(
         return Ok(ServiceResponse::new(req, redirect("/signin")));
     }
     let (title, advice) = words(error);
-    let message = sentence(&error.to_string());
+    let mut message = sentence(&error.to_string());
+    // "Not found" needs saying once: the heading says it already.
+    if message.trim_end_matches('.').eq_ignore_ascii_case(title) {
+        message.clear();
+    }
     let code = error.code();
     let (req, _) = res.into_parts();
     let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
@@ -108,7 +112,7 @@ pub async fn error_pages(
     let user = CurrentUser::extract(&req).await.ok();
     let html = match user {
         Some(user) => match crate::auth::state(&req).ok() {
-            Some(state) => match Layout::new(&state, &user, None).await {
+            Some(state) => match error_layout(&state, &user, req.path()).await {
                 Ok(layout) => SignedInError {
                     layout,
                     title,
@@ -129,9 +133,38 @@ pub async fn error_pages(
         Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
         Err(_) => response
             .content_type("text/plain; charset=utf-8")
-            .body(message),
+            .body(if message.is_empty() {
+                title.to_owned()
+            } else {
+                message
+            }),
     };
     Ok(ServiceResponse::new(req, response))
+}
+
+/// The layout of an error page: with the tenant's navigation when the path is
+/// inside a tenant the person is a member of (a tenant they are not a member of
+/// stays unnamed, like one that does not exist).
+async fn error_layout(
+    state: &crate::state::ConsoleState,
+    user: &CurrentUser,
+    path: &str,
+) -> Result<Layout, ConsoleError> {
+    let slug = path
+        .strip_prefix("/t/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|slug| !slug.is_empty());
+    let scope = match slug {
+        Some(slug) => crate::tenant::TenantScope::check(state.db(), &user.user, slug)
+            .await
+            .ok(),
+        None => None,
+    };
+    let mut layout = Layout::new(state, user, scope.as_ref()).await?;
+    if let Some(current) = layout.current.as_mut() {
+        current.section = super::section_of(path);
+    }
+    Ok(layout)
 }
 
 fn signed_out(

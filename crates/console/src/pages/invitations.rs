@@ -67,5 +67,5 @@ pub async fn accept(
     let user = checked.user;
     let ip = req.peer_addr().map(|a| a.ip().to_string());
     let slug = members::accept(&state.store, &user.user, &token, ip).await?;
-    Ok(redirect(&format!("/t/{slug}/keys")))
+    Ok(redirect(&format!("/t/{slug}/keys?done=joined")))
 }

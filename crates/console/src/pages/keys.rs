@@ -35,6 +35,10 @@ struct KeysPage {
     relay_url: Option<String>,
     filter: ShownFilter,
     notice: Option<&'static str>,
+    /// The walk-through of a new tenant, until its first call.
+    first_steps: Option<keys::FirstSteps>,
+    /// The member may add providers (links to the page).
+    can_settings: bool,
 }
 
 #[derive(Deserialize)]
@@ -116,8 +120,6 @@ impl ShownFilter {
     }
 }
 
-const REVOKED_NOTICE: &str = "Key revoked: the relays refuse it within a second. Revoked keys are hidden from this list; choose Show: revoked to see them.";
-
 fn parse_env(text: Option<&str>) -> Result<Env, ConsoleError> {
     match text {
         None | Some("") => Ok(Env::Dev),
@@ -136,9 +138,13 @@ pub async fn list(
     let number = query.page.unwrap_or(0);
     let filter = query.filter();
     let (rows, total) = keys::list(&state.store, &page.scope, env, &filter, number).await?;
+    let first_steps =
+        Some(keys::first_steps(&state.store, &page.scope).await?).filter(|steps| !steps.done());
     render(&KeysPage {
+        first_steps,
+        can_settings: page.scope.can(Permission::ReadSettings),
         filter: ShownFilter::of(&filter),
-        notice: (query.done.as_deref() == Some("revoked")).then_some(REVOKED_NOTICE),
+        notice: query.done.as_deref().and_then(super::done_notice),
         env: env.as_str(),
         tabs: Env::ALL
             .into_iter()
@@ -271,7 +277,7 @@ pub async fn revoke(
     let page = post.page;
     let key = keys::revoke(&state.store, &page.scope, &page.actor(&req), key_id).await?;
     Ok(redirect(&format!(
-        "/t/{}/keys?env={}&done=revoked",
+        "/t/{}/keys?env={}&done=key-revoked",
         page.slug(),
         key.env
     )))

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod agreements;
 pub mod audit;
+pub mod audit_words;
 pub mod auth;
 pub mod billing;
 pub mod chart;
@@ -152,7 +153,7 @@ pub struct TenantPage {
 
 /// The section of the navigation a tenant path belongs to: the first segment
 /// after `/t/{slug}/`, with the form targets that belong to a page mapped to it.
-fn section_of(path: &str) -> &'static str {
+pub(crate) fn section_of(path: &str) -> &'static str {
     let segment = path
         .strip_prefix("/t/")
         .and_then(|rest| rest.split('/').nth(1))
@@ -261,13 +262,42 @@ impl FormError {
     }
 }
 
-/// A message for the top of a page after a change. Only these fixed texts are
-/// shown, so a link cannot make the console say something it did not.
+/// A message for the top of a page after a change (`?saved=1`, or `?done=` with
+/// what was done). Only these fixed texts are shown, so a link cannot make the
+/// console say something it did not.
 pub fn saved_notice(query: &HashMap<String, String>) -> Option<&'static str> {
-    match query.get("saved").map(String::as_str) {
-        Some("1") => Some("Saved. Relays apply the change within a second."),
-        _ => None,
+    if query.get("saved").map(String::as_str) == Some("1") {
+        return Some("Saved. Relays apply the change within a second.");
     }
+    done_notice(query.get("done").map(String::as_str)?)
+}
+
+/// The notice after a change that is not a plain save.
+pub fn done_notice(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "key-revoked" => {
+            "Key revoked: the relays refuse it within a second. Revoked keys are hidden from this list; choose Show: revoked to see them."
+        }
+        "tenant-created" => {
+            "Tenant created. You are its owner: add a provider, then create a key (the steps are below)."
+        }
+        "joined" => "Invitation accepted: you are now a member of this tenant.",
+        "role-changed" => "Role changed. It applies to the member's next page.",
+        "member-removed" => "Member removed: they lost access to this tenant at once.",
+        "invitation-cancelled" => "Invitation cancelled: its link no longer works.",
+        "agreement-deleted" => {
+            "Agreement deleted. Classes that need one no longer go to that provider."
+        }
+        "price-removed" => "Price removed: the list price applies again, if there is one.",
+        "route-removed" => {
+            "Route removed: those models go where the table below says, within a second."
+        }
+        "default-changed" => {
+            "Default provider changed: models without a route go there within a second."
+        }
+        "token-revoked" => "Token revoked: the API refuses it from now on.",
+        _ => return None,
+    })
 }
 
 /// How a settings page is shown: after a save (with its notice), or again with a
@@ -317,8 +347,21 @@ pub async fn save_or_redisplay<P: SettingsPage>(
     typed: P::Typed,
     saved: Result<(), ConsoleError>,
 ) -> Result<HttpResponse, ConsoleError> {
+    change_or_redisplay::<P>(state, page, form, typed, saved, "saved=1").await
+}
+
+/// [`save_or_redisplay`] for a change that is not a plain save: back to the page
+/// with `query` (`done=price-removed`), whose notice says what was done.
+pub async fn change_or_redisplay<P: SettingsPage>(
+    state: &ConsoleState,
+    page: &TenantPage,
+    form: &'static str,
+    typed: P::Typed,
+    saved: Result<(), ConsoleError>,
+    query: &str,
+) -> Result<HttpResponse, ConsoleError> {
     match saved {
-        Ok(()) => Ok(redirect(&format!("/t/{}/{}?saved=1", page.slug(), P::PATH))),
+        Ok(()) => Ok(redirect(&format!("/t/{}/{}?{query}", page.slug(), P::PATH))),
         Err(ConsoleError::Invalid(message) | ConsoleError::InvalidParam(_, message)) => {
             let view = View {
                 notice: None,

@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::form::{dollars, list, text};
 use super::{
-    FormError, Layout, SettingsPage, TenantForm, TenantPage, View, render, save_or_redisplay,
+    FormError, Layout, SettingsPage, TenantForm, TenantPage, View, change_or_redisplay, render,
+    save_or_redisplay,
 };
 use crate::error::ConsoleError;
 use crate::state::ConsoleState;
@@ -99,5 +100,13 @@ pub async fn remove(
     let TenantForm { page, form } = post;
     let model = text(&form.model).unwrap_or_default();
     let saved = prices::remove(&state.store, &page.scope, &page.actor(&req), model).await;
-    save_or_redisplay::<PricesPage>(&state, &page, "remove", PriceForm::default(), saved).await
+    change_or_redisplay::<PricesPage>(
+        &state,
+        &page,
+        "remove",
+        PriceForm::default(),
+        saved,
+        "done=price-removed",
+    )
+    .await
 }

@@ -229,5 +229,8 @@ pub async fn remove_route(
     let (_, route_id) = path.into_inner();
     let page = post.page;
     providers::remove_route(&state.store, &page.scope, &page.actor(&req), route_id).await?;
-    Ok(redirect(&format!("/t/{}/providers?saved=1", page.slug())))
+    Ok(redirect(&format!(
+        "/t/{}/providers?done=route-removed",
+        page.slug()
+    )))
 }

@@ -71,7 +71,10 @@ pub async fn create(
         .await
     };
     match created {
-        Ok(tenant) => Ok(redirect(&format!("/t/{}/keys", tenant.slug))),
+        Ok(tenant) => Ok(redirect(&format!(
+            "/t/{}/keys?done=tenant-created",
+            tenant.slug
+        ))),
         Err(ConsoleError::Invalid(message)) => {
             let mut response = render(&TenantsPage {
                 layout: Layout::new(&state, &user, None).await?,
@@ -187,7 +190,10 @@ pub async fn change_role(
             RoleChange { user_id, role },
         )
         .await?;
-        Ok(redirect(&format!("/t/{}/members?saved=1", page.slug())))
+        Ok(redirect(&format!(
+            "/t/{}/members?done=role-changed",
+            page.slug()
+        )))
     }
     .await;
     after(&state, &page, saved).await
@@ -208,10 +214,25 @@ pub async fn remove_member(
                 // You left the tenant: nothing of it is yours to see any more.
                 redirect("/tenants")
             } else {
-                redirect(&format!("/t/{}/members?saved=1", page.slug()))
+                redirect(&format!("/t/{}/members?done=member-removed", page.slug()))
             }
         });
     after(&state, &page, saved).await
+}
+
+pub async fn cancel_invitation(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    path: web::Path<(String, uuid::Uuid)>,
+    post: TenantForm<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (_, invitation_id) = path.into_inner();
+    let page = post.page;
+    members::cancel_invitation(&state.store, &page.scope, &page.actor(&req), invitation_id).await?;
+    Ok(redirect(&format!(
+        "/t/{}/members?done=invitation-cancelled",
+        page.slug()
+    )))
 }
 
 #[derive(Deserialize)]

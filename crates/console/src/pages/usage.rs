@@ -49,7 +49,7 @@ struct UsagePage {
 
 impl UsagePage {
     fn dollars(&self, micros: &i64) -> String {
-        MicroDollars::new(*micros).to_string()
+        MicroDollars::new(*micros).readable().to_string()
     }
 
     fn selected_key(&self) -> String {
@@ -74,7 +74,7 @@ impl UsagePage {
 }
 
 fn dollars(micros: i64) -> String {
-    MicroDollars::new(micros).to_string()
+    MicroDollars::new(micros).readable().to_string()
 }
 
 fn count(n: i64) -> String {
@@ -82,7 +82,7 @@ fn count(n: i64) -> String {
 }
 
 fn cost_chart(report: &UsageReport) -> String {
-    let total = report.totals.cost();
+    let total = report.totals.cost().readable();
     let busiest = report
         .days
         .iter()
@@ -93,7 +93,7 @@ fn cost_chart(report: &UsageReport) -> String {
             "{total} over {} days; the most on {} ({}).",
             report.days.len(),
             day.day,
-            day.totals.cost()
+            day.totals.cost().readable()
         ),
         None => format!("No cost in these {} days.", report.days.len()),
     };

@@ -4,7 +4,7 @@
 
 use airlock_core::key::{Env, KeyHasher, KeyState, RelayKey};
 use airlock_core::money::MicroDollars;
-use airlock_schema::entities::{env_default, relay_key, usage_daily, user};
+use airlock_schema::entities::{env_default, provider_credential, relay_key, usage_daily, user};
 use airlock_schema::stored::Stored;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use sea_orm::ActiveValue::Set;
@@ -49,6 +49,39 @@ pub fn state_of(key: &relay_key::Model, now: DateTime<Utc>) -> KeyState {
 }
 
 /// What the audit log keeps of a key: never the hash.
+/// How far a tenant is in its first steps: a provider, a key, a first call.
+/// Counts only (no names), so every member may see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstSteps {
+    pub has_provider: bool,
+    pub has_key: bool,
+    pub has_call: bool,
+}
+
+impl FirstSteps {
+    pub fn done(&self) -> bool {
+        self.has_provider && self.has_key && self.has_call
+    }
+}
+
+pub async fn first_steps(store: &Store, scope: &TenantScope) -> Result<FirstSteps, ConsoleError> {
+    let tenant = scope.tenant_id();
+    let keys = || relay_key::Entity::find().filter(relay_key::Column::TenantId.eq(tenant));
+    Ok(FirstSteps {
+        has_provider: provider_credential::Entity::find()
+            .filter(provider_credential::Column::TenantId.eq(tenant))
+            .count(store.db())
+            .await?
+            > 0,
+        has_key: keys().count(store.db()).await? > 0,
+        has_call: keys()
+            .filter(relay_key::Column::LastUsedAt.is_not_null())
+            .count(store.db())
+            .await?
+            > 0,
+    })
+}
+
 pub(crate) fn snapshot(key: &relay_key::Model) -> Value {
     json!({
         "display_prefix": key.display_prefix,

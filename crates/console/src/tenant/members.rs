@@ -340,6 +340,44 @@ pub async fn pending(
         .await?)
 }
 
+/// Cancels a pending invitation: its link stops working at once. Another
+/// tenant's invitation, an accepted one or an expired one is not found.
+pub async fn cancel_invitation(
+    store: &Store,
+    scope: &TenantScope,
+    actor: &Actor,
+    invitation_id: Uuid,
+) -> Result<(), ConsoleError> {
+    scope.require(Permission::ManageMembers)?;
+    let txn = store.db().begin().await?;
+    let row = invitation::Entity::find_by_id(invitation_id)
+        .filter(invitation::Column::TenantId.eq(scope.tenant_id()))
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .filter(invitation::Column::ExpiresAt.gt(Utc::now()))
+        .one(&txn)
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    if row.role.0 == Role::Owner && scope.role() != Role::Owner {
+        return Err(ConsoleError::Forbidden);
+    }
+    invitation::Entity::delete_by_id(row.id).exec(&txn).await?;
+    audit::commit_with(
+        txn,
+        store,
+        scope,
+        actor,
+        Event {
+            action: "member.invite_cancel",
+            target_type: "invitation",
+            target_id: Some(row.id.to_string()),
+            before: Some(json!({ "email": row.email, "role": row.role.to_string(), "expires_at": row.expires_at })),
+            after: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// An open invitation by its link's token, with its tenant. Unknown, used and
 /// expired tokens look the same: not found.
 pub async fn open_invitation(
