@@ -1143,6 +1143,53 @@ async fn changes_are_confirmed_and_the_audit_log_names_what_changed() {
     friend.sign_up("friend@words.test").await;
     assert_eq!(friend.get(&link).await.status, 404, "a cancelled link");
 
+    // Mistakes come back by their form with what was typed.
+    owner.get("/t/words/members").await;
+    let bad_invite = owner
+        .post(
+            "/t/words/invitations",
+            &[("email", "friend-at-words.test"), ("role", "finance")],
+        )
+        .await;
+    assert_eq!(bad_invite.status, 400);
+    assert!(
+        bad_invite.body.contains(r#"id="invite-error""#),
+        "{}",
+        bad_invite.body
+    );
+    assert!(bad_invite.body.contains(r#"value="friend-at-words.test""#));
+    assert!(
+        bad_invite
+            .body
+            .contains(r#"<option value="finance" selected>"#)
+    );
+    owner.get("/t/words/keys?env=dev").await;
+    let long_name = "n".repeat(101);
+    let bad_key = owner
+        .post("/t/words/keys", &[("env", "dev"), ("name", &long_name)])
+        .await;
+    assert_eq!(bad_key.status, 400);
+    assert!(
+        bad_key.body.contains(r#"id="create-error""#),
+        "{}",
+        bad_key.body
+    );
+    assert!(
+        bad_key
+            .body
+            .contains("A key needs a name of 1–100 printable characters.")
+    );
+    assert!(bad_key.body.contains(&format!(r#"value="{long_name}""#)));
+    owner.get("/account/tokens").await;
+    let bad_token = owner
+        .post(
+            "/account/tokens",
+            &[("name", "deploy-bot"), ("days", "soon")],
+        )
+        .await;
+    assert_eq!(bad_token.status, 400);
+    assert!(bad_token.body.contains(r#"value="deploy-bot""#));
+
     // A key, its limits, and its revocation.
     let created = create_key(&mut owner, "words", "dev", "audited").await;
     let key = shown_key(&created);

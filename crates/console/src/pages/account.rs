@@ -24,6 +24,8 @@ struct TokensPage {
     already_shown: bool,
     error: Option<String>,
     notice: Option<&'static str>,
+    /// The name typed into a form that came back with an error.
+    typed_name: String,
 }
 
 /// What the page after creating a token shows, held once between the two.
@@ -33,17 +35,19 @@ struct TokenShown {
     token: String,
 }
 
+/// The tokens page; after a form error, its message and the name typed.
 async fn show(
     state: &ConsoleState,
     user: &CurrentUser,
-    created: Option<(String, String)>,
     error: Option<String>,
     notice: Option<&'static str>,
+    typed_name: String,
 ) -> Result<HttpResponse, ConsoleError> {
     let failed = error.is_some();
     let mut response = render(&TokensPage {
+        typed_name,
         tokens: crate::api_tokens::list(state.db(), user.user.id).await?,
-        created,
+        created: None,
         already_shown: false,
         error,
         notice,
@@ -60,7 +64,14 @@ pub async fn tokens(
     user: CurrentUser,
     query: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    show(&state, &user, None, None, super::saved_notice(&query)).await
+    show(
+        &state,
+        &user,
+        None,
+        super::saved_notice(&query),
+        String::new(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -97,7 +108,10 @@ pub async fn create(
             let ticket = crate::shown_once::hold(&state, &user, &shown).await?;
             Ok(redirect(&format!("/account/tokens/created/{ticket}")))
         }
-        Err(ConsoleError::Invalid(message)) => show(&state, &user, None, Some(message), None).await,
+        Err(ConsoleError::Invalid(message)) => {
+            let typed = form.name.clone().unwrap_or_default();
+            show(&state, &user, Some(message), None, typed).await
+        }
         Err(other) => Err(other),
     }
 }
@@ -115,6 +129,7 @@ pub async fn created(
         created: shown.map(|s| (s.name, s.token)),
         error: None,
         notice: None,
+        typed_name: String::new(),
         layout: Layout::new(&state, &user, None).await?,
     })
 }

@@ -35,13 +35,16 @@ struct KeysPage {
     relay_url: Option<String>,
     filter: ShownFilter,
     notice: Option<&'static str>,
+    /// Why the new key could not be made, shown by the form, with the name typed.
+    create_error: Option<String>,
+    typed_name: String,
     /// The walk-through of a new tenant, until its first call.
     first_steps: Option<keys::FirstSteps>,
     /// The member may add providers (links to the page).
     can_settings: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct KeysQuery {
     #[serde(default)]
     env: Option<String>,
@@ -135,12 +138,31 @@ pub async fn list(
     query: web::Query<KeysQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let env = parse_env(query.env.as_deref())?;
+    show_list(&state, &page, env, &query, None).await
+}
+
+/// The keys of one environment; with `failed`, the name that was typed and why
+/// no key was made, next to the form (status 400).
+async fn show_list(
+    state: &ConsoleState,
+    page: &TenantPage,
+    env: Env,
+    query: &KeysQuery,
+    failed: Option<(String, String)>,
+) -> Result<HttpResponse, ConsoleError> {
     let number = query.page.unwrap_or(0);
     let filter = query.filter();
     let (rows, total) = keys::list(&state.store, &page.scope, env, &filter, number).await?;
     let first_steps =
         Some(keys::first_steps(&state.store, &page.scope).await?).filter(|steps| !steps.done());
-    render(&KeysPage {
+    let (typed_name, create_error) = match failed {
+        Some((name, message)) => (name, Some(super::errors::sentence(&message))),
+        None => (String::new(), None),
+    };
+    let invalid = create_error.is_some();
+    let mut response = render(&KeysPage {
+        create_error,
+        typed_name,
         first_steps,
         can_settings: page.scope.can(Permission::ReadSettings),
         filter: ShownFilter::of(&filter),
@@ -163,8 +185,12 @@ pub async fn list(
             .relay_public_url
             .as_deref()
             .map(|url| super::snippets::relay_base(url).to_owned()),
-        layout: page.layout(&state).await?,
-    })
+        layout: page.layout(state).await?,
+    })?;
+    if invalid {
+        super::invalid_status(&mut response);
+    }
+    Ok(response)
 }
 
 #[derive(Template)]
@@ -252,11 +278,21 @@ pub async fn create(
     let new = NewKey {
         hasher: &state.hasher,
         env,
-        name: form.name,
+        name: form.name.clone(),
         allowed_models: Vec::new(),
         expires_at: None,
     };
-    let created = keys::create(&state.store, &page.scope, &page.actor(&req), new).await?;
+    let created = match keys::create(&state.store, &page.scope, &page.actor(&req), new).await {
+        Ok(created) => created,
+        Err(ConsoleError::Invalid(message)) => {
+            let query = KeysQuery {
+                env: Some(env.as_str().to_owned()),
+                ..KeysQuery::default()
+            };
+            return show_list(&state, &page, env, &query, Some((form.name, message))).await;
+        }
+        Err(other) => return Err(other),
+    };
     let shown = KeyShown {
         tenant_id: page.scope.tenant_id(),
         env: env.as_str().to_owned(),

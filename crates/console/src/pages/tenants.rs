@@ -109,6 +109,17 @@ struct MembersPage {
     pending: Vec<invitation::Model>,
     /// Just sent: to whom, and the link when it was not mailed.
     invited: Option<(String, Invited)>,
+    /// What was typed into the invitation form, after an error there.
+    typed: InviteForm,
+    /// That error, shown by the invitation form.
+    invite_error: Option<String>,
+}
+
+impl MembersPage {
+    /// The role the invitation form offers: the one typed, else developer.
+    fn invite_role_is(&self, role: &str) -> bool {
+        self.typed.role.as_deref().unwrap_or("developer") == role
+    }
 }
 
 pub async fn members(
@@ -119,6 +130,7 @@ pub async fn members(
     show_members(&state, &page, saved_notice(&query), None, None).await
 }
 
+/// The members page; `error` is shown by its form.
 async fn show_members(
     state: &ConsoleState,
     page: &TenantPage,
@@ -126,7 +138,24 @@ async fn show_members(
     error: Option<String>,
     invited: Option<(String, Invited)>,
 ) -> Result<HttpResponse, ConsoleError> {
+    show_members_typed(state, page, notice, error, invited, None).await
+}
+
+async fn show_members_typed(
+    state: &ConsoleState,
+    page: &TenantPage,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    invited: Option<(String, Invited)>,
+    typed: Option<InviteForm>,
+) -> Result<HttpResponse, ConsoleError> {
     let scope = &page.scope;
+    let failed = error.is_some();
+    let (error, invite_error) = match typed {
+        Some(_) => (None, error),
+        None => (error, None),
+    };
+    let typed = typed.unwrap_or_default();
     let can_manage = scope.can(Permission::ManageMembers);
     let pending = if can_manage {
         members::pending(&state.store, scope).await?
@@ -134,6 +163,8 @@ async fn show_members(
         Vec::new()
     };
     let mut response = render(&MembersPage {
+        typed,
+        invite_error,
         pending,
         invited,
         layout: page.layout(state).await?,
@@ -142,9 +173,9 @@ async fn show_members(
         can_manage,
         me: page.user.user.id,
         notice,
-        error: error.clone(),
+        error,
     })?;
-    if error.is_some() {
+    if failed {
         invalid_status(&mut response);
     }
     Ok(response)
@@ -235,7 +266,7 @@ pub async fn cancel_invitation(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct InviteForm {
     #[serde(default)]
     email: Option<String>,
@@ -311,5 +342,11 @@ pub async fn invite(
         )))
     }
     .await;
-    after(&state, &page, saved).await
+    match saved {
+        // The message by the form, with what was typed.
+        Err(ConsoleError::Invalid(message)) => {
+            show_members_typed(&state, &page, None, Some(message), None, Some(form)).await
+        }
+        other => other,
+    }
 }
