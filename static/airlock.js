@@ -1,6 +1,7 @@
 // Airlock console: the little the pages do in the browser. Everything works
-// without it; this only adds copying a new key to the clipboard and suggesting
-// a tenant's address from its name.
+// without it; this only adds copying a new key to the clipboard, suggesting a
+// tenant's address from its name, and a "Keep it" button that closes a
+// confirmation (without it, its summary closes it).
 "use strict";
 document.addEventListener("click", function (event) {
   var button = event.target.closest("[data-copy]");
@@ -37,4 +38,14 @@ document.addEventListener("input", function (event) {
   } else if (field.name === "name" && slug.getAttribute("data-typed") !== "yes") {
     slug.value = suggestedSlug(field.value);
   }
+});
+
+document.addEventListener("click", function (event) {
+  var keep = event.target.closest("[data-close-details]");
+  if (!keep) return;
+  var details = keep.closest("details");
+  if (!details) return;
+  details.open = false;
+  var summary = details.querySelector("summary");
+  if (summary) summary.focus();
 });

@@ -89,7 +89,8 @@ async function startServer() {
   ];
   const proc = spawn(AIRLOCK_BIN, args, {
     cwd: workdir,
-    env: { ...process.env, NO_COLOR: '1' },
+    // The job runner every second, so a budget alert shows while the story waits.
+    env: { ...process.env, NO_COLOR: '1', AIRLOCK_JOBS__INTERVAL_SECS: '1' },
     stdio: ['ignore', 'pipe', logFd],
   });
   fs.closeSync(logFd);
@@ -813,7 +814,19 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     }
     const row = tableRow(page, 'checkout-e2e');
     await see(row, 'the row of the key to revoke');
+    // "Keep it" closes the confirmation and revokes nothing.
     await row.locator('summary', { hasText: 'Revoke' }).click();
+    await press('Keep it', row);
+    assert.equal(await row.locator('details').first().evaluate((d) => d.open), false, '"Keep it" closes the confirmation');
+    await row.locator('summary', { hasText: 'Revoke' }).click();
+    // The confirmation is in full view, not cut off by its table cell or card.
+    const confirm = row.getByRole('button', { name: 'Revoke for good', exact: true });
+    const clear = await confirm.evaluate((button) => {
+      const box = button.getBoundingClientRect();
+      const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+      return box.right <= window.innerWidth && box.bottom <= window.innerHeight && hit === button;
+    });
+    assert.ok(clear, 'the "Revoke for good" button is in full view and not covered');
     await shot('key-revoke-confirm');
     await submit('Revoke for good', row);
     await arriveAt(tenantPath('keys\\?env=dev'), 'after revoking the key');
@@ -875,6 +888,36 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     );
     await seeText(tableRow(page, 'billing-e2e').filter({ hasText: 'until' }), 'until', 'the old key shows until when it works');
     await shot('keys-after-rotation');
+  });
+
+  await step('i2. a key\'s budget, crossed, rings the bell', async () => {
+    await page.goto(`${consoleUrl}/t/${slug}/keys?env=dev`);
+    await arriveAt(tenantPath('keys\\?env=dev'), 'the dev keys');
+    const rotatedPrefix = keys.rotated.slice(0, 12);
+    await page.locator('table.keys a', { hasText: rotatedPrefix }).click();
+    await arriveAt(tenantPath('keys/[0-9a-f-]{36}$'), 'the rotated key\'s page');
+    const form = page.locator('#key-limits');
+    // A budget of one micro-dollar: the call the key made is already past it.
+    await (await field(form, 'monthly_budget', 'the key settings form')).fill('0.000001');
+    await submit('Save key settings', form);
+    await arriveAt(tenantPath('keys/[0-9a-f-]{36}'), 'after saving the key\'s budget');
+    await eventually(
+      async () => {
+        await page.reload();
+        return /\d/.test(await page.locator('#bell').innerText());
+      },
+      async () => `the bell should count an alert within a few job ticks, it says ${JSON.stringify(await page.locator('#bell').innerText())}`,
+    );
+    await page.locator('#bell').click();
+    await arriveAt(tenantPath('alerts'), 'after clicking the bell');
+    const alertItem = page.locator(`#alerts li[data-threshold="100"]`).filter({ hasText: 'billing-e2e' });
+    await seeText(alertItem, /the budget of the key billing-e2e \(dev_\w+\) at \d+ % \(\$0\.\d+ of \$0\.000001\)/, 'the alert names the key and the numbers');
+    await seeText(alertItem, 'no mail server is configured', 'the alert says it was not mailed (the demo has no SMTP)');
+    await shot('alerts');
+    await submit('Acknowledge', alertItem);
+    await arriveAt(tenantPath('alerts'), 'after acknowledging');
+    await seeText(page.getByRole('status'), 'Alert acknowledged', 'the notice after acknowledging');
+    assert.doesNotMatch(await page.locator('#bell').innerText(), /\d/, 'the bell counts nothing once acknowledged');
   });
 
   await step('j. the members page and a verified audit log', async () => {

@@ -29,6 +29,7 @@ mod m20261201_000011_billing;
 mod m20261202_000012_rollup_grains;
 mod m20261202_000013_shown_once;
 mod m20261202_000014_explicit_routing;
+mod m20261202_000015_alerts_and_jobs;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_rollup_grains::Migration),
             Box::new(m20261202_000013_shown_once::Migration),
             Box::new(m20261202_000014_explicit_routing::Migration),
+            Box::new(m20261202_000015_alerts_and_jobs::Migration),
         ]
     }
 }

@@ -26,10 +26,10 @@ use airlock_core::role::Role;
 use airlock_migrations::{Migrator, MigratorTrait, SchemaManager};
 use airlock_schema::entities::usage_daily::Grain;
 use airlock_schema::entities::{
-    alert, api_token, audit_event, audit_head, billing_report, classification_policy, env_default,
-    invitation, membership, model_price, model_route, provider_agreement, provider_credential,
-    relay_key, shown_once, stripe_webhook_event, tenant, tenant_billing, usage_daily, usage_record,
-    user, user_token,
+    alert, alert_setting, api_token, audit_event, audit_head, billing_report,
+    classification_policy, env_default, invitation, job_lease, membership, model_price,
+    model_route, provider_agreement, provider_credential, relay_key, shown_once,
+    stripe_webhook_event, tenant, tenant_billing, usage_daily, usage_record, user, user_token,
 };
 use airlock_schema::stored::Stored;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
@@ -79,7 +79,7 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "client_ip",
 ];
 
-const TABLES: [&str; 24] = [
+const TABLES: [&str; 26] = [
     "api_tokens",
     "audit_heads",
     "user_tokens",
@@ -104,6 +104,8 @@ const TABLES: [&str; 24] = [
     "stripe_webhook_events",
     "audit_events",
     "alerts",
+    "alert_settings",
+    "job_leases",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -592,6 +594,8 @@ async fn every_entity_matches_its_table(db: &DatabaseConnection) {
     entity_matches_table(db, stripe_webhook_event::Entity).await;
     entity_matches_table(db, audit_event::Entity).await;
     entity_matches_table(db, alert::Entity).await;
+    entity_matches_table(db, alert_setting::Entity).await;
+    entity_matches_table(db, job_lease::Entity).await;
     entity_matches_table(db, invitation::Entity).await;
     entity_matches_table(db, api_token::Entity).await;
     entity_matches_table(db, audit_head::Entity).await;
@@ -1028,12 +1032,38 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             tenant_id: acme.id,
             kind: "budget".to_owned(),
             severity: "warning".to_owned(),
+            scope: format!("key:{}", old_key.id),
+            period: "2026-12".to_owned(),
+            threshold: 80,
             subject: "Budget at 80%".to_owned(),
             body: "Key prod_ab12… reached 80% of its monthly budget.".to_owned(),
             key_id: Some(old_key.id),
             created_at: at(6),
             acknowledged_at: None,
+            acknowledged_by: None,
+            mail_state: "sent".to_owned(),
+            mail_attempts: 1,
+            mail_error: None,
+            next_mail_at: None,
             emailed_at: Some(at(7)),
+        },
+    )
+    .await;
+    round_trip(
+        db,
+        alert_setting::Model {
+            tenant_id: acme.id,
+            budget_thresholds: "25,75,100".to_owned(),
+            updated_at: at(6),
+        },
+    )
+    .await;
+    round_trip(
+        db,
+        job_lease::Model {
+            name: "budget-alerts".to_owned(),
+            holder: "instance-1".to_owned(),
+            leased_until: at(8),
         },
     )
     .await;

@@ -50,6 +50,15 @@ pub struct Config {
     /// (`relay.public_metrics` off and no `AIRLOCK_METRICS_TOKEN`). Empty: nowhere.
     pub metrics_addr: String,
     pub billing: BillingConfig,
+    pub jobs: JobsConfig,
+}
+
+/// The job runner (budget alerts and their mail).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct JobsConfig {
+    /// Seconds between runs in the console's process (`AIRLOCK_JOBS__INTERVAL_SECS`);
+    /// 0 runs them only on demand (`airlock jobs run-once`).
+    pub interval_secs: u64,
 }
 
 /// Stripe metered billing. The secret key is `AIRLOCK_STRIPE_SECRET_KEY` (or
@@ -147,6 +156,7 @@ impl Default for Config {
                 sync_interval_secs: 300,
                 suspend_when: vec!["canceled".into()],
             },
+            jobs: JobsConfig { interval_secs: 60 },
             relay: RelayConfig {
                 max_body_bytes: 4 * 1024 * 1024,
                 trusted_proxies: Vec::new(),

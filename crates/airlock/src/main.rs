@@ -5,6 +5,7 @@ mod admin;
 mod admin_policy;
 mod billing_cli;
 mod config;
+mod jobs_cli;
 mod serve;
 mod usage_cli;
 
@@ -44,6 +45,8 @@ enum Command {
     Usage(usage_cli::UsageArgs),
     /// Stripe billing: turn it on for a tenant, sync now, reconcile a month.
     Billing(billing_cli::BillingArgs),
+    /// Periodic jobs (budget alerts and their mail): run them now.
+    Jobs(jobs_cli::JobsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,5 +73,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(command) => admin::run(config, command).await,
         Command::Usage(args) => usage_cli::run(config, args).await,
         Command::Billing(args) => billing_cli::run(config, args).await,
+        Command::Jobs(args) => jobs_cli::run(config, args).await,
     }
 }

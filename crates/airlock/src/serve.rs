@@ -151,9 +151,18 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if console_settings.relay_public_url.is_none() {
         console_settings.relay_public_url = Some(relay_url.clone());
     }
-    let console_state =
-        ConsoleState::new(db, console_secrets, config.mailer()?, console_settings).await?;
+    let console_state = ConsoleState::new(
+        db.clone(),
+        console_secrets,
+        config.mailer()?,
+        console_settings,
+    )
+    .await?;
     let (console, console_url, console_addrs) = bind_console(console_state, &console_addr)?;
+    airlock_console::jobs::spawn(
+        airlock_console::jobs::Jobs::new(db, config.mailer()?, Some(console_url.clone())),
+        std::time::Duration::from_secs(config.jobs.interval_secs),
+    );
     let metrics = bind_metrics(&runtime, &config)?;
     runtime.add_own_listeners(&[relay_addrs, console_addrs, metrics.1.clone()].concat());
     let metrics_url = (!metrics.1.is_empty()).then(|| format!("{}/metrics", url_of(&metrics.1)));
@@ -395,6 +404,14 @@ pub async fn run_planes(
     if console {
         let console_settings = config.console_settings()?;
         start_billing_sync(&db, &console_settings, &config);
+        airlock_console::jobs::spawn(
+            airlock_console::jobs::Jobs::new(
+                db.clone(),
+                config.mailer()?,
+                config.console_public_url.clone().filter(|u| !u.is_empty()),
+            ),
+            std::time::Duration::from_secs(config.jobs.interval_secs),
+        );
         let state = ConsoleState::new(
             db.clone(),
             secrets.console(),

@@ -14,6 +14,7 @@ pub(crate) mod api_tokens;
 pub(crate) mod auth;
 pub mod billing;
 pub mod error;
+pub mod jobs;
 pub mod mail;
 pub(crate) mod pages;
 pub(crate) mod password;

@@ -57,6 +57,31 @@ impl Mailer {
             .map_err(|e| MailError::Send(e.to_string()))
     }
 
+    /// Sends one plain-text message addressed to all of `to` together (a team
+    /// notification: one SMTP transaction, so it reaches all or is retried for
+    /// all, never half).
+    pub async fn send_to_all(
+        &self,
+        to: &[String],
+        subject: &str,
+        body: String,
+    ) -> Result<(), MailError> {
+        let mut message = Message::builder().from(self.from.clone());
+        for address in to {
+            message = message.to(address.parse().map_err(|_| MailError::To)?);
+        }
+        let message = message
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| MailError::Send(e.to_string()))?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| MailError::Send(e.to_string()))
+    }
+
     /// Sends the invitation link to `to`.
     pub async fn send_invitation(
         &self,

@@ -16,8 +16,8 @@ use tracing::Instrument;
 use crate::auth::session_middleware;
 use crate::error::ConsoleError;
 use crate::pages::{
-    account, agreements, audit, auth, billing, errors, invitations, keys, limits, policies, prices,
-    providers, show_settings, tenants, usage,
+    account, agreements, alerts, audit, auth, billing, errors, invitations, keys, limits, policies,
+    prices, providers, show_settings, tenants, usage,
 };
 use crate::state::ConsoleState;
 
@@ -136,6 +136,9 @@ console_routes! {
     get "/t/{slug}/billing" => show_settings::<billing::BillingPage>,
     post "/t/{slug}/billing" => billing::save,
     post "/t/{slug}/billing/sync" => billing::sync_now,
+    get "/t/{slug}/alerts" => alerts::page,
+    post "/t/{slug}/alerts/thresholds" => alerts::save_thresholds,
+    post "/t/{slug}/alerts/{alert_id}/acknowledge" => alerts::acknowledge,
     get "/t/{slug}/audit" => audit::list,
     post "/t/{slug}/audit/verify" => audit::verify,
 }

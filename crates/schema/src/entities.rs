@@ -12,6 +12,7 @@
 pub mod prelude;
 
 pub mod alert;
+pub mod alert_setting;
 pub mod api_token;
 pub mod audit_event;
 pub mod audit_head;
@@ -19,6 +20,7 @@ pub mod billing_report;
 pub mod classification_policy;
 pub mod env_default;
 pub mod invitation;
+pub mod job_lease;
 pub mod membership;
 pub mod model_price;
 pub mod model_route;

@@ -657,6 +657,35 @@ async fn no_route_reaches_another_tenants_data() {
             .id
             .to_string()
     };
+    let b_alert = {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        let tenant_b = crate::helpers::TestTenant::existing(&db, "tenant-b").await;
+        airlock_schema::entities::alert::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            tenant_id: Set(tenant_b.id()),
+            kind: Set("budget".into()),
+            severity: Set("warning".into()),
+            scope: Set("tenant".into()),
+            period: Set("2026-12".into()),
+            threshold: Set(80),
+            subject: Set("b-alert".into()),
+            body: Set("b-alert body".into()),
+            key_id: Set(None),
+            created_at: Set(chrono::Utc::now()),
+            acknowledged_at: Set(None),
+            acknowledged_by: Set(None),
+            mail_state: Set("none".into()),
+            mail_attempts: Set(0),
+            mail_error: Set(None),
+            next_mail_at: Set(None),
+            emailed_at: Set(None),
+        }
+        .insert(&db.conn)
+        .await
+        .unwrap()
+        .id
+        .to_string()
+    };
     let b_route = {
         use sea_orm::EntityTrait;
         airlock_schema::entities::model_route::Entity::find()
@@ -711,11 +740,18 @@ async fn no_route_reaches_another_tenants_data() {
                 .replace("{route_id}", &b_route)
                 .replace("{user_id}", &b_user)
                 .replace("{invitation_id}", &b_invitation)
+                .replace("{alert_id}", &b_alert)
                 .replace("{env}", "dev")
                 .replace("{class}", "internal");
-            let names_b_row = ["{key_id}", "{route_id}", "{user_id}", "{invitation_id}"]
-                .iter()
-                .any(|id| route.contains(id));
+            let names_b_row = [
+                "{key_id}",
+                "{route_id}",
+                "{user_id}",
+                "{invitation_id}",
+                "{alert_id}",
+            ]
+            .iter()
+            .any(|id| route.contains(id));
             if slug == "tenant-a" && !names_b_row {
                 continue; // A's own pages are A's to see.
             }
@@ -745,7 +781,7 @@ async fn no_route_reaches_another_tenants_data() {
                 "{method} {path} answered {}",
                 page.status
             );
-            for secret in ["b-key", "b-provider", "b-model"] {
+            for secret in ["b-key", "b-provider", "b-model", "b-alert"] {
                 assert!(
                     !page.body.contains(secret),
                     "{method} {path} leaked B's {secret}"
@@ -760,6 +796,9 @@ async fn no_route_reaches_another_tenants_data() {
     assert!(page.body.contains("status active"));
     let page = b_owner.get("/t/tenant-b/providers").await;
     assert!(page.body.contains("b-model") && !page.body.contains("data-provider=\"x\""));
+    // B's alert is still unacknowledged.
+    let page = b_owner.get("/t/tenant-b/alerts").await;
+    assert!(page.body.contains("b-alert") && page.body.contains(">Acknowledge<"));
     // B's invitation is still pending.
     let page = b_owner.get("/t/tenant-b/members").await;
     assert!(page.body.contains("data-invitation=\"invited@b.test\""));

@@ -12,6 +12,7 @@
 )]
 
 mod accounts;
+mod alerts;
 mod billing;
 mod binary;
 mod boundary;

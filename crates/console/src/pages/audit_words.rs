@@ -202,6 +202,13 @@ impl Names<'_> {
             "budget.env_defaults" => format!("Changed the {} defaults", self.target()),
             "budget.tenant_limits" => "Changed the tenant's limits".to_owned(),
             "billing.update" => "Changed the billing settings".to_owned(),
+            "alert.acknowledge" => format!(
+                "Acknowledged the alert “{}”",
+                self.field("subject")
+                    .unwrap_or_default()
+                    .trim_start_matches("[Airlock] ")
+            ),
+            "alerts.thresholds" => "Changed when budgets alert".to_owned(),
             other => format!("{other} on {} {}", e.target_type, self.target())
                 .trim_end()
                 .to_owned(),
@@ -268,6 +275,7 @@ fn label(path: &str) -> String {
                 "dpa_reference" => "DPA reference".to_owned(),
                 "baa" => "BAA".to_owned(),
                 "env" => "environment".to_owned(),
+                "budget_thresholds" => "alert thresholds (%)".to_owned(),
                 "input_per_mtok" => "input price per million tokens".to_owned(),
                 "output_per_mtok" => "output price per million tokens".to_owned(),
                 other => other.replace('_', " "),

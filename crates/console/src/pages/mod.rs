@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod agreements;
+pub mod alerts;
 pub mod audit;
 pub mod audit_words;
 pub mod auth;
@@ -67,6 +68,8 @@ pub struct TenantNav {
     /// The relay refuses this tenant's keys for an unpaid bill; shown to those
     /// who can read billing (owners, admins, finance).
     pub billing_suspended: bool,
+    /// Alerts nobody has acknowledged yet (the bell).
+    pub alerts_unread: u64,
 }
 
 impl Layout {
@@ -76,6 +79,12 @@ impl Layout {
         scope: Option<&TenantScope>,
     ) -> Result<Layout, ConsoleError> {
         let tenants = tenant::of_user(&state.store, user.user.id).await?;
+        let alerts_unread = match scope {
+            Some(s) if s.can(Permission::ReadBudgets) => {
+                tenant::alerts::unacknowledged(state.db(), s.tenant_id()).await?
+            }
+            _ => 0,
+        };
         Ok(Layout {
             email: user.user.email.clone(),
             csrf: user.csrf.clone(),
@@ -98,6 +107,7 @@ impl Layout {
                 can_usage: s.can(Permission::ReadUsage),
                 can_billing: s.can(Permission::ReadBilling),
                 billing_suspended: s.can(Permission::ReadBilling) && s.tenant().billing_suspended,
+                alerts_unread,
             }),
         })
     }
@@ -169,6 +179,7 @@ pub(crate) fn section_of(path: &str) -> &'static str {
         "usage" => "usage",
         "billing" => "billing",
         "audit" => "audit",
+        "alerts" => "alerts",
         _ => "",
     }
 }
@@ -296,6 +307,7 @@ pub fn done_notice(done: &str) -> Option<&'static str> {
             "Default provider changed: models without a route go there within a second."
         }
         "token-revoked" => "Token revoked: the API refuses it from now on.",
+        "alert-acknowledged" => "Alert acknowledged.",
         _ => return None,
     })
 }

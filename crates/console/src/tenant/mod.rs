@@ -11,6 +11,7 @@
 //! every relay learns of it within a second.
 
 pub mod agreements;
+pub mod alerts;
 pub mod audit;
 pub mod billing;
 pub mod keys;

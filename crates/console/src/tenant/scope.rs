@@ -117,6 +117,14 @@ impl TenantScope {
         })
     }
 
+    /// The operator's scope of a tenant already read (the job runner's).
+    pub(crate) fn operator_of(tenant: tenant::Model) -> TenantScope {
+        TenantScope {
+            tenant,
+            caller: Caller::Operator,
+        }
+    }
+
     /// A scope from a membership row the tenant layer holds (made with the tenant,
     /// or by accepting an invitation). The row is the proof.
     pub(crate) fn of_member(

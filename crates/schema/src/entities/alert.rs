@@ -2,9 +2,11 @@
 // change the migration and this file together; airlock_migrations' tests compare the
 // two on SQLite and PostgreSQL.
 
-//! `alerts`: budget, rotation and anomaly alerts shown in the console and emailed.
-//! `subject` and `body` are text Airlock generates ("Key dev_ab… reached 80% of its
-//! budget"), never prompt text.
+//! `alerts`: what Airlock tells a tenant's people (a budget crossing a threshold),
+//! shown in the console and mailed. `subject` and `body` are text Airlock writes
+//! from numbers and names ("dev budget at 80 % ($4.01 of $5.00)"), never prompt
+//! text or a secret. One alert per (tenant, kind, scope, period, threshold): the
+//! unique index makes firing idempotent however many job runners race.
 
 use sea_orm::entity::prelude::*;
 
@@ -14,15 +16,36 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub tenant_id: Uuid,
-    /// e.g. `budget`, `rotation`, `anomaly`.
+    /// `budget`.
+    #[sea_orm(column_type = "String(StringLen::N(32))")]
     pub kind: String,
-    /// e.g. `info`, `warning`, `critical`.
+    /// `info`, `warning` or `critical`.
+    #[sea_orm(column_type = "String(StringLen::N(16))")]
     pub severity: String,
+    /// What the alert is about: `tenant`, `env:prod`, `key:<uuid>`.
+    #[sea_orm(column_type = "String(StringLen::N(64))")]
+    pub scope: String,
+    /// The period counted: `2026-12` (a month) or `2026-12-02` (a day).
+    #[sea_orm(column_type = "String(StringLen::N(16))")]
+    pub period: String,
+    /// The threshold crossed, in percent.
+    pub threshold: i32,
     pub subject: String,
+    #[sea_orm(column_type = "Text")]
     pub body: String,
     pub key_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub acknowledged_at: Option<DateTimeUtc>,
+    pub acknowledged_by: Option<Uuid>,
+    /// `pending`, `sending`, `sent`, `failed` (gave up) or `none` (no mail server).
+    #[sea_orm(column_type = "String(StringLen::N(16))")]
+    pub mail_state: String,
+    pub mail_attempts: i32,
+    /// The last sending error, as the mail server said it (no secret in it).
+    pub mail_error: Option<String>,
+    /// When a `pending` mail is next tried (after a failure), or how long a
+    /// `sending` claim lasts.
+    pub next_mail_at: Option<DateTimeUtc>,
     pub emailed_at: Option<DateTimeUtc>,
 }
 

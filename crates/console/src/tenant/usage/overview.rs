@@ -6,7 +6,7 @@ use airlock_core::money::MicroDollars;
 use airlock_schema::entities::usage_daily::Grain;
 use airlock_schema::entities::{env_default, relay_key, usage_daily};
 use chrono::{Datelike, Days, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -32,6 +32,9 @@ pub struct BudgetUse {
     pub percent: u32,
     /// The highest of [`THRESHOLDS`] reached, if any.
     pub threshold_reached: Option<u32>,
+    /// The key, for a key's budget (alerts name it; the API does not show ids here).
+    #[serde(skip)]
+    pub key_id: Option<Uuid>,
 }
 
 impl BudgetUse {
@@ -56,7 +59,13 @@ impl BudgetUse {
             spent_micros,
             percent,
             threshold_reached: THRESHOLDS.into_iter().filter(|t| percent >= *t).max(),
+            key_id: None,
         }
+    }
+
+    fn of_key(mut self, key_id: Uuid) -> BudgetUse {
+        self.key_id = Some(key_id);
+        self
     }
 
     pub fn limit(&self) -> MicroDollars {
@@ -122,7 +131,7 @@ pub fn forecast(month_to_date: i64, last_7_days: i64, days_left: u32) -> (i64, i
 }
 
 async fn spent(
-    store: &Store,
+    db: &DatabaseConnection,
     scope: &TenantScope,
     from: NaiveDate,
     to: NaiveDate,
@@ -135,7 +144,7 @@ async fn spent(
         .filter(usage_daily::Column::Day.gte(from))
         .filter(usage_daily::Column::Day.lte(to))
         .into_tuple()
-        .one(store.db())
+        .one(db)
         .await?;
     Ok(spent.unwrap_or(0))
 }
@@ -144,12 +153,18 @@ pub async fn overview(store: &Store, scope: &TenantScope) -> Result<Overview, Co
     scope.require(Permission::ReadUsage)?;
     let today = Utc::now().date_naive();
     let month_start = today.with_day(1).unwrap_or(today);
-    let month_to_date = spent(store, scope, month_start, today).await?;
-    let last_7 = spent(store, scope, today - Days::new(7), today - Days::new(1)).await?;
+    let month_to_date = spent(store.db(), scope, month_start, today).await?;
+    let last_7 = spent(
+        store.db(),
+        scope,
+        today - Days::new(7),
+        today - Days::new(1),
+    )
+    .await?;
     let days_left = days_left_in_month(today);
     let (forecast_micros, average) = forecast(month_to_date, last_7, days_left);
     let budgets = if scope.can(Permission::ReadBudgets) {
-        budgets(store, scope, month_start, today, month_to_date).await?
+        budgets(store.db(), scope, month_start, today, month_to_date).await?
     } else {
         Vec::new()
     };
@@ -164,16 +179,28 @@ pub async fn overview(store: &Store, scope: &TenantScope) -> Result<Overview, Co
     })
 }
 
+/// Every budget of the tenant that is set, and how much of it is used today (for
+/// the alert job).
+pub async fn budget_uses(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    today: NaiveDate,
+) -> Result<Vec<BudgetUse>, ConsoleError> {
+    scope.require(Permission::ReadBudgets)?;
+    let month_start = today.with_day(1).unwrap_or(today);
+    let month_to_date = spent(db, scope, month_start, today).await?;
+    budgets(db, scope, month_start, today, month_to_date).await
+}
+
 /// Every budget that is set: the tenant's, each environment's, each live key's
 /// (monthly and daily), the most used first within each scope.
 async fn budgets(
-    store: &Store,
+    db: &DatabaseConnection,
     scope: &TenantScope,
     month_start: NaiveDate,
     today: NaiveDate,
     month_to_date: i64,
 ) -> Result<Vec<BudgetUse>, ConsoleError> {
-    let db = store.db();
     let mut out = Vec::new();
     if let Some(limit) = scope.tenant().monthly_budget_micros {
         out.push(BudgetUse::new(
@@ -225,9 +252,8 @@ async fn budgets(
         .await?;
     if !keys.is_empty() {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.id).collect();
-        let month: Vec<(Uuid, i64)> =
-            key_spend(store, scope.tenant_id(), &ids, month_start).await?;
-        let day: Vec<(Uuid, i64)> = key_spend(store, scope.tenant_id(), &ids, today).await?;
+        let month: Vec<(Uuid, i64)> = key_spend(db, scope.tenant_id(), &ids, month_start).await?;
+        let day: Vec<(Uuid, i64)> = key_spend(db, scope.tenant_id(), &ids, today).await?;
         let find = |rows: &[(Uuid, i64)], id: Uuid| {
             rows.iter().find(|(k, _)| *k == id).map_or(0, |(_, s)| *s)
         };
@@ -235,22 +261,15 @@ async fn budgets(
         for key in &keys {
             let name = format!("{} ({}…)", key.name, key.display_prefix);
             if let Some(limit) = key.monthly_budget_micros {
-                key_uses.push(BudgetUse::new(
-                    "key",
-                    name.clone(),
-                    "month",
-                    limit,
-                    find(&month, key.id),
-                ));
+                key_uses.push(
+                    BudgetUse::new("key", name.clone(), "month", limit, find(&month, key.id))
+                        .of_key(key.id),
+                );
             }
             if let Some(limit) = key.daily_budget_micros {
-                key_uses.push(BudgetUse::new(
-                    "key",
-                    name,
-                    "day",
-                    limit,
-                    find(&day, key.id),
-                ));
+                key_uses.push(
+                    BudgetUse::new("key", name, "day", limit, find(&day, key.id)).of_key(key.id),
+                );
             }
         }
         key_uses.sort_by(|a, b| b.percent.cmp(&a.percent).then(a.name.cmp(&b.name)));
@@ -260,7 +279,7 @@ async fn budgets(
 }
 
 async fn key_spend(
-    store: &Store,
+    db: &DatabaseConnection,
     tenant_id: Uuid,
     ids: &[Uuid],
     since: NaiveDate,
@@ -275,7 +294,7 @@ async fn key_spend(
         .filter(usage_daily::Column::Day.gte(since))
         .group_by(usage_daily::Column::KeyId)
         .into_tuple()
-        .all(store.db())
+        .all(db)
         .await?)
 }
 

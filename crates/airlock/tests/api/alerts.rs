@@ -1,0 +1,389 @@
+//! Budget alerts on a real database (SQLite, and PostgreSQL when DATABASE_URL
+//! says so) through the real console and a local SMTP sink: each threshold fires
+//! once per period and scope and reaches the right people; mail failures are
+//! retried and shown; acknowledging and thresholds follow the roles; the job
+//! lease lets one instance run a job per tick.
+
+use airlock_console::jobs::{Job, Jobs, try_lease};
+use airlock_core::role::Role;
+use airlock_schema::entities::{alert, relay_key, usage_record};
+use chrono::{Duration, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+
+use crate::console::{create_key, spawn_console_with_mail, team};
+use crate::helpers::TestDb;
+use crate::smtp_sink::SmtpSink;
+
+/// Spends `micros` on `key` now, as the relay's usage writer would record it.
+async fn spend(db: &TestDb, key: &relay_key::Model, micros: i64) {
+    let record = usage_record::Model {
+        id: uuid::Uuid::now_v7(),
+        request_id: "req".into(),
+        tenant_id: Some(key.tenant_id),
+        key_id: Some(key.id),
+        env: Some(key.env),
+        endpoint: "chat_completions".into(),
+        provider: Some("mock".into()),
+        model: Some("mock".into()),
+        created_at: Utc::now(),
+        latency_ms: 1,
+        upstream_latency_ms: None,
+        status_code: 200,
+        error_code: None,
+        input_tokens: 1,
+        output_tokens: 1,
+        cost_micros: micros,
+        priced: true,
+        message_count: 1,
+        input_chars: 1,
+        output_chars: 1,
+        redactions: json!({}),
+        injection_flags: 0,
+        injection_score_milli: 0,
+        injection_indirect_milli: 0,
+        injection_layer: None,
+        output_flags: 0,
+        input_images: 0,
+        data_class: Some(airlock_core::class::DataClass::Internal.into()),
+        input_hash: None,
+        streamed: false,
+        client_disconnected: false,
+        client_ip: None,
+    };
+    airlock_schema::rollup::write_usage_batch(&db.conn, &[record])
+        .await
+        .unwrap();
+}
+
+async fn key_named(db: &TestDb, name: &str) -> relay_key::Model {
+    relay_key::Entity::find()
+        .filter(relay_key::Column::Name.eq(name))
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn mailer(url: &str) -> airlock_console::mail::Mailer {
+    airlock_console::mail::Mailer::new(url, "Airlock <airlock@acme.test>").unwrap()
+}
+
+/// The mails the sink received, with folded header lines unfolded.
+fn received(sink: &SmtpSink) -> Vec<String> {
+    sink.messages()
+        .iter()
+        .map(|m| m.replace("\r\n", "\n").replace("\n ", " "))
+        .collect()
+}
+
+/// The `To:` addresses of a mail, sorted.
+fn recipients(mail: &str) -> Vec<String> {
+    let text = mail.replace("\r\n", "\n");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("To: "))
+        .unwrap_or_else(|| panic!("no To: in {mail}"));
+    let mut out: Vec<String> = line[4..]
+        .split(',')
+        .map(|a| a.trim().trim_matches(['<', '>']).to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[actix_web::test]
+async fn each_budget_threshold_fires_once_per_period_and_reaches_the_right_people() {
+    let db = TestDb::new().await;
+    let (sink, smtp_url) = SmtpSink::start().await;
+    let console = spawn_console_with_mail(&db.conn, Some(mailer(&smtp_url))).await;
+    let mut team = team(&db, &console).await;
+    let developer = team.get_mut(&Role::Developer).unwrap();
+    let created = create_key(developer, "acme", "dev", "spender").await;
+    let secret = crate::console::shown_key(&created);
+    let key = key_named(&db, "spender").await;
+    let mut limited: relay_key::ActiveModel = key.clone().into();
+    limited.monthly_budget_micros = Set(Some(1_000_000));
+    limited.update(&db.conn).await.unwrap();
+    let jobs = Jobs::new(
+        db.conn.clone(),
+        Some(mailer(&smtp_url)),
+        Some(console.url.clone()),
+    );
+    let run = |job| jobs.run(job, Utc::now());
+
+    // 60 % of the key's $1: its 50 % alert, once.
+    spend(&db, &key, 600_000).await;
+    assert_eq!(
+        run(Job::BudgetAlerts).await.unwrap(),
+        "budget-alerts: 1 tenants checked, 1 alerts fired"
+    );
+    assert_eq!(
+        run(Job::BudgetAlerts).await.unwrap(),
+        "budget-alerts: 1 tenants checked, 0 alerts fired"
+    );
+    assert_eq!(
+        run(Job::AlertMail).await.unwrap(),
+        "alert-mail: 1 mails sent, 0 failed (retried later)"
+    );
+    let mails = received(&sink);
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("Subject: [Airlock] acme: the budget of the key spender (dev_"),
+        "{}",
+        mails[0]
+    );
+    assert!(
+        mails[0].contains("at 60 % ($0.60 of $1.00)"),
+        "{}",
+        mails[0]
+    );
+    // A key's budget: owners, admins and the key's owner; not finance, not viewers.
+    assert_eq!(
+        recipients(&mails[0]),
+        ["admin@acme.test", "developer@acme.test", "owner@acme.test"]
+    );
+    assert!(mails[0].contains(&format!("{}/t/acme/alerts", console.url)));
+    assert!(!mails[0].contains(&secret), "never the key in a mail");
+
+    // Past 100 % of the key and of the dev environment's $5 at once: each fires
+    // its highest threshold only (100), and 80 never comes for the key.
+    spend(&db, &key, 4_500_000).await;
+    assert_eq!(
+        run(Job::BudgetAlerts).await.unwrap(),
+        "budget-alerts: 1 tenants checked, 2 alerts fired"
+    );
+    assert_eq!(
+        run(Job::BudgetAlerts).await.unwrap(),
+        "budget-alerts: 1 tenants checked, 0 alerts fired"
+    );
+    run(Job::AlertMail).await.unwrap();
+    let mails = received(&sink);
+    assert_eq!(mails.len(), 3);
+    let env_mail = mails
+        .iter()
+        .find(|m| m.contains("the dev budget at 102 %"))
+        .expect("the environment's alert");
+    // An environment's budget: finance too; the key's owner is not named for it.
+    assert_eq!(
+        recipients(env_mail),
+        ["admin@acme.test", "finance@acme.test", "owner@acme.test"]
+    );
+    assert!(env_mail.contains("now refuses requests"), "{env_mail}");
+    let thresholds: Vec<i32> = alert::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.threshold)
+        .collect();
+    assert_eq!(thresholds.iter().filter(|t| **t == 100).count(), 2);
+    assert!(!thresholds.contains(&80));
+
+    // The console: every member sees them and the bell; finance acknowledges.
+    let viewer = team.get_mut(&Role::Viewer).unwrap();
+    let page = viewer.get("/t/acme/alerts").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.body.matches("<li class=\"").count(),
+        3,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("aria-label=\"3 not acknowledged\""));
+    assert!(page.body.contains("Mailed "));
+    assert!(!page.body.contains(">Acknowledge<"), "viewers only read");
+    let first = alert::Entity::find().one(&db.conn).await.unwrap().unwrap();
+    let refused = viewer
+        .post(&format!("/t/acme/alerts/{}/acknowledge", first.id), &[])
+        .await;
+    assert_eq!(refused.status, 403);
+    let finance = team.get_mut(&Role::Finance).unwrap();
+    finance.get("/t/acme/alerts").await;
+    let done = finance
+        .post(&format!("/t/acme/alerts/{}/acknowledge", first.id), &[])
+        .await;
+    let page = finance.follow(done).await;
+    assert!(page.body.contains("Alert acknowledged."));
+    assert!(page.body.contains("aria-label=\"2 not acknowledged\""));
+    let audit = team
+        .get_mut(&Role::Owner)
+        .unwrap()
+        .get("/t/acme/audit")
+        .await;
+    assert!(audit.body.contains("alert.acknowledge"));
+}
+
+#[actix_web::test]
+async fn thresholds_are_checked_kept_when_wrong_and_set_by_owners_and_admins() {
+    let db = TestDb::new().await;
+    let console = spawn_console_with_mail(&db.conn, None).await;
+    let mut team = team(&db, &console).await;
+    let owner = team.get_mut(&Role::Owner).unwrap();
+    let page = owner.get("/t/acme/alerts").await;
+    assert!(
+        page.body.contains(r#"value="50, 80, 100""#),
+        "{}",
+        page.body
+    );
+    for (typed, says) in [
+        ("0, 80", "0 is outside 1–100"),
+        ("50, lots", "`lots` is not a whole number"),
+        ("", "none given"),
+        ("10,20,30,40,50,60", "at most 5"),
+    ] {
+        let bad = owner
+            .post("/t/acme/alerts/thresholds", &[("budget_thresholds", typed)])
+            .await;
+        assert_eq!(bad.status, 400, "{typed}");
+        assert!(bad.body.contains(says), "{typed}: {}", bad.body);
+        assert!(
+            bad.body.contains(&format!(r#"value="{typed}""#)),
+            "{typed} kept"
+        );
+    }
+    let saved = owner
+        .post(
+            "/t/acme/alerts/thresholds",
+            &[("budget_thresholds", "75%, 25")],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let page = owner.follow(saved).await;
+    assert!(page.body.contains(r#"value="25, 75""#));
+    let developer = team.get_mut(&Role::Developer).unwrap();
+    developer.get("/t/acme/alerts").await;
+    let refused = developer
+        .post("/t/acme/alerts/thresholds", &[("budget_thresholds", "90")])
+        .await;
+    assert_eq!(refused.status, 403);
+
+    // The new thresholds are the ones that fire; without a mail server the alert
+    // says so.
+    let owner = team.get_mut(&Role::Owner).unwrap();
+    create_key(owner, "acme", "dev", "small").await;
+    let key = key_named(&db, "small").await;
+    // 30 % of dev's $5, and of the key's own $5 (a new key gets its
+    // environment's budget): both fire at 25 %.
+    spend(&db, &key, 1_500_000).await;
+    let jobs = Jobs::new(db.conn.clone(), None, None);
+    jobs.run(Job::BudgetAlerts, Utc::now()).await.unwrap();
+    let fired = alert::Entity::find().all(&db.conn).await.unwrap();
+    assert_eq!(fired.len(), 2);
+    for alert in &fired {
+        assert_eq!((alert.threshold, alert.mail_state.as_str()), (25, "none"));
+    }
+    let page = owner.get("/t/acme/alerts").await;
+    assert!(page.body.contains("no mail server is configured"));
+}
+
+#[actix_web::test]
+async fn a_mail_that_fails_is_retried_later_and_the_console_says_why() {
+    let db = TestDb::new().await;
+    let console = spawn_console_with_mail(&db.conn, None).await;
+    let mut team = team(&db, &console).await;
+    let owner = team.get_mut(&Role::Owner).unwrap();
+    create_key(owner, "acme", "dev", "busy").await;
+    let key = key_named(&db, "busy").await;
+    spend(&db, &key, 4_100_000).await; // 82 % of dev's $5 and of the key's $5
+    // Nothing listens on this port: the mail server is down.
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        format!("smtp://127.0.0.1:{port}")
+    };
+    let now = Utc::now();
+    let failing = Jobs::new(db.conn.clone(), Some(mailer(&down)), None);
+    failing.run(Job::BudgetAlerts, now).await.unwrap();
+    assert_eq!(
+        failing.run(Job::AlertMail, now).await.unwrap(),
+        "alert-mail: 0 mails sent, 2 failed (retried later)"
+    );
+    for pending in alert::Entity::find().all(&db.conn).await.unwrap() {
+        assert_eq!(
+            (pending.mail_state.as_str(), pending.mail_attempts),
+            ("pending", 1)
+        );
+        assert!(pending.mail_error.is_some());
+        assert!(pending.next_mail_at.unwrap() > now);
+    }
+    let page = owner.get("/t/acme/alerts").await;
+    assert!(
+        page.body.contains("Not mailed yet: try 1 failed"),
+        "{}",
+        page.body
+    );
+    // Not before its time, even with the server back.
+    let (sink, smtp_url) = SmtpSink::start().await;
+    let working = Jobs::new(db.conn.clone(), Some(mailer(&smtp_url)), None);
+    working.run(Job::AlertMail, now).await.unwrap();
+    assert!(sink.messages().is_empty());
+    working
+        .run(Job::AlertMail, now + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(sink.messages().len(), 2);
+    for sent in alert::Entity::find().all(&db.conn).await.unwrap() {
+        assert_eq!((sent.mail_state.as_str(), sent.mail_attempts), ("sent", 2));
+    }
+    // Sent means sent: another run sends nothing more.
+    working
+        .run(Job::AlertMail, now + Duration::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(sink.messages().len(), 2);
+}
+
+/// Several instances on one database: per tick one of them runs a job.
+#[actix_web::test]
+async fn one_instance_holds_a_job_per_tick() {
+    let db = TestDb::new().await;
+    let now = Utc::now();
+    let until = now + Duration::seconds(54);
+    let (a, b) = tokio::join!(
+        try_lease(&db.conn, "budget-alerts", "instance-a", now, until),
+        try_lease(&db.conn, "budget-alerts", "instance-b", now, until),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        a ^ b,
+        "exactly one instance takes the lease (a: {a}, b: {b})"
+    );
+    // Another job is free; the same job is taken again only after the lease ends.
+    assert!(
+        try_lease(&db.conn, "alert-mail", "instance-b", now, until)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !try_lease(
+            &db.conn,
+            "budget-alerts",
+            "instance-c",
+            now + Duration::seconds(30),
+            until
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        try_lease(
+            &db.conn,
+            "budget-alerts",
+            "instance-c",
+            until,
+            until + Duration::seconds(54)
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        airlock_schema::entities::job_lease::Entity::find()
+            .count(&db.conn)
+            .await
+            .unwrap(),
+        2
+    );
+}
