@@ -1,5 +1,5 @@
 //! `airlock jobs run-once [--job NAME]`: runs the periodic jobs now (budget
-//! alerts, then their mail). Needs only the database and the mail settings
+//! alerts, rotation reminders, then their mail). Needs only the database and the mail settings
 //! (`DATABASE_URL` or a demo's `--data-dir`, `AIRLOCK_SMTP_URL`,
 //! `AIRLOCK_CONSOLE_PUBLIC_URL`), none of the server's secrets, so it runs from
 //! any host that reaches the database, also beside running servers (the jobs
@@ -27,7 +27,7 @@ pub struct JobsArgs {
 enum JobsCommand {
     /// Run every job once now, or only `--job NAME`.
     RunOnce {
-        /// budget-alerts or alert-mail.
+        /// budget-alerts, rotation-reminders or alert-mail.
         #[arg(long, value_parser = parse_job)]
         job: Option<Job>,
     },

@@ -1,5 +1,5 @@
-//! The job runner: the one place for periodic work (budget alerts and their
-//! mail). A server runs every job each `jobs.interval_secs`; `airlock jobs
+//! The job runner: the one place for periodic work (budget alerts, rotation
+//! reminders, and their mail). A server runs every job each `jobs.interval_secs`; `airlock jobs
 //! run-once` runs them now, for operators and tests.
 //!
 //! Several servers may share one database. Before a scheduled run an instance
@@ -27,17 +27,20 @@ use crate::tenant::alerts;
 pub enum Job {
     /// Fires budget alerts at the tenants' thresholds.
     BudgetAlerts,
+    /// Reminds keys' owners to rotate keys near their expiry.
+    RotationReminders,
     /// Sends alerts' mail, retrying failures.
     AlertMail,
 }
 
 impl Job {
     /// In the order one tick runs them: alerts fired in a tick are mailed in it.
-    pub const ALL: [Job; 2] = [Job::BudgetAlerts, Job::AlertMail];
+    pub const ALL: [Job; 3] = [Job::BudgetAlerts, Job::RotationReminders, Job::AlertMail];
 
     pub fn name(self) -> &'static str {
         match self {
             Job::BudgetAlerts => "budget-alerts",
+            Job::RotationReminders => "rotation-reminders",
             Job::AlertMail => "alert-mail",
         }
     }
@@ -80,6 +83,15 @@ impl Jobs {
                     "{}: {} tenants checked, {} alerts fired",
                     job.name(),
                     done.tenants,
+                    done.fired
+                ))
+            }
+            Job::RotationReminders => {
+                let done = alerts::evaluate_rotations(&self.db, now, self.mailer.is_some()).await?;
+                Ok(format!(
+                    "{}: {} keys near their deadline, {} reminders fired",
+                    job.name(),
+                    done.keys,
                     done.fired
                 ))
             }

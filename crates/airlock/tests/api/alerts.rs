@@ -6,11 +6,12 @@
 
 use airlock_console::jobs::{Job, Jobs, try_lease};
 use airlock_core::role::Role;
-use airlock_schema::entities::{alert, relay_key, usage_record};
+use airlock_schema::entities::{alert, relay_key};
 use chrono::{Duration, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::json;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
 
 use crate::console::{create_key, spawn_console_with_mail, team};
 use crate::helpers::TestDb;
@@ -18,40 +19,7 @@ use crate::smtp_sink::SmtpSink;
 
 /// Spends `micros` on `key` now, as the relay's usage writer would record it.
 async fn spend(db: &TestDb, key: &relay_key::Model, micros: i64) {
-    let record = usage_record::Model {
-        id: uuid::Uuid::now_v7(),
-        request_id: "req".into(),
-        tenant_id: Some(key.tenant_id),
-        key_id: Some(key.id),
-        env: Some(key.env),
-        endpoint: "chat_completions".into(),
-        provider: Some("mock".into()),
-        model: Some("mock".into()),
-        created_at: Utc::now(),
-        latency_ms: 1,
-        upstream_latency_ms: None,
-        status_code: 200,
-        error_code: None,
-        input_tokens: 1,
-        output_tokens: 1,
-        cost_micros: micros,
-        priced: true,
-        message_count: 1,
-        input_chars: 1,
-        output_chars: 1,
-        redactions: json!({}),
-        injection_flags: 0,
-        injection_score_milli: 0,
-        injection_indirect_milli: 0,
-        injection_layer: None,
-        output_flags: 0,
-        input_images: 0,
-        data_class: Some(airlock_core::class::DataClass::Internal.into()),
-        input_hash: None,
-        streamed: false,
-        client_disconnected: false,
-        client_ip: None,
-    };
+    let record = crate::helpers::spend_record(key, micros, Utc::now());
     airlock_schema::rollup::write_usage_batch(&db.conn, &[record])
         .await
         .unwrap();
@@ -385,5 +353,116 @@ async fn one_instance_holds_a_job_per_tick() {
             .await
             .unwrap(),
         2
+    );
+}
+
+/// A key near its expiry reminds its owner and the admins at 14 days, at 3 and
+/// on the day, once each; revoked keys and keys long expired stay quiet.
+#[actix_web::test]
+async fn keys_near_their_expiry_are_reminded_at_14_and_3_days_and_on_the_day() {
+    let db = TestDb::new().await;
+    let (sink, smtp_url) = SmtpSink::start().await;
+    let console = spawn_console_with_mail(&db.conn, Some(mailer(&smtp_url))).await;
+    let mut team = team(&db, &console).await;
+    let developer = team.get_mut(&Role::Developer).unwrap();
+    for name in ["aging", "gone", "ancient", "young"] {
+        create_key(developer, "acme", "dev", name).await;
+    }
+    let now = Utc::now();
+    let expire = |key: relay_key::Model, at: chrono::DateTime<Utc>, revoked: bool| {
+        let db = &db;
+        async move {
+            let mut row: relay_key::ActiveModel = key.into();
+            row.expires_at = Set(Some(at));
+            if revoked {
+                row.revoked_at = Set(Some(Utc::now()));
+            }
+            row.update(&db.conn).await.unwrap();
+        }
+    };
+    expire(
+        key_named(&db, "aging").await,
+        now + Duration::days(10),
+        false,
+    )
+    .await;
+    expire(key_named(&db, "gone").await, now + Duration::days(5), true).await;
+    expire(
+        key_named(&db, "ancient").await,
+        now - Duration::days(30),
+        false,
+    )
+    .await;
+    // "young" keeps its 90 days.
+    let jobs = Jobs::new(
+        db.conn.clone(),
+        Some(mailer(&smtp_url)),
+        Some(console.url.clone()),
+    );
+    let at = |days: i64| now + Duration::days(days);
+
+    assert_eq!(
+        jobs.run(Job::RotationReminders, at(0)).await.unwrap(),
+        "rotation-reminders: 1 keys near their deadline, 1 reminders fired"
+    );
+    assert_eq!(
+        jobs.run(Job::RotationReminders, at(1)).await.unwrap(),
+        "rotation-reminders: 1 keys near their deadline, 0 reminders fired"
+    );
+    jobs.run(Job::AlertMail, at(1)).await.unwrap();
+    let mails = received(&sink);
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("rotate the key aging (dev_")
+            && mails[0].contains(": it expires in 10 days"),
+        "{}",
+        mails[0]
+    );
+    // A key's reminder: its owner and the admins, not finance.
+    assert_eq!(
+        recipients(&mails[0]),
+        ["admin@acme.test", "developer@acme.test", "owner@acme.test"]
+    );
+    let page = team
+        .get_mut(&Role::Owner)
+        .unwrap()
+        .get("/t/acme/keys?env=dev")
+        .await;
+    assert_eq!(
+        page.body.matches(">rotate now</span>").count(),
+        1,
+        "only the aging key"
+    );
+
+    // Two days before: the 3-day reminder; on the day: the last one.
+    jobs.run(Job::RotationReminders, at(8)).await.unwrap();
+    jobs.run(Job::RotationReminders, at(10) + Duration::hours(1))
+        .await
+        .unwrap();
+    jobs.run(Job::RotationReminders, at(11)).await.unwrap();
+    let stages: Vec<(i32, String)> = alert::Entity::find()
+        .filter(alert::Column::Kind.eq("rotation"))
+        .order_by_asc(alert::Column::CreatedAt)
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.threshold, a.severity))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            (14, "info".to_owned()),
+            (3, "warning".to_owned()),
+            (0, "critical".to_owned())
+        ]
+    );
+    jobs.run(Job::AlertMail, at(11)).await.unwrap();
+    let mails = received(&sink);
+    assert_eq!(mails.len(), 3);
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("the key aging (dev_") && m.contains("has expired"))
     );
 }

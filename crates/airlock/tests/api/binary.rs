@@ -603,3 +603,54 @@ async fn the_admin_cli_works_against_a_running_demo() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `airlock jobs run-once` needs only a database (no server secrets): it runs
+/// each job and says what it did; an unknown job is refused with the list of
+/// jobs.
+#[test]
+fn jobs_run_once_runs_every_job_with_only_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/jobs.db?mode=rwc", dir.path().display());
+    let migrated = airlock()
+        .args(["migrate"])
+        .env("AIRLOCK_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let output = airlock()
+        .args(["jobs", "run-once"])
+        .env("AIRLOCK_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "budget-alerts: 0 tenants checked, 0 alerts fired",
+            "rotation-reminders: 0 keys near their deadline, 0 reminders fired",
+            "alert-mail: no mail server configured (smtp_url)",
+        ]
+    );
+    let wrong = airlock()
+        .args(["jobs", "run-once", "--job", "everything"])
+        .env("AIRLOCK_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains(
+            "no job `everything`; the jobs are budget-alerts, rotation-reminders, alert-mail"
+        ),
+        "{stderr}"
+    );
+}

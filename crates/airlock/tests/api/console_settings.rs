@@ -893,47 +893,14 @@ async fn the_keys_page_shows_what_each_key_spent_this_month() {
     let now = Utc::now();
     // Written the way the relay's usage writer writes them: records and rollups
     // in one transaction (the page reads the rollups).
-    let mut batch = Vec::new();
-    for (cost, at) in [
+    let batch: Vec<usage_record::Model> = [
         (1_250_000, now),
         (500_000, now),
         (9_000_000, now - chrono::Duration::days(40)),
-    ] {
-        batch.push(usage_record::Model {
-            id: uuid::Uuid::now_v7(),
-            request_id: "req".into(),
-            tenant_id: Some(key.tenant_id),
-            key_id: Some(key.id),
-            env: Some(airlock_core::key::Env::Dev.into()),
-            endpoint: "chat_completions".into(),
-            provider: Some("mock".into()),
-            model: Some("mock".into()),
-            created_at: at,
-            latency_ms: 1,
-            upstream_latency_ms: None,
-            status_code: 200,
-            error_code: None,
-            input_tokens: 1,
-            output_tokens: 1,
-            cost_micros: cost,
-            priced: true,
-            message_count: 1,
-            input_chars: 1,
-            output_chars: 1,
-            redactions: json!({}),
-            injection_flags: 0,
-            injection_score_milli: 0,
-            injection_indirect_milli: 0,
-            injection_layer: None,
-            output_flags: 0,
-            input_images: 0,
-            data_class: Some(airlock_core::class::DataClass::Internal.into()),
-            input_hash: None,
-            streamed: false,
-            client_disconnected: false,
-            client_ip: None,
-        });
-    }
+    ]
+    .into_iter()
+    .map(|(cost, at)| crate::helpers::spend_record(&key, cost, at))
+    .collect();
     airlock_schema::rollup::write_usage_batch(&db.conn, &batch)
         .await
         .unwrap();

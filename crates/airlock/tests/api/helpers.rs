@@ -598,3 +598,47 @@ pub fn anthropic_stream_text(body: &str) -> String {
         .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// A priced chat request of `key` that cost `cost_micros` at `at`, as the
+/// relay's usage writer records it (metadata only). Write it with
+/// `airlock_schema::rollup::write_usage_batch`, which adds it to the rollups.
+pub fn spend_record(
+    key: &airlock_schema::entities::relay_key::Model,
+    cost_micros: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> airlock_schema::entities::usage_record::Model {
+    airlock_schema::entities::usage_record::Model {
+        id: Uuid::now_v7(),
+        request_id: "req".into(),
+        tenant_id: Some(key.tenant_id),
+        key_id: Some(key.id),
+        env: Some(key.env),
+        endpoint: "chat_completions".into(),
+        provider: Some("mock".into()),
+        model: Some("mock".into()),
+        created_at: at,
+        latency_ms: 1,
+        upstream_latency_ms: None,
+        status_code: 200,
+        error_code: None,
+        input_tokens: 1,
+        output_tokens: 1,
+        cost_micros,
+        priced: true,
+        message_count: 1,
+        input_chars: 1,
+        output_chars: 1,
+        redactions: serde_json::json!({}),
+        injection_flags: 0,
+        injection_score_milli: 0,
+        injection_indirect_milli: 0,
+        injection_layer: None,
+        output_flags: 0,
+        input_images: 0,
+        data_class: Some(airlock_core::class::DataClass::Internal.into()),
+        input_hash: None,
+        streamed: false,
+        client_disconnected: false,
+        client_ip: None,
+    }
+}

@@ -2,6 +2,10 @@
 //! or daily) crosses one of the tenant's thresholds, one alert, shown in the
 //! console and mailed to the people who act on it.
 //!
+//! Rotation reminders ([`evaluate_rotations`]) tell a key's owner and the
+//! admins that a key reaches its expiry (or its environment's maximum age, for a
+//! key without one) in 14 days, in 3, and when it has.
+//!
 //! The alert job ([`evaluate_budgets`]) reads the same budget figures the usage
 //! page shows (the rollups, near real time) and fires the highest threshold
 //! crossed that has not fired yet in the period. The unique index on (tenant,
@@ -15,7 +19,9 @@ use std::collections::HashMap;
 
 use airlock_core::money::MicroDollars;
 use airlock_core::role::Role;
-use airlock_schema::entities::{alert, alert_setting, membership, relay_key, tenant, user};
+use airlock_schema::entities::{
+    alert, alert_setting, env_default, membership, relay_key, tenant, user,
+};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
@@ -203,6 +209,68 @@ pub async fn acknowledge(
     .await
 }
 
+/// What a new alert says and is about.
+struct AlertRow {
+    tenant_id: Uuid,
+    kind: &'static str,
+    severity: &'static str,
+    scope: String,
+    period: String,
+    threshold: i32,
+    subject: String,
+    body: String,
+    key_id: Option<Uuid>,
+    now: DateTime<Utc>,
+    /// Mail will go out (else the alert says there is no mail server).
+    mail: bool,
+}
+
+fn alert_row(new: AlertRow) -> alert::ActiveModel {
+    alert::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(new.tenant_id),
+        kind: Set(new.kind.to_owned()),
+        severity: Set(new.severity.to_owned()),
+        scope: Set(new.scope),
+        period: Set(new.period),
+        threshold: Set(new.threshold),
+        subject: Set(new.subject),
+        body: Set(new.body),
+        key_id: Set(new.key_id),
+        created_at: Set(new.now),
+        acknowledged_at: Set(None),
+        acknowledged_by: Set(None),
+        mail_state: Set(if new.mail { "pending" } else { "none" }.to_owned()),
+        mail_attempts: Set(0),
+        mail_error: Set(None),
+        next_mail_at: Set(None),
+        emailed_at: Set(None),
+    }
+}
+
+/// Inserts an alert unless it fired already (another runner may have fired it
+/// a moment ago: then nothing happens). 1 when inserted.
+async fn insert_once(
+    db: &DatabaseConnection,
+    row: alert::ActiveModel,
+) -> Result<usize, ConsoleError> {
+    let inserted = alert::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                alert::Column::TenantId,
+                alert::Column::Kind,
+                alert::Column::Scope,
+                alert::Column::Period,
+                alert::Column::Threshold,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(usize::try_from(inserted).unwrap_or(0))
+}
+
 /// What one run of the alert job did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Evaluated {
@@ -323,43 +391,148 @@ pub async fn evaluate_budgets(
                 continue;
             }
             let (subject, body, severity) = words(&tenant, budget, threshold);
-            let row = alert::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                tenant_id: Set(tenant.id),
-                kind: Set("budget".to_owned()),
-                severity: Set(severity.to_owned()),
-                scope: Set(scope_key),
-                period: Set(period),
-                threshold: Set(i32::try_from(threshold).unwrap_or(100)),
-                subject: Set(subject),
-                body: Set(body),
-                key_id: Set(budget.key_id),
-                created_at: Set(now),
-                acknowledged_at: Set(None),
-                acknowledged_by: Set(None),
-                mail_state: Set(if mail { "pending" } else { "none" }.to_owned()),
-                mail_attempts: Set(0),
-                mail_error: Set(None),
-                next_mail_at: Set(None),
-                emailed_at: Set(None),
-            };
-            // Another runner may have fired it a moment ago: then nothing happens.
-            let inserted = alert::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::columns([
-                        alert::Column::TenantId,
-                        alert::Column::Kind,
-                        alert::Column::Scope,
-                        alert::Column::Period,
-                        alert::Column::Threshold,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
-            done.fired += usize::try_from(inserted).unwrap_or(0);
+            let row = alert_row(AlertRow {
+                tenant_id: tenant.id,
+                kind: "budget",
+                severity,
+                scope: scope_key,
+                period,
+                threshold: i32::try_from(threshold).unwrap_or(100),
+                subject,
+                body,
+                key_id: budget.key_id,
+                now,
+                mail,
+            });
+            done.fired += insert_once(db, row).await?;
         }
+    }
+    Ok(done)
+}
+
+/// Days before a key's deadline when its owner is reminded; 0 is the day itself.
+pub const ROTATION_REMINDER_DAYS: [i64; 3] = [14, 3, 0];
+
+/// A key's deadline: its expiry, or for a key without one the end of its
+/// environment's maximum age.
+fn deadline(key: &relay_key::Model, max_age_days: i32) -> DateTime<Utc> {
+    key.expires_at
+        .unwrap_or(key.created_at + Duration::days(i64::from(max_age_days)))
+}
+
+/// The reminder due for a deadline `days_left` away: the nearest stage reached.
+fn reminder_stage(days_left: i64) -> Option<i64> {
+    ROTATION_REMINDER_DAYS
+        .into_iter()
+        .filter(|stage| days_left <= *stage)
+        .min()
+}
+
+/// What one run of the rotation job did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reminded {
+    pub keys: usize,
+    pub fired: usize,
+}
+
+/// The rotation job: each live key (not revoked, not already rotated away)
+/// whose deadline is 14 or 3 days off, or reached, gets that reminder once per
+/// deadline (a key given a later expiry is reminded again before that one).
+pub async fn evaluate_rotations(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    mail: bool,
+) -> Result<Reminded, ConsoleError> {
+    let soonest = now + Duration::days(ROTATION_REMINDER_DAYS[0] + 1);
+    let keys = relay_key::Entity::find()
+        .filter(relay_key::Column::RevokedAt.is_null())
+        .filter(relay_key::Column::GraceUntil.is_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(relay_key::Column::ExpiresAt.is_null())
+                .add(relay_key::Column::ExpiresAt.lte(soonest)),
+        )
+        .all(db)
+        .await?;
+    let mut done = Reminded::default();
+    let mut max_ages: HashMap<(Uuid, String), i32> = HashMap::new();
+    for key in keys {
+        let max_age = match max_ages.get(&(key.tenant_id, key.env.to_string())) {
+            Some(days) => *days,
+            None => {
+                let days = env_default::Entity::find()
+                    .filter(env_default::Column::TenantId.eq(key.tenant_id))
+                    .filter(env_default::Column::Env.eq(key.env))
+                    .one(db)
+                    .await?
+                    .map_or(super::DEFAULT_MAX_KEY_AGE_DAYS, |d| d.max_key_age_days);
+                max_ages.insert((key.tenant_id, key.env.to_string()), days);
+                days
+            }
+        };
+        let due = deadline(&key, max_age);
+        // Whole days, rounded up: a deadline 2.5 days off is "in 3 days".
+        let days_left = (due - now).num_hours().div_euclid(24)
+            + i64::from((due - now).num_hours().rem_euclid(24) > 0);
+        // Keys that expired before reminders existed (or long ago) stay quiet: the
+        // reminder is for the day itself, not for history.
+        if days_left < -1 {
+            continue;
+        }
+        let Some(stage) = reminder_stage(days_left) else {
+            continue;
+        };
+        done.keys += 1;
+        let Some(tenant) = tenant::Entity::find_by_id(key.tenant_id).one(db).await? else {
+            continue;
+        };
+        let name = format!("{} ({})", key.name, key.display_prefix);
+        let what = if key.expires_at.is_some() {
+            "expires"
+        } else {
+            "reaches its environment's maximum age"
+        };
+        let day = due.format("%Y-%m-%d");
+        let (subject, when, severity) = match stage {
+            0 => (
+                format!(
+                    "[Airlock] {}: the key {name} {} ({day})",
+                    tenant.slug,
+                    if key.expires_at.is_some() {
+                        "has expired"
+                    } else {
+                        "is past its maximum age"
+                    }
+                ),
+                format!("The key {name} {what} on {day}: apps using it are refused from then on"),
+                "critical",
+            ),
+            _ => (
+                format!(
+                    "[Airlock] {}: rotate the key {name}: it {what} in {days_left} days ({day})",
+                    tenant.slug
+                ),
+                format!("The key {name} {what} in {days_left} days, on {day}"),
+                if stage <= 3 { "warning" } else { "info" },
+            ),
+        };
+        let body = format!(
+            "{when}. Rotate it on its environment's keys page (the old key keeps working through a grace period while apps move to the new one), or give it a later expiry on its own page if the environment allows.",
+        );
+        let row = alert_row(AlertRow {
+            tenant_id: tenant.id,
+            kind: "rotation",
+            severity,
+            scope: format!("key:{}", key.id),
+            period: due.format("%Y-%m-%d").to_string(),
+            threshold: i32::try_from(stage).unwrap_or(0),
+            subject,
+            body,
+            key_id: Some(key.id),
+            now,
+            mail,
+        });
+        done.fired += insert_once(db, row).await?;
     }
     Ok(done)
 }
@@ -524,6 +697,18 @@ mod tests {
             assert_eq!(field, "budget_thresholds");
             assert!(message.starts_with("alert thresholds"), "{message}");
         }
+    }
+
+    #[test]
+    fn a_deadline_is_reminded_at_14_days_3_days_and_on_the_day() {
+        assert_eq!(reminder_stage(30), None);
+        assert_eq!(reminder_stage(15), None);
+        assert_eq!(reminder_stage(14), Some(14));
+        assert_eq!(reminder_stage(4), Some(14));
+        assert_eq!(reminder_stage(3), Some(3));
+        assert_eq!(reminder_stage(1), Some(3));
+        assert_eq!(reminder_stage(0), Some(0));
+        assert_eq!(reminder_stage(-5), Some(0));
     }
 
     #[test]
