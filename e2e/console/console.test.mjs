@@ -920,6 +920,39 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     assert.doesNotMatch(await page.locator('#bell').innerText(), /\d/, 'the bell counts nothing once acknowledged');
   });
 
+  await step('i3. an admin contains an incident in dev, sees the keys refused, and releases them', async () => {
+    await openSection('Incidents', tenantPath('incidents'));
+    const form = page.locator('#contain-form');
+    await form.locator('input[name="scope"][value="env"]').check();
+    await (await field(form, 'env', 'the containment form')).selectOption('dev');
+    await (await field(form, 'action', 'the containment form')).selectOption('suspend');
+    await (await field(form, 'note', 'the containment form')).fill('a dev key was pasted in a ticket');
+    await submit('Show which keys', form);
+    const confirm = await see(page.locator('#confirm-containment'), 'the confirmation with the number of keys');
+    const says = await seeText(confirm, /This will suspend every dev key: \d+ keys?/, 'the confirmation says how many keys');
+    const count = Number(says.match(/: (\d+) key/)[1]);
+    assert.ok(count >= 2, `the dev keys working now (the rotated pair): ${says}`);
+    await shot('incident-confirm');
+    await submit(`Suspend ${count} keys`, confirm);
+    await arriveAt(tenantPath('incidents\\?done=keys-suspended'), 'after suspending');
+    await seeText(page.getByRole('status'), 'Keys suspended', 'the notice after containing');
+    assert.equal(await page.locator('#suspended-keys tbody tr').count(), count, 'every suspended key is listed');
+    await shot('incident-contained');
+    const started = Date.now();
+    let refused;
+    for (;;) {
+      refused = await runRelayCall(keys.rotated, 'Still there?');
+      if (refused.code === 'key_suspended' || Date.now() - started > REVOKE_DEADLINE_MS) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(refused.code, 'key_suspended', `the relay refuses a suspended key: ${JSON.stringify(refused)}`);
+    const release = page.locator('#release-form');
+    await (await field(release, 'note', 'the release form')).fill('the ticket was cleaned, keys rotated');
+    await submit('Release', release);
+    await arriveAt(tenantPath('incidents\\?done=keys-released'), 'after releasing');
+    await seeText(page.locator('main'), 'No key is suspended.', 'nothing is suspended after the release');
+  });
+
   await step('j. the members page and a verified audit log', async () => {
     await openSection('Members', tenantPath('members'));
     const me = tableRow(page, user.email);

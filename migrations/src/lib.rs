@@ -30,6 +30,7 @@ mod m20261202_000012_rollup_grains;
 mod m20261202_000013_shown_once;
 mod m20261202_000014_explicit_routing;
 mod m20261202_000015_alerts_and_jobs;
+mod m20261202_000016_key_suspension;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_shown_once::Migration),
             Box::new(m20261202_000014_explicit_routing::Migration),
             Box::new(m20261202_000015_alerts_and_jobs::Migration),
+            Box::new(m20261202_000016_key_suspension::Migration),
         ]
     }
 }

@@ -822,6 +822,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             updated_at: at(2),
             expires_at: Some(at(60 * 24 * 90)),
             revoked_at: None,
+            suspended_at: Some(at(4)),
             last_used_at: Some(at(3)),
             rotated_from_id: None,
             grace_until: Some(at(60)),

@@ -5,6 +5,7 @@ mod admin;
 mod admin_policy;
 mod billing_cli;
 mod config;
+mod incident_cli;
 mod jobs_cli;
 mod serve;
 mod usage_cli;
@@ -45,8 +46,10 @@ enum Command {
     Usage(usage_cli::UsageArgs),
     /// Stripe billing: turn it on for a tenant, sync now, reconcile a month.
     Billing(billing_cli::BillingArgs),
-    /// Periodic jobs (budget alerts and their mail): run them now.
+    /// Periodic jobs (budget alerts, rotation reminders, their mail): run them now.
     Jobs(jobs_cli::JobsArgs),
+    /// Incident response: contain (suspend or revoke many keys) and release.
+    Incident(incident_cli::IncidentArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,5 +77,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage(args) => usage_cli::run(config, args).await,
         Command::Billing(args) => billing_cli::run(config, args).await,
         Command::Jobs(args) => jobs_cli::run(config, args).await,
+        Command::Incident(args) => incident_cli::run(config, args).await,
     }
 }

@@ -16,8 +16,8 @@ use tracing::Instrument;
 use crate::auth::session_middleware;
 use crate::error::ConsoleError;
 use crate::pages::{
-    account, agreements, alerts, audit, auth, billing, errors, invitations, keys, limits, policies,
-    prices, providers, show_settings, tenants, usage,
+    account, agreements, alerts, audit, auth, billing, errors, incidents, invitations, keys,
+    limits, policies, prices, providers, show_settings, tenants, usage,
 };
 use crate::state::ConsoleState;
 
@@ -139,6 +139,10 @@ console_routes! {
     get "/t/{slug}/alerts" => alerts::page,
     post "/t/{slug}/alerts/thresholds" => alerts::save_thresholds,
     post "/t/{slug}/alerts/{alert_id}/acknowledge" => alerts::acknowledge,
+    get "/t/{slug}/incidents" => incidents::page,
+    post "/t/{slug}/incidents/preview" => incidents::preview,
+    post "/t/{slug}/incidents/contain" => incidents::contain,
+    post "/t/{slug}/incidents/release" => incidents::release,
     get "/t/{slug}/audit" => audit::list,
     post "/t/{slug}/audit/verify" => audit::verify,
 }

@@ -261,13 +261,18 @@ pub enum KeyState {
     Expired,
     /// Revoked by an admin; never works again.
     Revoked,
+    /// Suspended in an incident: refused until a person releases it.
+    Suspended,
 }
 
 impl KeyState {
     /// The state at `now` of a key with these timestamps.
+    /// Revoked and expired are final and win; a suspension holds a key that would
+    /// otherwise work.
     pub fn at(
         now: chrono::DateTime<chrono::Utc>,
         revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+        suspended_at: Option<chrono::DateTime<chrono::Utc>>,
         expires_at: Option<chrono::DateTime<chrono::Utc>>,
         grace_until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> KeyState {
@@ -275,6 +280,8 @@ impl KeyState {
             KeyState::Revoked
         } else if expires_at.is_some_and(|t| t <= now) || grace_until.is_some_and(|t| t <= now) {
             KeyState::Expired
+        } else if suspended_at.is_some_and(|t| t <= now) {
+            KeyState::Suspended
         } else if grace_until.is_some() {
             KeyState::Grace
         } else {
@@ -294,6 +301,7 @@ impl KeyState {
             KeyState::Grace => "grace",
             KeyState::Expired => "expired",
             KeyState::Revoked => "revoked",
+            KeyState::Suspended => "suspended",
         }
     }
 }

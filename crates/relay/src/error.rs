@@ -16,6 +16,8 @@ pub enum RelayError {
     KeyRevoked,
     #[error("this relay key has expired")]
     KeyExpired,
+    #[error("this relay key is suspended (an incident); an admin of the tenant can release it")]
+    KeySuspended,
     #[error("request body is larger than the limit of {limit} bytes")]
     RequestTooLarge { limit: usize },
     #[error("{0}")]
@@ -111,7 +113,8 @@ impl RelayError {
             RelayError::MissingApiKey
             | RelayError::InvalidApiKey(_)
             | RelayError::KeyRevoked
-            | RelayError::KeyExpired => StatusCode::UNAUTHORIZED,
+            | RelayError::KeyExpired
+            | RelayError::KeySuspended => StatusCode::UNAUTHORIZED,
             RelayError::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RelayError::BillingSuspended => StatusCode::PAYMENT_REQUIRED,
             RelayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -151,6 +154,7 @@ impl RelayError {
             RelayError::MissingApiKey | RelayError::InvalidApiKey(_) => "invalid_api_key",
             RelayError::KeyRevoked => "key_revoked",
             RelayError::KeyExpired => "key_expired",
+            RelayError::KeySuspended => "key_suspended",
             RelayError::RequestTooLarge { .. } => "request_too_large",
             RelayError::BodyTimeout => "request_timeout",
             RelayError::LoopDetected => "loop_detected",

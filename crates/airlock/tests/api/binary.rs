@@ -654,3 +654,70 @@ fn jobs_run_once_runs_every_job_with_only_a_database() {
         "{stderr}"
     );
 }
+
+/// `airlock incident contain|release` sign the audit log, so they need the JWT
+/// secret; with it they stop and release keys and say how many.
+#[test]
+fn incident_commands_contain_and_release_and_need_the_audit_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/incident.db?mode=rwc", dir.path().display());
+    let secret = "s".repeat(48);
+    let run = |args: &[&str], with_secret: bool| {
+        let mut command = airlock();
+        command.args(args).env("AIRLOCK_DATABASE_URL", &url);
+        if with_secret {
+            command.env("AIRLOCK_JWT_SECRET", &secret);
+        }
+        command.output().unwrap()
+    };
+    let made = run(
+        &["admin", "create-tenant", "--slug", "acme", "--name", "Acme"],
+        true,
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let without = run(
+        &[
+            "incident", "contain", "--tenant", "acme", "--all", "--action", "suspend",
+        ],
+        false,
+    );
+    assert!(!without.status.success());
+    assert!(String::from_utf8_lossy(&without.stderr).contains("AIRLOCK_JWT_SECRET"));
+
+    let both = run(
+        &[
+            "incident", "contain", "--tenant", "acme", "--all", "--env", "dev", "--action",
+            "revoke",
+        ],
+        true,
+    );
+    assert!(!both.status.success(), "one of --env, --member, --all");
+
+    let contained = run(
+        &[
+            "incident", "contain", "--tenant", "acme", "--env", "prod", "--action", "suspend",
+            "--note", "drill",
+        ],
+        true,
+    );
+    assert!(
+        contained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&contained.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&contained.stdout).trim(),
+        "acme: suspended 0 keys (every prod key); the relays refuse them within a second"
+    );
+    let released = run(&["incident", "release", "--tenant", "acme", "--all"], true);
+    assert!(released.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&released.stdout).trim(),
+        "acme: released 0 keys (every key of the tenant); they work again within a second"
+    );
+}

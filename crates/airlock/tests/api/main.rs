@@ -22,6 +22,7 @@ mod endpoints;
 mod fidelity;
 mod helpers;
 mod hostile;
+mod incidents;
 mod injection;
 mod leak;
 mod management_api;

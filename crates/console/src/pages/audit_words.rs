@@ -209,6 +209,22 @@ impl Names<'_> {
                     .trim_start_matches("[Airlock] ")
             ),
             "alerts.thresholds" => "Changed when budgets alert".to_owned(),
+            "incident.contain" => {
+                let verb = match self.field("containment").as_deref() {
+                    Some("revoke") => "Revoked",
+                    _ => "Suspended",
+                };
+                format!(
+                    "{verb} {} in an incident ({} keys)",
+                    self.field("scope").unwrap_or_default(),
+                    self.field("keys").unwrap_or_default()
+                )
+            }
+            "incident.release" => format!(
+                "Released {} after an incident ({} keys)",
+                self.field("scope").unwrap_or_default(),
+                self.field("keys").unwrap_or_default()
+            ),
             other => format!("{other} on {} {}", e.target_type, self.target())
                 .trim_end()
                 .to_owned(),

@@ -14,6 +14,7 @@ pub mod billing;
 pub mod chart;
 pub mod errors;
 pub mod form;
+pub mod incidents;
 pub mod invitations;
 pub mod keys;
 pub mod limits;
@@ -65,6 +66,7 @@ pub struct TenantNav {
     pub can_budgets: bool,
     pub can_usage: bool,
     pub can_billing: bool,
+    pub can_incidents: bool,
     /// The relay refuses this tenant's keys for an unpaid bill; shown to those
     /// who can read billing (owners, admins, finance).
     pub billing_suspended: bool,
@@ -106,6 +108,7 @@ impl Layout {
                 can_budgets: s.can(Permission::ReadBudgets),
                 can_usage: s.can(Permission::ReadUsage),
                 can_billing: s.can(Permission::ReadBilling),
+                can_incidents: s.can(Permission::RespondToIncidents),
                 billing_suspended: s.can(Permission::ReadBilling) && s.tenant().billing_suspended,
                 alerts_unread,
             }),
@@ -180,6 +183,7 @@ pub(crate) fn section_of(path: &str) -> &'static str {
         "billing" => "billing",
         "audit" => "audit",
         "alerts" => "alerts",
+        "incidents" => "incidents",
         _ => "",
     }
 }
@@ -308,6 +312,11 @@ pub fn done_notice(done: &str) -> Option<&'static str> {
         }
         "token-revoked" => "Token revoked: the API refuses it from now on.",
         "alert-acknowledged" => "Alert acknowledged.",
+        "keys-suspended" => {
+            "Keys suspended: the relays refuse them with key_suspended within a second, until released below."
+        }
+        "keys-revoked" => "Keys revoked: the relays refuse them within a second, for good.",
+        "keys-released" => "Keys released: they work again within a second.",
         _ => return None,
     })
 }

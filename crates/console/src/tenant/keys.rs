@@ -45,7 +45,13 @@ pub struct KeyRow {
 
 /// A key row's state now, by the rule the relay enforces.
 pub fn state_of(key: &relay_key::Model, now: DateTime<Utc>) -> KeyState {
-    KeyState::at(now, key.revoked_at, key.expires_at, key.grace_until)
+    KeyState::at(
+        now,
+        key.revoked_at,
+        key.suspended_at,
+        key.expires_at,
+        key.grace_until,
+    )
 }
 
 /// What the audit log keeps of a key: never the hash.
@@ -427,6 +433,7 @@ pub async fn create(
                 .unwrap_or(now + Duration::days(i64::from(max_age))),
         )),
         revoked_at: Set(None),
+        suspended_at: Set(None),
         last_used_at: Set(None),
         rotated_from_id: Set(None),
         grace_until: Set(None),

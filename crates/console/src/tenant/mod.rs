@@ -14,6 +14,7 @@ pub mod agreements;
 pub mod alerts;
 pub mod audit;
 pub mod billing;
+pub mod incidents;
 pub mod keys;
 pub mod limits;
 pub mod members;

@@ -47,6 +47,8 @@ pub enum Permission {
     ManageBilling,
     /// The audit log.
     ReadAudit,
+    /// Contain an incident (suspend or revoke many keys at once) and release it.
+    RespondToIncidents,
 }
 
 /// The permission matrix.
@@ -258,6 +260,7 @@ mod tests {
             (ReadBilling, [true, true, false, true, false]),
             (ManageBilling, [true, false, false, false, false]),
             (ReadAudit, [true, true, false, false, true]),
+            (RespondToIncidents, [true, true, false, false, false]),
         ];
         for (permission, expected) in table {
             for (role, allowed) in Role::ALL.into_iter().zip(expected) {

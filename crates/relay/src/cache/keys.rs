@@ -26,6 +26,8 @@ pub struct CachedKey {
     pub display_prefix: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Set while an incident holds the key (refused with `key_suspended`).
+    pub suspended_at: Option<DateTime<Utc>>,
     pub grace_until: Option<DateTime<Utc>>,
     pub allowed_models: Vec<String>,
     pub default_data_class: DataClass,
@@ -84,6 +86,7 @@ impl CachedKey {
             display_prefix: row.display_prefix.clone(),
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
+            suspended_at: row.suspended_at,
             grace_until: row.grace_until,
             allowed_models: strings(&row.allowed_models),
             default_data_class: *row.default_data_class,
@@ -101,9 +104,16 @@ impl CachedKey {
 
     /// Revoked, expired, or a rotated-out key past its grace period.
     pub fn check_state(&self, now: DateTime<Utc>) -> Result<(), RelayError> {
-        match KeyState::at(now, self.revoked_at, self.expires_at, self.grace_until) {
+        match KeyState::at(
+            now,
+            self.revoked_at,
+            self.suspended_at,
+            self.expires_at,
+            self.grace_until,
+        ) {
             KeyState::Revoked => Err(RelayError::KeyRevoked),
             KeyState::Expired => Err(RelayError::KeyExpired),
+            KeyState::Suspended => Err(RelayError::KeySuspended),
             KeyState::Active | KeyState::Grace => Ok(()),
         }
     }
@@ -292,6 +302,7 @@ mod tests {
             display_prefix: "dev_x".into(),
             expires_at: None,
             revoked_at: None,
+            suspended_at: None,
             grace_until: None,
             allowed_models: vec![],
             default_data_class: DataClass::Internal,
@@ -343,6 +354,18 @@ mod tests {
             ..key()
         };
         assert_eq!(after_grace.check_state(now), Err(RelayError::KeyExpired));
+        let suspended = CachedKey {
+            suspended_at: Some(now),
+            ..key()
+        };
+        assert_eq!(suspended.check_state(now), Err(RelayError::KeySuspended));
+        // A suspended key that also expired says so: expiry is final.
+        let both = CachedKey {
+            suspended_at: Some(now),
+            expires_at: Some(now - ChronoDuration::seconds(1)),
+            ..key()
+        };
+        assert_eq!(both.check_state(now), Err(RelayError::KeyExpired));
     }
 
     #[test]

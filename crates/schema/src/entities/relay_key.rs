@@ -33,6 +33,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub expires_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// Set while an incident holds the key: the relay refuses it with
+    /// `key_suspended` until a person releases it (clears this).
+    pub suspended_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
     /// The key this one succeeds (set on the new key at rotation).
     pub rotated_from_id: Option<Uuid>,
@@ -164,6 +167,7 @@ mod tests {
             updated_at: at,
             expires_at: None,
             revoked_at: None,
+            suspended_at: None,
             last_used_at: None,
             rotated_from_id: None,
             grace_until: None,

@@ -1,0 +1,235 @@
+//! The incidents page: contain (choose whose keys, see how many, confirm),
+//! the keys held now, and release after review.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use airlock_core::key::Env;
+use airlock_schema::entities::relay_key;
+use askama::Template;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Deserialize;
+
+use super::form::text;
+use super::{Layout, TenantForm, TenantPage, invalid_status, redirect, render, saved_notice};
+use crate::error::ConsoleError;
+use crate::state::ConsoleState;
+use crate::tenant::Permission;
+use crate::tenant::incidents::{self, Containment, Target};
+
+#[derive(Deserialize, Default, Clone)]
+pub struct IncidentForm {
+    /// `all`, `env` or `member`.
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    env: Option<String>,
+    #[serde(default)]
+    member: Option<String>,
+    /// `suspend` or `revoke` (containment only).
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+impl IncidentForm {
+    fn target(&self) -> Result<Target, ConsoleError> {
+        match text(&self.scope).unwrap_or("all") {
+            "all" => Ok(Target::All),
+            "env" => {
+                let env: Env = text(&self.env).unwrap_or_default().parse().map_err(|_| {
+                    ConsoleError::InvalidParam(
+                        "env",
+                        "environment: choose dev, stg, prod or ci".into(),
+                    )
+                })?;
+                Ok(Target::Env(env))
+            }
+            "member" => Ok(Target::Member(
+                text(&self.member).unwrap_or_default().to_owned(),
+            )),
+            _ => Err(ConsoleError::InvalidParam(
+                "scope",
+                "whose keys: choose every key, one environment or one person".into(),
+            )),
+        }
+    }
+
+    fn note(&self) -> Result<Option<String>, ConsoleError> {
+        incidents::check_note(self.note.as_deref().unwrap_or_default())
+    }
+
+    fn value<'a>(&self, field: &'a Option<String>) -> &'a str {
+        field.as_deref().unwrap_or_default()
+    }
+
+    fn scope_is(&self, scope: &str) -> bool {
+        self.scope.as_deref().unwrap_or("all") == scope
+    }
+
+    fn env_is(&self, env: &str) -> bool {
+        self.env.as_deref() == Some(env)
+    }
+
+    fn action_is(&self, action: &str) -> bool {
+        self.action.as_deref().unwrap_or("suspend") == action
+    }
+}
+
+/// The confirmation step: what containment would stop.
+struct Confirm {
+    describe: String,
+    action: &'static str,
+    prefixes: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/incidents.html")]
+struct IncidentsPage {
+    layout: Layout,
+    form: IncidentForm,
+    envs: [&'static str; 4],
+    confirm: Option<Confirm>,
+    suspended: Vec<relay_key::Model>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+async fn show(
+    state: &ConsoleState,
+    page: &TenantPage,
+    form: IncidentForm,
+    confirm: Option<Confirm>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    page.scope.require(Permission::RespondToIncidents)?;
+    let suspended = relay_key::Entity::find()
+        .filter(relay_key::Column::TenantId.eq(page.scope.tenant_id()))
+        .filter(relay_key::Column::RevokedAt.is_null())
+        .filter(relay_key::Column::SuspendedAt.is_not_null())
+        .order_by_asc(relay_key::Column::DisplayPrefix)
+        .all(state.db())
+        .await?;
+    let failed = error.is_some();
+    let mut response = render(&IncidentsPage {
+        layout: page.layout(state).await?,
+        form,
+        envs: Env::ALL.map(Env::as_str),
+        confirm,
+        suspended,
+        notice,
+        error,
+    })?;
+    if failed {
+        invalid_status(&mut response);
+    }
+    Ok(response)
+}
+
+/// Shows the form again with the message by it, for input that cannot be taken.
+async fn or_redisplay(
+    state: &ConsoleState,
+    page: &TenantPage,
+    form: IncidentForm,
+    result: Result<HttpResponse, ConsoleError>,
+) -> Result<HttpResponse, ConsoleError> {
+    match result {
+        Err(ConsoleError::Invalid(message) | ConsoleError::InvalidParam(_, message)) => {
+            show(state, page, form, None, None, Some(message)).await
+        }
+        other => other,
+    }
+}
+
+pub async fn page(
+    state: web::Data<ConsoleState>,
+    page: TenantPage,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    show(
+        &state,
+        &page,
+        IncidentForm::default(),
+        None,
+        saved_notice(&query),
+        None,
+    )
+    .await
+}
+
+/// Step one: how many keys containment would stop, and a button to do it.
+pub async fn preview(
+    state: web::Data<ConsoleState>,
+    post: TenantForm<IncidentForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let TenantForm { page, form } = post;
+    let result = async {
+        let target = form.target()?;
+        let action = Containment::parse(text(&form.action).unwrap_or("suspend"))?;
+        form.note()?;
+        let prefixes = incidents::preview(&state.store, &page.scope, &target).await?;
+        let confirm = Confirm {
+            describe: target.describe(),
+            action: action.as_str(),
+            prefixes,
+        };
+        show(&state, &page, form.clone(), Some(confirm), None, None).await
+    }
+    .await;
+    or_redisplay(&state, &page, form, result).await
+}
+
+/// Step two: suspend or revoke them.
+pub async fn contain(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    post: TenantForm<IncidentForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let TenantForm { page, form } = post;
+    let result = async {
+        let target = form.target()?;
+        let action = Containment::parse(text(&form.action).unwrap_or_default())?;
+        let note = form.note()?;
+        incidents::contain(
+            &state.store,
+            &page.scope,
+            &page.actor(&req),
+            &target,
+            action,
+            note,
+        )
+        .await?;
+        let done = match action {
+            Containment::Suspend => "keys-suspended",
+            Containment::Revoke => "keys-revoked",
+        };
+        Ok(redirect(&format!(
+            "/t/{}/incidents?done={done}",
+            page.slug()
+        )))
+    }
+    .await;
+    or_redisplay(&state, &page, form, result).await
+}
+
+/// Lifts the suspensions of a target after review.
+pub async fn release(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    post: TenantForm<IncidentForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let TenantForm { page, form } = post;
+    let result = async {
+        let target = form.target()?;
+        let note = form.note()?;
+        incidents::release(&state.store, &page.scope, &page.actor(&req), &target, note).await?;
+        Ok(redirect(&format!(
+            "/t/{}/incidents?done=keys-released",
+            page.slug()
+        )))
+    }
+    .await;
+    or_redisplay(&state, &page, form, result).await
+}
