@@ -31,6 +31,7 @@ mod m20261202_000013_shown_once;
 mod m20261202_000014_explicit_routing;
 mod m20261202_000015_alerts_and_jobs;
 mod m20261202_000016_key_suspension;
+mod m20261202_000017_anomaly_settings;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_explicit_routing::Migration),
             Box::new(m20261202_000015_alerts_and_jobs::Migration),
             Box::new(m20261202_000016_key_suspension::Migration),
+            Box::new(m20261202_000017_anomaly_settings::Migration),
         ]
     }
 }

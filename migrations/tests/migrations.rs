@@ -1055,6 +1055,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
         alert_setting::Model {
             tenant_id: acme.id,
             budget_thresholds: "25,75,100".to_owned(),
+            suspend_on_anomaly: "prod,ci".to_owned(),
             updated_at: at(6),
         },
     )

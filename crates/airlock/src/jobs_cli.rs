@@ -27,7 +27,7 @@ pub struct JobsArgs {
 enum JobsCommand {
     /// Run every job once now, or only `--job NAME`.
     RunOnce {
-        /// budget-alerts, rotation-reminders or alert-mail.
+        /// budget-alerts, rotation-reminders, anomaly-detection or alert-mail.
         #[arg(long, value_parser = parse_job)]
         job: Option<Job>,
     },

@@ -158,9 +158,11 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         console_settings,
     )
     .await?;
+    let store = console_state.store.clone();
     let (console, console_url, console_addrs) = bind_console(console_state, &console_addr)?;
     airlock_console::jobs::spawn(
-        airlock_console::jobs::Jobs::new(db, config.mailer()?, Some(console_url.clone())),
+        airlock_console::jobs::Jobs::new(db, config.mailer()?, Some(console_url.clone()))
+            .with_store(store),
         std::time::Duration::from_secs(config.jobs.interval_secs),
     );
     let metrics = bind_metrics(&runtime, &config)?;
@@ -404,14 +406,6 @@ pub async fn run_planes(
     if console {
         let console_settings = config.console_settings()?;
         start_billing_sync(&db, &console_settings, &config);
-        airlock_console::jobs::spawn(
-            airlock_console::jobs::Jobs::new(
-                db.clone(),
-                config.mailer()?,
-                config.console_public_url.clone().filter(|u| !u.is_empty()),
-            ),
-            std::time::Duration::from_secs(config.jobs.interval_secs),
-        );
         let state = ConsoleState::new(
             db.clone(),
             secrets.console(),
@@ -419,6 +413,15 @@ pub async fn run_planes(
             console_settings,
         )
         .await?;
+        airlock_console::jobs::spawn(
+            airlock_console::jobs::Jobs::new(
+                db.clone(),
+                config.mailer()?,
+                config.console_public_url.clone().filter(|u| !u.is_empty()),
+            )
+            .with_store(state.store.clone()),
+            std::time::Duration::from_secs(config.jobs.interval_secs),
+        );
         let addr = args
             .console_addr
             .clone()

@@ -1,5 +1,5 @@
 //! The job runner: the one place for periodic work (budget alerts, rotation
-//! reminders, and their mail). A server runs every job each `jobs.interval_secs`; `airlock jobs
+//! reminders, anomaly detection, and their mail). A server runs every job each `jobs.interval_secs`; `airlock jobs
 //! run-once` runs them now, for operators and tests.
 //!
 //! Several servers may share one database. Before a scheduled run an instance
@@ -29,18 +29,26 @@ pub enum Job {
     BudgetAlerts,
     /// Reminds keys' owners to rotate keys near their expiry.
     RotationReminders,
+    /// Looks for unusual use of each key in the last hour.
+    AnomalyDetection,
     /// Sends alerts' mail, retrying failures.
     AlertMail,
 }
 
 impl Job {
     /// In the order one tick runs them: alerts fired in a tick are mailed in it.
-    pub const ALL: [Job; 3] = [Job::BudgetAlerts, Job::RotationReminders, Job::AlertMail];
+    pub const ALL: [Job; 4] = [
+        Job::BudgetAlerts,
+        Job::RotationReminders,
+        Job::AnomalyDetection,
+        Job::AlertMail,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Job::BudgetAlerts => "budget-alerts",
             Job::RotationReminders => "rotation-reminders",
+            Job::AnomalyDetection => "anomaly-detection",
             Job::AlertMail => "alert-mail",
         }
     }
@@ -58,6 +66,9 @@ pub struct Jobs {
     pub console_url: Option<String>,
     /// This instance, in the leases it holds.
     pub holder: String,
+    /// The tenant layer with the audit key, when the runner has it: automatic
+    /// suspensions are then in the audit log (else in the alert only).
+    pub store: Option<crate::tenant::Store>,
 }
 
 impl Jobs {
@@ -71,7 +82,14 @@ impl Jobs {
             mailer,
             console_url,
             holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            store: None,
         }
+    }
+
+    /// Records what the jobs change (automatic suspensions) in the audit log.
+    pub fn with_store(mut self, store: crate::tenant::Store) -> Jobs {
+        self.store = Some(store);
+        self
     }
 
     /// Runs `job` now; returns a line that says what it did.
@@ -93,6 +111,22 @@ impl Jobs {
                     job.name(),
                     done.keys,
                     done.fired
+                ))
+            }
+            Job::AnomalyDetection => {
+                let done = crate::tenant::anomalies::evaluate(
+                    &self.db,
+                    self.store.as_ref(),
+                    now,
+                    self.mailer.is_some(),
+                )
+                .await?;
+                Ok(format!(
+                    "{}: {} keys checked, {} anomalies, {} keys suspended",
+                    job.name(),
+                    done.keys_checked,
+                    done.fired,
+                    done.suspended
                 ))
             }
             Job::AlertMail => match &self.mailer {

@@ -138,6 +138,7 @@ console_routes! {
     post "/t/{slug}/billing/sync" => billing::sync_now,
     get "/t/{slug}/alerts" => alerts::page,
     post "/t/{slug}/alerts/thresholds" => alerts::save_thresholds,
+    post "/t/{slug}/alerts/anomalies" => alerts::save_anomaly_response,
     post "/t/{slug}/alerts/{alert_id}/acknowledge" => alerts::acknowledge,
     get "/t/{slug}/incidents" => incidents::page,
     post "/t/{slug}/incidents/preview" => incidents::preview,

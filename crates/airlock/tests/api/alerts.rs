@@ -466,3 +466,185 @@ async fn keys_near_their_expiry_are_reminded_at_14_and_3_days_and_on_the_day() {
             .any(|m| m.contains("the key aging (dev_") && m.contains("has expired"))
     );
 }
+
+/// A key's usual hour: 14 days of about 20 requests at this hour, one model, one
+/// network; then `records` for the current hour.
+async fn history_and_hour(
+    db: &TestDb,
+    key: &relay_key::Model,
+    current: Vec<airlock_schema::entities::usage_record::Model>,
+) {
+    let now = Utc::now();
+    let mut batch = Vec::new();
+    for day in 1..=14 {
+        for i in 0..(18 + day % 5) {
+            let mut record = crate::helpers::spend_record(
+                key,
+                1_000,
+                now - Duration::days(day) - Duration::minutes(20 + i),
+            );
+            record.model = Some("gpt-4o-mini".into());
+            record.client_ip = Some("203.0.113.5".into());
+            batch.push(record);
+        }
+    }
+    batch.extend(current);
+    airlock_schema::rollup::write_usage_batch(&db.conn, &batch)
+        .await
+        .unwrap();
+}
+
+fn now_record(
+    key: &relay_key::Model,
+    model: &str,
+    ip: &str,
+    status: i32,
+    minutes_ago: i64,
+) -> airlock_schema::entities::usage_record::Model {
+    let mut record =
+        crate::helpers::spend_record(key, 1_000, Utc::now() - Duration::minutes(minutes_ago));
+    record.model = Some(model.into());
+    record.client_ip = Some(ip.into());
+    record.status_code = status;
+    record
+}
+
+async fn aged_key(
+    tenant: &crate::helpers::TestTenant,
+    db: &TestDb,
+    env: airlock_core::key::Env,
+) -> relay_key::Model {
+    let (_, prefix) = tenant.key(env).await;
+    let row = relay_key::Entity::find()
+        .filter(relay_key::Column::DisplayPrefix.eq(prefix))
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut aged: relay_key::ActiveModel = row.into();
+    aged.created_at = Set(Utc::now() - Duration::days(20));
+    aged.update(&db.conn).await.unwrap()
+}
+
+/// Normal traffic raises nothing; a burst, a new model, a new network and a
+/// refusal burst each raise their alert with the numbers; in an environment set
+/// to suspend, the key is suspended at once (and audited).
+#[actix_web::test]
+async fn anomalies_fire_on_planted_patterns_not_on_normal_traffic_and_can_suspend() {
+    use airlock_core::key::Env;
+    let db = TestDb::new().await;
+    let tenant = crate::helpers::TestTenant::new(&db, "acme").await;
+    let steady = aged_key(&tenant, &db, Env::Dev).await;
+    let stolen = aged_key(&tenant, &db, Env::Dev).await;
+    let probed = aged_key(&tenant, &db, Env::Prod).await;
+    history_and_hour(
+        &db,
+        &steady,
+        (0..22)
+            .map(|i| now_record(&steady, "gpt-4o-mini", "203.0.113.9", 200, i))
+            .collect(),
+    )
+    .await;
+    let mut burst: Vec<_> = (0..600)
+        .map(|i| now_record(&stolen, "gpt-4o-mini", "203.0.113.5", 200, i % 50))
+        .collect();
+    burst.push(now_record(&stolen, "claude-opus-4", "198.51.100.7", 200, 3));
+    history_and_hour(&db, &stolen, burst).await;
+    history_and_hour(
+        &db,
+        &probed,
+        (0..80)
+            .map(|i| now_record(&probed, "gpt-4o-mini", "203.0.113.5", 429, i % 50))
+            .collect(),
+    )
+    .await;
+    airlock_console::tenant::anomalies::save_suspend_envs(
+        &tenant.store,
+        &tenant.scope,
+        &tenant.actor,
+        vec![Env::Prod],
+    )
+    .await
+    .unwrap();
+
+    let jobs = Jobs::new(db.conn.clone(), None, None).with_store(tenant.store.clone());
+    assert_eq!(
+        jobs.run(Job::AnomalyDetection, Utc::now()).await.unwrap(),
+        "anomaly-detection: 3 keys checked, 4 anomalies, 1 keys suspended"
+    );
+    let alerts = alert::Entity::find()
+        .filter(alert::Column::Kind.eq("anomaly"))
+        .all(&db.conn)
+        .await
+        .unwrap();
+    let of = |key: &relay_key::Model| -> Vec<String> {
+        let mut subjects: Vec<String> = alerts
+            .iter()
+            .filter(|a| a.key_id == Some(key.id))
+            .map(|a| a.subject.rsplit(": ").next().unwrap_or_default().to_owned())
+            .collect();
+        subjects.sort();
+        subjects
+    };
+    assert!(
+        of(&steady).is_empty(),
+        "normal traffic (a new address in a known /24 too) raises nothing"
+    );
+    assert_eq!(of(&stolen), ["new model", "new network", "request spike"]);
+    assert_eq!(of(&probed), ["refusal spike"]);
+    let spike = alerts
+        .iter()
+        .find(|a| a.subject.ends_with("request spike"))
+        .unwrap();
+    assert!(
+        spike
+            .body
+            .contains("601 requests in the last hour; usually 20"),
+        "{}",
+        spike.body
+    );
+    assert!(spike.body.contains("Nothing was stopped"));
+    let model = alerts
+        .iter()
+        .find(|a| a.subject.ends_with("new model"))
+        .unwrap();
+    assert!(
+        model.body.contains(
+            "called claude-opus-4 for the first time in 30 days (it used gpt-4o-mini before)"
+        ),
+        "{}",
+        model.body
+    );
+    let network = alerts
+        .iter()
+        .find(|a| a.subject.ends_with("new network"))
+        .unwrap();
+    assert!(network.body.contains("198.51.100.0/24"), "{}", network.body);
+
+    // Prod suspends: the probed key is held, and the audit log says by whom.
+    let held = relay_key::Entity::find_by_id(probed.id)
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(held.suspended_at.is_some());
+    let free = relay_key::Entity::find_by_id(stolen.id)
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(free.suspended_at.is_none(), "dev only alerts");
+    let events = airlock_schema::entities::audit_event::Entity::find()
+        .filter(airlock_schema::entities::audit_event::Column::Action.eq("anomaly.suspend"))
+        .all(&db.conn)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].actor_label, "airlock:anomaly-detection");
+
+    // Once per key, kind and hour.
+    assert_eq!(
+        jobs.run(Job::AnomalyDetection, Utc::now()).await.unwrap(),
+        "anomaly-detection: 3 keys checked, 0 anomalies, 0 keys suspended"
+    );
+}

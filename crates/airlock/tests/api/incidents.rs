@@ -9,7 +9,7 @@ use airlock_core::key::{Env, RelayKey};
 use airlock_core::role::Role;
 use airlock_schema::entities::{audit_event, relay_key};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 use crate::console::{create_key, spawn_console, team};
@@ -169,6 +169,7 @@ async fn containing_an_environment_or_a_person_stops_their_keys_and_release_rest
 
     let actions: Vec<String> = audit_event::Entity::find()
         .filter(audit_event::Column::Action.starts_with("incident."))
+        .order_by_asc(audit_event::Column::Seq)
         .all(&app.db.conn)
         .await
         .unwrap()

@@ -13,7 +13,8 @@ use super::form::text;
 use super::{Layout, TenantForm, TenantPage, invalid_status, redirect, render, saved_notice};
 use crate::error::ConsoleError;
 use crate::state::ConsoleState;
-use crate::tenant::{Permission, alerts};
+use crate::tenant::{Permission, alerts, anomalies};
+use airlock_core::key::Env;
 
 const ALERTS_SHOWN: u64 = 100;
 
@@ -27,6 +28,16 @@ struct AlertsPage {
     can_manage: bool,
     notice: Option<&'static str>,
     error: Option<String>,
+    /// Environments where an anomaly suspends the key; who may choose them.
+    suspend_envs: Vec<&'static str>,
+    can_respond: bool,
+    envs: [&'static str; 4],
+}
+
+impl AlertsPage {
+    fn suspends_in(&self, env: &str) -> bool {
+        self.suspend_envs.contains(&env)
+    }
 }
 
 impl AlertsPage {
@@ -83,6 +94,13 @@ async fn show(
         can_manage: scope.can(Permission::ManageBudgets),
         notice,
         error,
+        suspend_envs: anomalies::suspend_envs(state.db(), scope.tenant_id())
+            .await?
+            .into_iter()
+            .map(Env::as_str)
+            .collect(),
+        can_respond: scope.can(Permission::RespondToIncidents),
+        envs: Env::ALL.map(Env::as_str),
     })?;
     if failed {
         invalid_status(&mut response);
@@ -138,4 +156,27 @@ pub async fn save_thresholds(
         }
         Err(other) => Err(other),
     }
+}
+
+/// The anomaly response: the environments where an anomaly suspends the key.
+pub async fn save_anomaly_response(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    post: TenantForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let TenantForm { page, form } = post;
+    let envs: Vec<Env> = form
+        .iter()
+        .filter(|(name, _)| name == "suspend_in")
+        .map(|(_, value)| {
+            value.parse().map_err(|_| {
+                ConsoleError::InvalidParam(
+                    "suspend_in",
+                    "environments: dev, stg, prod or ci".into(),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    anomalies::save_suspend_envs(&state.store, &page.scope, &page.actor(&req), envs).await?;
+    Ok(redirect(&format!("/t/{}/alerts?saved=1", page.slug())))
 }

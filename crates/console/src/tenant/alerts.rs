@@ -116,6 +116,7 @@ pub async fn save_thresholds(
     let row = alert_setting::ActiveModel {
         tenant_id: Set(scope.tenant_id()),
         budget_thresholds: Set(thresholds_text(&new)),
+        suspend_on_anomaly: Set(String::new()),
         updated_at: Set(Utc::now()),
     };
     alert_setting::Entity::insert(row)
@@ -210,22 +211,22 @@ pub async fn acknowledge(
 }
 
 /// What a new alert says and is about.
-struct AlertRow {
-    tenant_id: Uuid,
-    kind: &'static str,
-    severity: &'static str,
-    scope: String,
-    period: String,
-    threshold: i32,
-    subject: String,
-    body: String,
-    key_id: Option<Uuid>,
-    now: DateTime<Utc>,
+pub(super) struct AlertRow {
+    pub(super) tenant_id: Uuid,
+    pub(super) kind: &'static str,
+    pub(super) severity: &'static str,
+    pub(super) scope: String,
+    pub(super) period: String,
+    pub(super) threshold: i32,
+    pub(super) subject: String,
+    pub(super) body: String,
+    pub(super) key_id: Option<Uuid>,
+    pub(super) now: DateTime<Utc>,
     /// Mail will go out (else the alert says there is no mail server).
-    mail: bool,
+    pub(super) mail: bool,
 }
 
-fn alert_row(new: AlertRow) -> alert::ActiveModel {
+pub(super) fn alert_row(new: AlertRow) -> alert::ActiveModel {
     alert::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(new.tenant_id),
@@ -250,7 +251,7 @@ fn alert_row(new: AlertRow) -> alert::ActiveModel {
 
 /// Inserts an alert unless it fired already (another runner may have fired it
 /// a moment ago: then nothing happens). 1 when inserted.
-async fn insert_once(
+pub(super) async fn insert_once(
     db: &DatabaseConnection,
     row: alert::ActiveModel,
 ) -> Result<usize, ConsoleError> {

@@ -12,6 +12,7 @@
 
 pub mod agreements;
 pub mod alerts;
+pub mod anomalies;
 pub mod audit;
 pub mod billing;
 pub mod incidents;

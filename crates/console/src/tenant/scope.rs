@@ -235,6 +235,15 @@ impl Actor {
             ip: None,
         }
     }
+
+    /// Airlock itself, acting on a rule the tenant set (`airlock:<what>`).
+    pub fn system(what: &str) -> Actor {
+        Actor {
+            user_id: None,
+            label: format!("airlock:{what}"),
+            ip: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,10 @@ pub struct Model {
     /// Percentages, comma-separated and ascending: `50,80,100`.
     #[sea_orm(column_type = "String(StringLen::N(64))")]
     pub budget_thresholds: String,
+    /// Environments (`prod,ci`) where an anomaly suspends the key at once; empty:
+    /// anomalies only alert.
+    #[sea_orm(column_type = "String(StringLen::N(32))")]
+    pub suspend_on_anomaly: String,
     pub updated_at: DateTimeUtc,
 }
 
