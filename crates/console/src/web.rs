@@ -144,6 +144,8 @@ console_routes! {
     post "/t/{slug}/incidents/preview" => incidents::preview,
     post "/t/{slug}/incidents/contain" => incidents::contain,
     post "/t/{slug}/incidents/release" => incidents::release,
+    get "/t/{slug}/incidents/report" => incidents::report,
+    post "/t/{slug}/incidents/notify" => incidents::notify,
     get "/t/{slug}/audit" => audit::list,
     post "/t/{slug}/audit/verify" => audit::verify,
 }

@@ -637,6 +637,7 @@ fn jobs_run_once_runs_every_job_with_only_a_database() {
         [
             "budget-alerts: 0 tenants checked, 0 alerts fired",
             "rotation-reminders: 0 keys near their deadline, 0 reminders fired",
+            "anomaly-detection: 0 keys checked, 0 anomalies, 0 keys suspended",
             "alert-mail: no mail server configured (smtp_url)",
         ]
     );
@@ -649,7 +650,7 @@ fn jobs_run_once_runs_every_job_with_only_a_database() {
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(
         stderr.contains(
-            "no job `everything`; the jobs are budget-alerts, rotation-reminders, alert-mail"
+            "no job `everything`; the jobs are budget-alerts, rotation-reminders, anomaly-detection, alert-mail"
         ),
         "{stderr}"
     );

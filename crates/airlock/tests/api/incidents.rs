@@ -315,3 +315,146 @@ async fn the_incidents_page_shows_how_many_keys_before_it_stops_them() {
     let admin = team.get_mut(&Role::Admin).unwrap();
     assert_eq!(admin.get("/t/acme/incidents").await.status, 200);
 }
+
+/// The assess and notify steps: a window's report as a page, CSV and JSON, its
+/// limits, and the summary mailed to owners, admins and finance (audited).
+#[actix_web::test]
+async fn an_incident_window_is_reported_exported_and_mailed() {
+    let db = TestDb::new().await;
+    let (sink, smtp_url) = crate::smtp_sink::SmtpSink::start().await;
+    let mailer =
+        airlock_console::mail::Mailer::new(&smtp_url, "Airlock <airlock@acme.test>").unwrap();
+    let console = crate::console::spawn_console_with_mail(&db.conn, Some(mailer)).await;
+    let mut team = team(&db, &console).await;
+    let owner = team.get_mut(&Role::Owner).unwrap();
+    let created = create_key(owner, "acme", "dev", "leaky").await;
+    let secret = crate::console::shown_key(&created);
+    let key = relay_key::Entity::find()
+        .filter(relay_key::Column::Name.eq("leaky"))
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = chrono::Utc::now();
+    let mut batch = Vec::new();
+    for (i, status) in [200, 200, 429, 403].into_iter().enumerate() {
+        let mut record = crate::helpers::spend_record(
+            &key,
+            250_000,
+            now - chrono::Duration::minutes(10 + i as i64),
+        );
+        record.status_code = status;
+        record.client_ip = Some("198.51.100.23".into());
+        record.model = Some("gpt-4o".into());
+        batch.push(record);
+    }
+    airlock_schema::rollup::write_usage_batch(&db.conn, &batch)
+        .await
+        .unwrap();
+
+    let page = owner
+        .get("/t/acme/incidents/report?scope=env&env=dev")
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("every dev key"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<strong>4</strong> requests, <strong>2</strong> refused"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("$1.00"));
+    assert!(page.body.contains("198.51.100.0/24") && page.body.contains("gpt-4o"));
+    assert!(
+        page.body.contains("key.create"),
+        "the window's audit events"
+    );
+    assert!(!page.body.contains(&secret));
+
+    let csv = owner
+        .get("/t/acme/incidents/report?scope=env&env=dev&format=csv")
+        .await;
+    assert_eq!(csv.status, 200);
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "key_prefix,name,env,state,requests,refusals,cost_usd,models,networks,first_request,last_request"
+    );
+    assert!(
+        lines[1].contains(",leaky,dev,active,4,2,1.000000,gpt-4o,198.51.100.0/24,"),
+        "{}",
+        lines[1]
+    );
+    let json = owner
+        .get("/t/acme/incidents/report?scope=all&format=json")
+        .await;
+    let report: Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(report["keys"][0]["requests"], 4);
+    assert_eq!(report["keys"][0]["cost_micros"], 1_000_000);
+    assert!(
+        report["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "key.create")
+    );
+
+    // Windows that cannot be: the message by the form, not an error page.
+    let backwards = owner
+        .get("/t/acme/incidents/report?scope=all&from=2026-12-02T10:00&to=2026-12-01T10:00")
+        .await;
+    assert_eq!(backwards.status, 400);
+    assert!(
+        backwards
+            .body
+            .contains("to: the window must end after it starts")
+    );
+    let too_long = owner
+        .get("/t/acme/incidents/report?scope=all&from=2026-01-01&to=2026-12-01")
+        .await;
+    assert_eq!(too_long.status, 400);
+    assert!(
+        too_long
+            .body
+            .contains("from: a window covers at most 90 days")
+    );
+    let garbled = owner
+        .get("/t/acme/incidents/report?scope=all&from=yesterday")
+        .await;
+    assert_eq!(garbled.status, 400);
+    assert!(
+        garbled
+            .body
+            .contains("from: write a UTC time like 2026-12-02T13:05")
+    );
+
+    // Notify: one mail to owners, admins and finance; in the audit log.
+    owner
+        .get("/t/acme/incidents/report?scope=env&env=dev")
+        .await;
+    let sent = owner
+        .post(
+            "/t/acme/incidents/notify",
+            &[("scope", "env"), ("env", "dev")],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("Summary sent"));
+    let mails: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|m| m.replace("\r\n", "\n").replace("\n ", " "))
+        .collect();
+    let mail = mails
+        .iter()
+        .find(|m| m.contains("incident report"))
+        .expect("the summary mail");
+    let to_line = mail.lines().find(|l| l.starts_with("To: ")).unwrap();
+    for who in ["owner@acme.test", "admin@acme.test", "finance@acme.test"] {
+        assert!(to_line.contains(who), "{to_line}");
+    }
+    assert!(!to_line.contains("developer@") && !to_line.contains("viewer@"));
+    assert!(!mail.contains(&secret), "never the key in a mail");
+    let audit = owner.get("/t/acme/audit").await;
+    assert!(audit.body.contains("incident.notify"));
+}

@@ -220,6 +220,11 @@ impl Names<'_> {
                     self.field("keys").unwrap_or_default()
                 )
             }
+            "incident.notify" => format!(
+                "Mailed the incident report of {} to {} people",
+                self.field("scope").unwrap_or_default(),
+                self.field("recipients").unwrap_or_default()
+            ),
             "incident.release" => format!(
                 "Released {} after an incident ({} keys)",
                 self.field("scope").unwrap_or_default(),

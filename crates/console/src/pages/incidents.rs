@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use airlock_core::key::Env;
 use airlock_schema::entities::relay_key;
 use askama::Template;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
@@ -232,4 +233,184 @@ pub async fn release(
     }
     .await;
     or_redisplay(&state, &page, form, result).await
+}
+
+/// The report's window and target, from the address (`?scope=env&env=dev&from=…`).
+#[derive(Deserialize, Default, Clone)]
+pub struct ReportQuery {
+    #[serde(flatten)]
+    form: IncidentForm,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    /// `csv` or `json`; otherwise the page.
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// A time typed as `2026-12-02T13:05` (a datetime field, UTC) or `2026-12-02`.
+fn parse_time(
+    text: Option<&str>,
+    field: &'static str,
+) -> Result<Option<DateTime<Utc>>, ConsoleError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+        })
+        .map_err(|_| {
+            ConsoleError::InvalidParam(
+                field,
+                format!("{field}: write a UTC time like 2026-12-02T13:05"),
+            )
+        })?;
+    Ok(Some(parsed.and_utc()))
+}
+
+impl ReportQuery {
+    /// The window: as given, else the last 24 hours.
+    fn window(&self) -> Result<(DateTime<Utc>, DateTime<Utc>), ConsoleError> {
+        let to = parse_time(self.to.as_deref(), "to")?.unwrap_or_else(Utc::now);
+        let from =
+            parse_time(self.from.as_deref(), "from")?.unwrap_or(to - chrono::Duration::hours(24));
+        incidents::check_window(from, to)?;
+        Ok((from, to))
+    }
+
+    /// The same report in another format, for the download links.
+    fn link(&self, slug: &str, format: &str) -> String {
+        let pairs = [
+            (
+                "scope",
+                self.form.scope.clone().unwrap_or_else(|| "all".into()),
+            ),
+            ("env", self.form.env.clone().unwrap_or_default()),
+            ("member", self.form.member.clone().unwrap_or_default()),
+            ("from", self.from.clone().unwrap_or_default()),
+            ("to", self.to.clone().unwrap_or_default()),
+            ("format", format.to_owned()),
+        ];
+        let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+        format!("/t/{slug}/incidents/report?{query}")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/incident_report.html")]
+struct ReportPage {
+    layout: Layout,
+    report: incidents::Assessment,
+    query: ReportQuery,
+    csv_link: String,
+    json_link: String,
+    can_mail: bool,
+    notice: Option<&'static str>,
+}
+
+impl ReportPage {
+    fn money(&self, micros: &i64) -> String {
+        airlock_core::money::MicroDollars::new(*micros)
+            .readable()
+            .to_string()
+    }
+}
+
+/// An incident's window: the target's keys' activity and the audit events, as a
+/// page, CSV or JSON.
+pub async fn report(
+    state: web::Data<ConsoleState>,
+    page: TenantPage,
+    query: web::Query<ReportQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    let query = query.into_inner();
+    let result = async {
+        let target = query.form.target()?;
+        let (from, to) = query.window()?;
+        incidents::assess(&state.store, &page.scope, &target, from, to).await
+    }
+    .await;
+    let report = match result {
+        Ok(report) => report,
+        Err(ConsoleError::Invalid(message) | ConsoleError::InvalidParam(_, message)) => {
+            return show(&state, &page, query.form, None, None, Some(message)).await;
+        }
+        Err(other) => return Err(other),
+    };
+    let name = format!(
+        "airlock-incident-{}-{}",
+        page.slug(),
+        report.from.format("%Y%m%dT%H%M")
+    );
+    match query.format.as_deref() {
+        Some("csv") => Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                "content-disposition",
+                format!("attachment; filename=\"{name}.csv\""),
+            ))
+            .body(report.csv())),
+        Some("json") => Ok(HttpResponse::Ok()
+            .insert_header((
+                "content-disposition",
+                format!("attachment; filename=\"{name}.json\""),
+            ))
+            .json(&report)),
+        _ => render(&ReportPage {
+            csv_link: query.link(page.slug(), "csv"),
+            json_link: query.link(page.slug(), "json"),
+            can_mail: state.mailer.is_some(),
+            notice: None,
+            layout: page.layout(&state).await?,
+            report,
+            query,
+        }),
+    }
+}
+
+/// Mails the report's summary to the tenant's owners, admins and finance.
+pub async fn notify(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    post: TenantForm<ReportQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    let TenantForm { page, form: query } = post;
+    let target = query.form.target()?;
+    let (from, to) = query.window()?;
+    let report = incidents::assess(&state.store, &page.scope, &target, from, to).await?;
+    let Some(mailer) = state.mailer.as_ref() else {
+        return Err(ConsoleError::Invalid(
+            "no mail server is configured (smtp_url): download the report and send it yourself"
+                .into(),
+        ));
+    };
+    let link = format!(
+        "{}{}",
+        state.link_base(&req),
+        query.link(page.slug(), "html")
+    );
+    incidents::notify(
+        &state.store,
+        &page.scope,
+        &page.actor(&req),
+        mailer,
+        &report,
+        &link,
+    )
+    .await?;
+    let mut response = render(&ReportPage {
+        csv_link: query.link(page.slug(), "csv"),
+        json_link: query.link(page.slug(), "json"),
+        can_mail: true,
+        notice: Some("Summary sent to the tenant's owners, admins and finance."),
+        layout: page.layout(&state).await?,
+        report,
+        query,
+    })?;
+    *response.status_mut() = actix_web::http::StatusCode::OK;
+    Ok(response)
 }

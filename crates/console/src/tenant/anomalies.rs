@@ -164,7 +164,7 @@ async fn hours(
 }
 
 /// (key, value) pairs of a column over a time range, distinct.
-async fn distinct_of(
+pub(crate) async fn distinct_of(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     keys: &[Uuid],

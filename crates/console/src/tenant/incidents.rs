@@ -106,9 +106,18 @@ async fn targeted(
     scope: &TenantScope,
     target: &Target,
 ) -> Result<Select<relay_key::Entity>, ConsoleError> {
-    let keys = relay_key::Entity::find()
-        .filter(relay_key::Column::TenantId.eq(scope.tenant_id()))
-        .filter(relay_key::Column::RevokedAt.is_null());
+    Ok(named_by(db, scope, target)
+        .await?
+        .filter(relay_key::Column::RevokedAt.is_null()))
+}
+
+/// The tenant's keys the target names, revoked ones too.
+async fn named_by(
+    db: &impl ConnectionTrait,
+    scope: &TenantScope,
+    target: &Target,
+) -> Result<Select<relay_key::Entity>, ConsoleError> {
+    let keys = relay_key::Entity::find().filter(relay_key::Column::TenantId.eq(scope.tenant_id()));
     Ok(match target {
         Target::All => keys,
         Target::Env(env) => {
@@ -274,4 +283,346 @@ mod tests {
             Err(ConsoleError::InvalidParam("action", _))
         ));
     }
+}
+
+/// The longest window an assessment covers.
+pub const MAX_WINDOW_DAYS: i64 = 90;
+
+/// One key's activity in an incident's window (metadata only).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KeyActivity {
+    pub display_prefix: String,
+    pub name: String,
+    pub env: String,
+    /// active, grace, expired, revoked or suspended, now.
+    pub state: String,
+    pub requests: i64,
+    /// Requests refused with 401, 403 or 429.
+    pub refusals: i64,
+    pub cost_micros: i64,
+    pub models: Vec<String>,
+    /// Client networks (/24, /48) the requests came from.
+    pub networks: Vec<String>,
+    pub first_request: Option<chrono::DateTime<Utc>>,
+    pub last_request: Option<chrono::DateTime<Utc>>,
+}
+
+/// An audit event of the window, as the report lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EventLine {
+    pub seq: i64,
+    pub at: chrono::DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+}
+
+/// What happened to the target's keys in a window: their activity, and the
+/// tenant's audit events of the window.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Assessment {
+    pub scope: String,
+    pub from: chrono::DateTime<Utc>,
+    pub to: chrono::DateTime<Utc>,
+    pub keys: Vec<KeyActivity>,
+    pub events: Vec<EventLine>,
+}
+
+impl Assessment {
+    pub fn requests(&self) -> i64 {
+        self.keys.iter().map(|k| k.requests).sum()
+    }
+
+    pub fn refusals(&self) -> i64 {
+        self.keys.iter().map(|k| k.refusals).sum()
+    }
+
+    pub fn cost(&self) -> airlock_core::money::MicroDollars {
+        airlock_core::money::MicroDollars::new(self.keys.iter().map(|k| k.cost_micros).sum())
+    }
+
+    /// The keys as CSV (metadata only), fields made safe for spreadsheets.
+    pub fn csv(&self) -> String {
+        use super::usage::export::{dollars6, field};
+        let mut out = String::from(
+            "key_prefix,name,env,state,requests,refusals,cost_usd,models,networks,first_request,last_request\n",
+        );
+        let time = |t: &Option<chrono::DateTime<Utc>>| {
+            t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        };
+        for k in &self.keys {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                field(&k.display_prefix),
+                field(&k.name),
+                k.env,
+                k.state,
+                k.requests,
+                k.refusals,
+                dollars6(k.cost_micros),
+                field(&k.models.join(" ")),
+                field(&k.networks.join(" ")),
+                time(&k.first_request),
+                time(&k.last_request),
+            ));
+        }
+        out
+    }
+}
+
+/// A window as people give it: `from` before `to`, at most
+/// [`MAX_WINDOW_DAYS`] long.
+pub fn check_window(
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+) -> Result<(), ConsoleError> {
+    if to <= from {
+        return Err(ConsoleError::InvalidParam(
+            "to",
+            "to: the window must end after it starts".into(),
+        ));
+    }
+    if to - from > chrono::Duration::days(MAX_WINDOW_DAYS) {
+        return Err(ConsoleError::InvalidParam(
+            "from",
+            format!("from: a window covers at most {MAX_WINDOW_DAYS} days"),
+        ));
+    }
+    Ok(())
+}
+
+/// One key's totals in a window: key, requests, refusals, cost, first and last.
+type KeyTotals = (
+    Option<Uuid>,
+    i64,
+    i64,
+    i64,
+    Option<chrono::DateTime<Utc>>,
+    Option<chrono::DateTime<Utc>>,
+);
+
+/// The report of an incident's window (owners and admins).
+pub async fn assess(
+    store: &Store,
+    scope: &TenantScope,
+    target: &Target,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+) -> Result<Assessment, ConsoleError> {
+    use airlock_schema::entities::{audit_event, usage_record};
+    scope.require(Permission::RespondToIncidents)?;
+    check_window(from, to)?;
+    let db = store.db();
+    // Every key of the target, revoked ones too: they are part of what happened.
+    let keys = named_by(db, scope, target).await?;
+    let keys = keys.all(db).await?;
+    let ids: Vec<Uuid> = keys.iter().map(|k| k.id).collect();
+    let totals: Vec<KeyTotals> =
+        usage_record::Entity::find()
+            .select_only()
+            .column(usage_record::Column::KeyId)
+            .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "requests")
+            .column_as(
+                Expr::cust("CAST(COALESCE(SUM(CASE WHEN status_code IN (401, 403, 429) THEN 1 ELSE 0 END), 0) AS BIGINT)"),
+                "refusals",
+            )
+            .column_as(super::usage::sum_i64("cost_micros"), "cost")
+            .column_as(usage_record::Column::CreatedAt.min(), "first")
+            .column_as(usage_record::Column::CreatedAt.max(), "last")
+            .filter(usage_record::Column::TenantId.eq(scope.tenant_id()))
+            .filter(usage_record::Column::KeyId.is_in(ids.clone()))
+            .filter(usage_record::Column::CreatedAt.gte(from))
+            .filter(usage_record::Column::CreatedAt.lt(to))
+            .group_by(usage_record::Column::KeyId)
+            .into_tuple()
+            .all(db)
+            .await?;
+    let models = super::anomalies::distinct_of(
+        db,
+        scope.tenant_id(),
+        &ids,
+        usage_record::Column::Model,
+        from,
+        to,
+    )
+    .await?;
+    let ips = super::anomalies::distinct_of(
+        db,
+        scope.tenant_id(),
+        &ids,
+        usage_record::Column::ClientIp,
+        from,
+        to,
+    )
+    .await?;
+    let now = Utc::now();
+    let mut report: Vec<KeyActivity> = keys
+        .iter()
+        .map(|key| {
+            let row = totals.iter().find(|t| t.0 == Some(key.id));
+            let mut networks: Vec<String> = ips
+                .iter()
+                .filter(|(k, _)| *k == key.id)
+                .filter_map(|(_, ip)| super::anomalies::network_of(ip))
+                .collect();
+            networks.sort();
+            networks.dedup();
+            KeyActivity {
+                display_prefix: key.display_prefix.clone(),
+                name: key.name.clone(),
+                env: key.env.to_string(),
+                state: super::keys::state_of(key, now).as_str().to_owned(),
+                requests: row.map_or(0, |r| r.1),
+                refusals: row.map_or(0, |r| r.2),
+                cost_micros: row.map_or(0, |r| r.3),
+                models: models
+                    .iter()
+                    .filter(|(k, _)| *k == key.id)
+                    .map(|(_, m)| m.clone())
+                    .collect(),
+                networks,
+                first_request: row.and_then(|r| r.4),
+                last_request: row.and_then(|r| r.5),
+            }
+        })
+        .filter(|k| k.requests > 0 || k.state != "active")
+        .collect();
+    report.sort_by(|a, b| {
+        b.cost_micros
+            .cmp(&a.cost_micros)
+            .then(b.requests.cmp(&a.requests))
+    });
+    let events = audit_event::Entity::find()
+        .filter(audit_event::Column::TenantId.eq(scope.tenant_id()))
+        .filter(audit_event::Column::CreatedAt.gte(from))
+        .filter(audit_event::Column::CreatedAt.lt(to))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(1_000)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| EventLine {
+            seq: e.seq,
+            at: e.created_at,
+            actor: e.actor_label,
+            action: e.action,
+            target: e.target_type,
+        })
+        .collect();
+    Ok(Assessment {
+        scope: target.describe(),
+        from,
+        to,
+        keys: report,
+        events,
+    })
+}
+
+/// Mails the summary of an assessment to the tenant's owners, admins and
+/// finance (one message to all; numbers, names and prefixes only), audited.
+pub async fn notify(
+    store: &Store,
+    scope: &TenantScope,
+    actor: &Actor,
+    mailer: &crate::mail::Mailer,
+    report: &Assessment,
+    link: &str,
+) -> Result<usize, ConsoleError> {
+    use airlock_core::role::Role;
+    use airlock_schema::entities::membership;
+    scope.require(Permission::RespondToIncidents)?;
+    let members: Vec<Uuid> =
+        membership::Entity::find()
+            .select_only()
+            .column(membership::Column::UserId)
+            .filter(membership::Column::TenantId.eq(scope.tenant_id()))
+            .filter(membership::Column::Role.is_in(
+                [Role::Owner, Role::Admin, Role::Finance].map(airlock_schema::stored::Stored),
+            ))
+            .into_tuple()
+            .all(store.db())
+            .await?;
+    let mut to: Vec<String> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Email)
+        .filter(user::Column::Id.is_in(members))
+        .filter(user::Column::Disabled.eq(false))
+        .into_tuple()
+        .all(store.db())
+        .await?;
+    to.sort();
+    let window = format!(
+        "{} to {} UTC",
+        report.from.format("%Y-%m-%d %H:%M"),
+        report.to.format("%Y-%m-%d %H:%M")
+    );
+    let mut body = format!(
+        "Incident report for {} ({}), {}, {window}:\n\n{} keys with activity or stopped; {} requests, {} refused (401/403/429), {} spent.\n\n",
+        scope.tenant().name,
+        scope.slug(),
+        report.scope,
+        report.keys.len(),
+        report.requests(),
+        report.refusals(),
+        report.cost().readable(),
+    );
+    for key in report.keys.iter().take(10) {
+        body.push_str(&format!(
+            "- {}… \"{}\" ({}, {}): {} requests, {} refused, {}; models {}; networks {}\n",
+            key.display_prefix,
+            key.name,
+            key.env,
+            key.state,
+            key.requests,
+            key.refusals,
+            airlock_core::money::MicroDollars::new(key.cost_micros).readable(),
+            if key.models.is_empty() {
+                "none".to_owned()
+            } else {
+                key.models.join(", ")
+            },
+            if key.networks.is_empty() {
+                "none".to_owned()
+            } else {
+                key.networks.join(", ")
+            },
+        ));
+    }
+    if report.keys.len() > 10 {
+        body.push_str(&format!("- and {} more keys\n", report.keys.len() - 10));
+    }
+    body.push_str(&format!(
+        "\n{} audit events in the window. The whole report (CSV and JSON too): {link}\n",
+        report.events.len()
+    ));
+    let subject = format!(
+        "[Airlock] {}: incident report, {}",
+        scope.slug(),
+        report.scope
+    );
+    mailer
+        .send_to_all(&to, &subject, body)
+        .await
+        .map_err(|e| ConsoleError::Invalid(format!("the report was not sent: {e}")))?;
+    let txn = store.db().begin().await?;
+    audit::commit_with(
+        txn,
+        store,
+        scope,
+        actor,
+        Event {
+            action: "incident.notify",
+            target_type: "tenant",
+            target_id: Some(scope.tenant_id().to_string()),
+            before: None,
+            after: Some(json!({
+                "scope": report.scope,
+                "window": window,
+                "recipients": to.len(),
+            })),
+        },
+    )
+    .await?;
+    Ok(to.len())
 }
