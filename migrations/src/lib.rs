@@ -32,6 +32,7 @@ mod m20261202_000014_explicit_routing;
 mod m20261202_000015_alerts_and_jobs;
 mod m20261202_000016_key_suspension;
 mod m20261202_000017_anomaly_settings;
+mod m20261202_000018_enforced_key_age;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000015_alerts_and_jobs::Migration),
             Box::new(m20261202_000016_key_suspension::Migration),
             Box::new(m20261202_000017_anomaly_settings::Migration),
+            Box::new(m20261202_000018_enforced_key_age::Migration),
         ]
     }
 }

@@ -864,6 +864,7 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             tpm_limit: None,
             monthly_budget_micros: 5_000_000,
             max_key_age_days: 90,
+            enforce_max_age: true,
             updated_at: at(0),
         },
     )

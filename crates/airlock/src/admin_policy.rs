@@ -303,6 +303,7 @@ pub async fn run(op: &Operator, command: PolicyCommand) -> anyhow::Result<()> {
                     .unwrap_or(MicroDollars::new(current.monthly_budget_micros)),
                 max_key_age_days: max_key_age_days
                     .unwrap_or(u32::try_from(current.max_key_age_days).unwrap_or(0)),
+                enforce_max_age: None,
             };
             tenant::limits::save_env_defaults(store, &scope, actor, input).await?;
             println!("updated the {} defaults of {}", env.as_str(), scope.slug());

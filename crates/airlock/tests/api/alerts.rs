@@ -648,3 +648,105 @@ async fn anomalies_fire_on_planted_patterns_not_on_normal_traffic_and_can_suspen
         "anomaly-detection: 3 keys checked, 0 anomalies, 0 keys suspended"
     );
 }
+
+/// An environment that enforces its maximum key age: no key is made or extended
+/// past it (shortening and other edits stay possible, also for keys made before).
+#[actix_web::test]
+async fn an_enforced_maximum_age_bounds_new_keys_and_extensions() {
+    use airlock_console::ConsoleError;
+    use airlock_console::tenant::Change;
+    use airlock_console::tenant::keys::{self, NewKey};
+    use airlock_console::tenant::limits::{self, EnvDefaultsInput, KeyLimits, KeyLimitsInput};
+    use airlock_core::key::Env;
+    let db = TestDb::new().await;
+    let t = crate::helpers::TestTenant::new(&db, "acme").await;
+    let (_, legacy_prefix) = t.key(Env::Dev).await; // 90 days, made before the rule
+    let rule = |enforce| EnvDefaultsInput {
+        env: Env::Dev,
+        rpm: 10,
+        tpm: Change::Keep,
+        monthly_budget: airlock_core::money::MicroDollars::new(5_000_000),
+        max_key_age_days: 30,
+        enforce_max_age: Some(enforce),
+    };
+    limits::save_env_defaults(&t.store, &t.scope, &t.actor, rule(true))
+        .await
+        .unwrap();
+    let (hasher, _) = crate::helpers::secrets();
+    let make = |expires_at| NewKey {
+        hasher: &hasher,
+        env: Env::Dev,
+        name: "bounded".into(),
+        allowed_models: vec![],
+        expires_at,
+    };
+    let too_late = keys::create(
+        &t.store,
+        &t.scope,
+        &t.actor,
+        make(Some(Utc::now() + Duration::days(40))),
+    )
+    .await;
+    let Err(ConsoleError::InvalidParam("expires_at", message)) = too_late else {
+        panic!("a key past the enforced age was made");
+    };
+    assert!(
+        message.contains("the dev environment enforces a maximum key age of 30 days"),
+        "{message}"
+    );
+    let made = keys::create(&t.store, &t.scope, &t.actor, make(None))
+        .await
+        .unwrap();
+    let expires = made.row.expires_at.unwrap();
+    assert!(expires <= Utc::now() + Duration::days(30));
+
+    let change = |key_id, expires_at| KeyLimitsInput {
+        key_id,
+        limits: KeyLimits {
+            expires_at,
+            ..KeyLimits::default()
+        },
+    };
+    let save = |input| limits::save_key_limits(&t.store, &t.scope, &t.actor, input);
+    assert!(
+        save(change(
+            made.row.id,
+            Change::Set(Utc::now() + Duration::days(60))
+        ))
+        .await
+        .is_err(),
+        "extended"
+    );
+    assert!(
+        save(change(made.row.id, Change::Clear)).await.is_err(),
+        "expiry removed"
+    );
+    save(change(
+        made.row.id,
+        Change::Set(Utc::now() + Duration::days(10)),
+    ))
+    .await
+    .unwrap();
+    // A key from before the rule keeps its expiry and stays editable.
+    let legacy = keys::by_prefix(&t.store, &t.scope, &legacy_prefix)
+        .await
+        .unwrap();
+    let other = KeyLimitsInput {
+        key_id: legacy.id,
+        limits: KeyLimits {
+            rpm: Change::Set(5),
+            ..KeyLimits::default()
+        },
+    };
+    save(other).await.unwrap();
+    // Turned off, extensions are allowed again.
+    limits::save_env_defaults(&t.store, &t.scope, &t.actor, rule(false))
+        .await
+        .unwrap();
+    save(change(
+        made.row.id,
+        Change::Set(Utc::now() + Duration::days(60)),
+    ))
+    .await
+    .unwrap();
+}

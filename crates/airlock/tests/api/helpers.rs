@@ -308,6 +308,7 @@ impl TestTenant {
             monthly_budget: monthly_budget
                 .unwrap_or(MicroDollars::new(current.monthly_budget_micros)),
             max_key_age_days: u32::try_from(current.max_key_age_days).unwrap(),
+            enforce_max_age: None,
         };
         tenant::limits::save_env_defaults(&self.store, &self.scope, &self.actor, input)
             .await

@@ -32,6 +32,8 @@ pub struct EnvBudget {
     pub tpm_limit: Option<i32>,
     pub monthly_budget_micros: i64,
     pub max_key_age_days: i32,
+    /// No key is made or extended past `max_key_age_days`.
+    pub enforce_max_age: bool,
 }
 
 impl From<env_default::Model> for EnvBudget {
@@ -42,6 +44,7 @@ impl From<env_default::Model> for EnvBudget {
             tpm_limit: row.tpm_limit,
             monthly_budget_micros: row.monthly_budget_micros,
             max_key_age_days: row.max_key_age_days,
+            enforce_max_age: row.enforce_max_age,
         }
     }
 }
@@ -97,6 +100,9 @@ pub struct EnvBudgetBody {
     pub tpm_limit: Option<u32>,
     pub monthly_budget_micros: i64,
     pub max_key_age_days: u32,
+    /// Left out: unchanged.
+    #[serde(default)]
+    pub enforce_max_age: Option<bool>,
 }
 
 /// Sets an environment's defaults.
@@ -120,6 +126,7 @@ pub async fn set_env_budget(
         tpm: body.tpm_limit.into(),
         monthly_budget: micros(body.monthly_budget_micros, "monthly_budget_micros")?,
         max_key_age_days: body.max_key_age_days,
+        enforce_max_age: body.enforce_max_age,
     };
     let row = limits::save_env_defaults(&state.store, &scope, &caller.actor(&req), input).await?;
     ok(&EnvBudget::from(row))

@@ -45,6 +45,7 @@ pub struct EnvDefaultsView {
     pub tpm: String,
     pub monthly_budget: String,
     pub max_key_age_days: String,
+    pub enforce_max_age: bool,
 }
 
 impl From<env_default::Model> for EnvDefaultsView {
@@ -54,6 +55,7 @@ impl From<env_default::Model> for EnvDefaultsView {
             tpm: number_text(row.tpm_limit),
             monthly_budget: dollars_text(Some(row.monthly_budget_micros)),
             max_key_age_days: row.max_key_age_days.to_string(),
+            enforce_max_age: row.enforce_max_age,
             env: row.env.to_string(),
         }
     }
@@ -107,6 +109,8 @@ pub struct EnvDefaultsForm {
     monthly_budget: Option<String>,
     #[serde(default)]
     max_key_age_days: Option<String>,
+    #[serde(default)]
+    enforce_max_age: Option<String>,
 }
 
 pub async fn save_env(
@@ -125,6 +129,7 @@ pub async fn save_env(
             tpm: optional_count(&form.tpm, "Tokens per minute")?,
             monthly_budget: dollars(&form.monthly_budget, "The monthly budget")?,
             max_key_age_days: count(&form.max_key_age_days, "The maximum key age")?,
+            enforce_max_age: Some(super::form::ticked(&form.enforce_max_age)),
         };
         limits::save_env_defaults(&state.store, &page.scope, &page.actor(&req), input)
             .await

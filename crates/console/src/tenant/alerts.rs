@@ -518,7 +518,7 @@ pub async fn evaluate_rotations(
             ),
         };
         let body = format!(
-            "{when}. Rotate it on its environment's keys page (the old key keeps working through a grace period while apps move to the new one), or give it a later expiry on its own page if the environment allows.",
+            "{when}. Before then, make a new key for its apps and move them over (a rotation keeps this expiry: the rotated key ends on the same day), or give this key a later expiry on its own page if the environment allows.",
         );
         let row = alert_row(AlertRow {
             tenant_id: tenant.id,

@@ -88,6 +88,37 @@ pub async fn first_steps(store: &Store, scope: &TenantScope) -> Result<FirstStep
     })
 }
 
+/// Refuses an expiry past the environment's maximum key age when the
+/// environment enforces it (`None`, no expiry, is past every limit).
+pub(crate) async fn check_enforced_age(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    env: Env,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<(), ConsoleError> {
+    let defaults = env_default::Entity::find()
+        .filter(env_default::Column::TenantId.eq(tenant_id))
+        .filter(env_default::Column::Env.eq(Stored(env)))
+        .one(db)
+        .await?;
+    let Some(defaults) = defaults.filter(|d| d.enforce_max_age) else {
+        return Ok(());
+    };
+    let limit = created_at + Duration::days(i64::from(defaults.max_key_age_days));
+    if expires_at.is_none_or(|at| at > limit) {
+        return Err(ConsoleError::InvalidParam(
+            "expires_at",
+            format!(
+                "expiry: the {env} environment enforces a maximum key age of {} days, so this key must expire by {}",
+                defaults.max_key_age_days,
+                limit.format("%Y-%m-%d")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn snapshot(key: &relay_key::Model) -> Value {
     json!({
         "display_prefix": key.display_prefix,
@@ -418,6 +449,10 @@ pub async fn create(
     let max_age = defaults
         .as_ref()
         .map_or(DEFAULT_MAX_KEY_AGE_DAYS, |d| d.max_key_age_days);
+    let expires_at = new
+        .expires_at
+        .unwrap_or(now + Duration::days(i64::from(max_age)));
+    check_enforced_age(&txn, scope.tenant_id(), new.env, now, Some(expires_at)).await?;
     let row = relay_key::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(scope.tenant_id()),
@@ -428,10 +463,7 @@ pub async fn create(
         owner_user_id: Set(scope.user_id()),
         created_at: Set(now),
         updated_at: Set(now),
-        expires_at: Set(Some(
-            new.expires_at
-                .unwrap_or(now + Duration::days(i64::from(max_age))),
-        )),
+        expires_at: Set(Some(expires_at)),
         revoked_at: Set(None),
         suspended_at: Set(None),
         last_used_at: Set(None),

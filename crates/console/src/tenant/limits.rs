@@ -58,6 +58,7 @@ fn env_snapshot(row: &env_default::Model) -> Value {
         "tpm_limit": row.tpm_limit,
         "monthly_budget_micros": row.monthly_budget_micros,
         "max_key_age_days": row.max_key_age_days,
+        "enforce_max_age": row.enforce_max_age,
     })
 }
 
@@ -68,6 +69,9 @@ pub struct EnvDefaultsInput {
     pub tpm: Change<u32>,
     pub monthly_budget: MicroDollars,
     pub max_key_age_days: u32,
+    /// Keys may not be made or extended past the maximum age; `None` keeps the
+    /// current setting.
+    pub enforce_max_age: Option<bool>,
 }
 
 pub async fn save_env_defaults(
@@ -104,6 +108,9 @@ pub async fn save_env_defaults(
     active.tpm_limit = Set(tpm);
     active.monthly_budget_micros = Set(input.monthly_budget.as_micros());
     active.max_key_age_days = Set(to_i32(input.max_key_age_days, "max key age")?);
+    if let Some(enforce) = input.enforce_max_age {
+        active.enforce_max_age = Set(enforce);
+    }
     active.updated_at = Set(Utc::now());
     let saved = active.update(&txn).await?;
     audit::commit_with(
@@ -271,6 +278,23 @@ pub async fn save_key_limits(
         Ok(value.map(MicroDollars::as_micros))
     };
     let expires_at = limits.expires_at.apply(row.expires_at);
+    // Only an extension (or removing the expiry) meets an enforced maximum age:
+    // keys made before the rule keep their other settings editable.
+    let extended = match (row.expires_at, expires_at) {
+        (_, None) => row.expires_at.is_some(),
+        (Some(old), Some(new)) => new > old,
+        (None, Some(_)) => false,
+    };
+    if extended {
+        super::keys::check_enforced_age(
+            &txn,
+            scope.tenant_id(),
+            *row.env,
+            row.created_at,
+            expires_at,
+        )
+        .await?;
+    }
     let mut active: relay_key::ActiveModel = row.clone().into();
     active.rpm_limit = Set(rpm.map(|v| per_minute(v, "rpm")).transpose()?);
     active.tpm_limit = Set(tpm.map(|v| per_minute(v, "tpm")).transpose()?);

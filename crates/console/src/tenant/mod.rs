@@ -173,6 +173,7 @@ pub async fn create(
             tpm_limit: Set(None),
             monthly_budget_micros: Set(dollars * 1_000_000),
             max_key_age_days: Set(DEFAULT_MAX_KEY_AGE_DAYS),
+            enforce_max_age: Set(false),
             updated_at: Set(now),
         }
         .insert(&txn)

@@ -22,6 +22,8 @@ pub struct Model {
     pub tpm_limit: Option<i32>,
     pub monthly_budget_micros: i64,
     pub max_key_age_days: i32,
+    /// No key of the environment may be made or extended past `max_key_age_days`.
+    pub enforce_max_age: bool,
     pub updated_at: DateTimeUtc,
 }
 
