@@ -33,6 +33,7 @@ mod m20261202_000015_alerts_and_jobs;
 mod m20261202_000016_key_suspension;
 mod m20261202_000017_anomaly_settings;
 mod m20261202_000018_enforced_key_age;
+mod m20261202_000019_notification_settings;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000016_key_suspension::Migration),
             Box::new(m20261202_000017_anomaly_settings::Migration),
             Box::new(m20261202_000018_enforced_key_age::Migration),
+            Box::new(m20261202_000019_notification_settings::Migration),
         ]
     }
 }

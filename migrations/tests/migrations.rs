@@ -28,8 +28,9 @@ use airlock_schema::entities::usage_daily::Grain;
 use airlock_schema::entities::{
     alert, alert_setting, api_token, audit_event, audit_head, billing_report,
     classification_policy, env_default, invitation, job_lease, membership, model_price,
-    model_route, provider_agreement, provider_credential, relay_key, shown_once,
-    stripe_webhook_event, tenant, tenant_billing, usage_daily, usage_record, user, user_token,
+    model_route, notification_setting, provider_agreement, provider_credential, relay_key,
+    shown_once, stripe_webhook_event, tenant, tenant_billing, usage_daily, usage_record, user,
+    user_token,
 };
 use airlock_schema::stored::Stored;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
@@ -79,7 +80,7 @@ const USAGE_RECORD_ALLOWED_COLUMNS: &[&str] = &[
     "client_ip",
 ];
 
-const TABLES: [&str; 26] = [
+const TABLES: [&str; 27] = [
     "api_tokens",
     "audit_heads",
     "user_tokens",
@@ -106,6 +107,7 @@ const TABLES: [&str; 26] = [
     "alerts",
     "alert_settings",
     "job_leases",
+    "notification_settings",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -596,6 +598,7 @@ async fn every_entity_matches_its_table(db: &DatabaseConnection) {
     entity_matches_table(db, alert::Entity).await;
     entity_matches_table(db, alert_setting::Entity).await;
     entity_matches_table(db, job_lease::Entity).await;
+    entity_matches_table(db, notification_setting::Entity).await;
     entity_matches_table(db, invitation::Entity).await;
     entity_matches_table(db, api_token::Entity).await;
     entity_matches_table(db, audit_head::Entity).await;
@@ -1058,6 +1061,18 @@ async fn rows_round_trip_and_constraints_hold(db: &DatabaseConnection) {
             budget_thresholds: "25,75,100".to_owned(),
             suspend_on_anomaly: "prod,ci".to_owned(),
             updated_at: at(6),
+        },
+    )
+    .await;
+    round_trip(
+        db,
+        notification_setting::Model {
+            user_id: ada.id,
+            budget: true,
+            rotation: false,
+            anomaly: true,
+            incident: false,
+            updated_at: at(8),
         },
     )
     .await;

@@ -16,6 +16,7 @@ pub mod billing;
 pub mod error;
 pub mod jobs;
 pub mod mail;
+pub mod notifications;
 pub(crate) mod pages;
 pub(crate) mod password;
 pub(crate) mod secret_token;

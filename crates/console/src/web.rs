@@ -129,6 +129,7 @@ console_routes! {
     post "/account/tokens" => account::create,
     get "/account/tokens/created/{ticket}" => account::created,
     post "/account/tokens/{token_id}/revoke" => account::revoke,
+    post "/account/notifications" => account::save_notifications,
     get "/invite/{token}" => invitations::open,
     post "/invite/{token}/accept" => invitations::accept,
     get "/t/{slug}/usage" => usage::page,

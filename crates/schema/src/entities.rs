@@ -24,6 +24,7 @@ pub mod job_lease;
 pub mod membership;
 pub mod model_price;
 pub mod model_route;
+pub mod notification_setting;
 pub mod provider_agreement;
 pub mod provider_credential;
 pub mod relay_key;

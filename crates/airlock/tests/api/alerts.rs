@@ -115,6 +115,24 @@ async fn each_budget_threshold_fires_once_per_period_and_reaches_the_right_peopl
     assert!(mails[0].contains(&format!("{}/t/acme/alerts", console.url)));
     assert!(!mails[0].contains(&secret), "never the key in a mail");
 
+    // The admin turns budget mail off on the account page: no more of it for them.
+    let admin = team.get_mut(&Role::Admin).unwrap();
+    let page = admin.get("/account/tokens").await;
+    assert!(page.body.contains(r#"name="budget" checked"#));
+    let saved = admin
+        .post(
+            "/account/notifications",
+            &[("rotation", "on"), ("anomaly", "on"), ("incident", "on")],
+        )
+        .await;
+    let page = admin.follow(saved).await;
+    assert!(
+        page.body
+            .contains("Saved: Airlock mails you what is ticked")
+    );
+    assert!(!page.body.contains(r#"name="budget" checked"#));
+    assert!(page.body.contains(r#"name="rotation" checked"#));
+
     // Past 100 % of the key and of the dev environment's $5 at once: each fires
     // its highest threshold only (100), and 80 never comes for the key.
     spend(&db, &key, 4_500_000).await;
@@ -136,7 +154,8 @@ async fn each_budget_threshold_fires_once_per_period_and_reaches_the_right_peopl
     // An environment's budget: finance too; the key's owner is not named for it.
     assert_eq!(
         recipients(env_mail),
-        ["admin@acme.test", "finance@acme.test", "owner@acme.test"]
+        ["finance@acme.test", "owner@acme.test"],
+        "the admin turned budget mail off"
     );
     assert!(env_mail.contains("now refuses requests"), "{env_mail}");
     let thresholds: Vec<i32> = alert::Entity::find()

@@ -721,6 +721,7 @@ async fn no_route_reaches_another_tenants_data() {
         "/invite/{token}/accept",
         "/account/tokens",
         "/account/tokens/{token_id}/revoke",
+        "/account/notifications",
         "/account/tokens/created/{ticket}",
     ];
     let mut swept = 0;

@@ -26,6 +26,8 @@ struct TokensPage {
     notice: Option<&'static str>,
     /// The name typed into a form that came back with an error.
     typed_name: String,
+    /// Which alert mail the user wants.
+    wanted: crate::notifications::Wanted,
 }
 
 /// What the page after creating a token shows, held once between the two.
@@ -45,6 +47,7 @@ async fn show(
 ) -> Result<HttpResponse, ConsoleError> {
     let failed = error.is_some();
     let mut response = render(&TokensPage {
+        wanted: crate::notifications::wanted(state.db(), user.user.id).await?,
         typed_name,
         tokens: crate::api_tokens::list(state.db(), user.user.id).await?,
         created: None,
@@ -130,6 +133,7 @@ pub async fn created(
         error: None,
         notice: None,
         typed_name: String::new(),
+        wanted: crate::notifications::wanted(state.db(), user.user.id).await?,
         layout: Layout::new(&state, &user, None).await?,
     })
 }
@@ -141,4 +145,20 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ConsoleError> {
     crate::api_tokens::revoke(state.db(), checked.user.user.id, *token_id).await?;
     Ok(redirect("/account/tokens?done=token-revoked"))
+}
+
+/// Which alert mail the user wants (ticked boxes; an unticked box is absent).
+pub async fn save_notifications(
+    state: web::Data<ConsoleState>,
+    checked: Checked<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let ticked = |name: &str| checked.form.contains_key(name);
+    let wanted = crate::notifications::Wanted {
+        budget: ticked("budget"),
+        rotation: ticked("rotation"),
+        anomaly: ticked("anomaly"),
+        incident: ticked("incident"),
+    };
+    crate::notifications::save(state.db(), checked.user.user.id, wanted).await?;
+    Ok(redirect("/account/tokens?done=notifications-saved"))
 }

@@ -311,6 +311,7 @@ pub fn done_notice(done: &str) -> Option<&'static str> {
             "Default provider changed: models without a route go there within a second."
         }
         "token-revoked" => "Token revoked: the API refuses it from now on.",
+        "notifications-saved" => "Saved: Airlock mails you what is ticked, from the next alert on.",
         "alert-acknowledged" => "Alert acknowledged.",
         "keys-suspended" => {
             "Keys suspended: the relays refuse them with key_suspended within a second, until released below."

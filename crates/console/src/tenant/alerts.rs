@@ -571,6 +571,9 @@ pub async fn recipients(
         .collect();
     ids.sort();
     ids.dedup();
+    if let Some(kind) = crate::notifications::Kind::of_alert(&alert.kind) {
+        ids = crate::notifications::who_wants(db, ids, kind).await?;
+    }
     let mut emails: Vec<String> = user::Entity::find()
         .select_only()
         .column(user::Column::Email)

@@ -543,6 +543,9 @@ pub async fn notify(
             .into_tuple()
             .all(store.db())
             .await?;
+    let members =
+        crate::notifications::who_wants(store.db(), members, crate::notifications::Kind::Incident)
+            .await?;
     let mut to: Vec<String> = user::Entity::find()
         .select_only()
         .column(user::Column::Email)
