@@ -951,6 +951,23 @@ test('a new user sets up a tenant, a provider and its policy, then creates, uses
     await submit('Release', release);
     await arriveAt(tenantPath('incidents\\?done=keys-released'), 'after releasing');
     await seeText(page.locator('main'), 'No key is suspended.', 'nothing is suspended after the release');
+
+    // Assess: the last 24 hours of the dev keys, on a page and as CSV.
+    const report = page.locator('#report-form');
+    await (await field(report, 'scope', 'the report form')).selectOption('env');
+    await (await field(report, 'env', 'the report form')).selectOption('dev');
+    await submit('Show the report', report);
+    await arriveAt(tenantPath('incidents/report\\?'), 'the incident report');
+    await seeText(page.locator('#report-summary'), /every dev key, .* UTC: \d+ keys with activity or stopped, [1-9]\d* requests/, 'the report\'s totals');
+    await seeText(tableRow(page.locator('#report-keys'), 'billing-e2e').first(), 'billing-e2e', 'the report lists the rotated key');
+    await see(page.locator('#report-events'), 'the audit events of the window');
+    await seeText(page.locator('#report-events'), 'incident.contain', 'the containment is among the events');
+    await assertMoneyReadable(page.locator('#report-keys'), 'the incident report');
+    await shot('incident-report');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#report-csv').click()]);
+    const rows = fs.readFileSync(await download.path(), 'utf8').trim().split('\n');
+    assert.equal(rows[0], 'key_prefix,name,env,state,requests,refusals,cost_usd,models,networks,first_request,last_request', 'the CSV header');
+    assert.ok(rows.slice(1).some((row) => row.split(',')[1] === 'billing-e2e'), `the CSV lists the rotated key: ${rows.join(' | ')}`);
   });
 
   await step('j. the members page and a verified audit log', async () => {
