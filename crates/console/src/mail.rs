@@ -7,7 +7,8 @@
 //! the first byte; credentials go in the URL (`smtp://user:pass@host`). The URL is
 //! never logged.
 
-use lettre::message::{Mailbox, header::ContentType};
+use askama::Template;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,71 @@ pub enum MailError {
     To,
     #[error("the mail server did not take the message: {0}")]
     Send(String),
+}
+
+/// A piece of a mail's HTML part.
+enum Block {
+    /// A paragraph (its lines kept).
+    Text(String),
+    /// A link on a line of its own: a button.
+    Link(String),
+    /// Lines starting with "- ".
+    List(Vec<String>),
+}
+
+#[derive(Template)]
+#[template(path = "mail/message.html")]
+struct HtmlMail<'a> {
+    subject: &'a str,
+    blocks: Vec<Block>,
+}
+
+/// The HTML part of a mail, made from its text (one set of words, two forms):
+/// paragraphs stay paragraphs, a link on a line of its own becomes a button,
+/// "- " lines a list. Askama escapes everything.
+fn html_of(subject: &str, text: &str) -> String {
+    let mut blocks = Vec::new();
+    for paragraph in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        let mut plain = Vec::new();
+        let mut items = Vec::new();
+        let flush_plain = |plain: &mut Vec<&str>, blocks: &mut Vec<Block>| {
+            if !plain.is_empty() {
+                blocks.push(Block::Text(plain.join("\n")));
+                plain.clear();
+            }
+        };
+        for line in paragraph.lines().map(str::trim) {
+            if let Some(item) = line.strip_prefix("- ") {
+                flush_plain(&mut plain, &mut blocks);
+                items.push(item.to_owned());
+                continue;
+            }
+            if !items.is_empty() {
+                blocks.push(Block::List(std::mem::take(&mut items)));
+            }
+            if (line.starts_with("https://") || line.starts_with("http://")) && !line.contains(' ')
+            {
+                flush_plain(&mut plain, &mut blocks);
+                blocks.push(Block::Link(line.to_owned()));
+            } else {
+                plain.push(line);
+            }
+        }
+        flush_plain(&mut plain, &mut blocks);
+        if !items.is_empty() {
+            blocks.push(Block::List(items));
+        }
+    }
+    HtmlMail { subject, blocks }
+        .render()
+        .unwrap_or_else(|_| format!("<pre>{}</pre>", askama_escape(text)))
+}
+
+/// Minimal HTML escaping for the fallback (the template escapes otherwise).
+fn askama_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 pub struct Mailer {
@@ -58,10 +124,10 @@ impl Mailer {
         for address in to {
             message = message.to(address.parse().map_err(|_| MailError::To)?);
         }
+        let html = html_of(subject, &body);
         let message = message
             .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
+            .multipart(MultiPart::alternative_plain_html(body, html))
             .map_err(|e| MailError::Send(e.to_string()))?;
         self.transport
             .send(message)
@@ -117,5 +183,31 @@ impl Mailer {
             crate::accounts::RESET_MINUTES
         );
         self.send(to, "[Airlock] Reset your password", body).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_html_part_says_what_the_text_says_escaped() {
+        let html = html_of(
+            "[Airlock] acme: <test>",
+            "The key dev_Ab <b>x</b> reached 80 %.\nNothing was stopped.\n\nhttps://airlock.example/t/acme/alerts\n\n- one\n- two & three",
+        );
+        assert!(
+            html.contains(
+                "The key dev_Ab &#60;b&#62;x&#60;/b&#62; reached 80 %.<br>Nothing was stopped."
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="https://airlock.example/t/acme/alerts""#),
+            "{html}"
+        );
+        assert!(html.contains("<li>one</li>"), "{html}");
+        assert!(html.contains("<li>two &#38; three</li>"), "{html}");
+        assert!(!html.contains("<test>") && !html.contains("<b>x"));
     }
 }

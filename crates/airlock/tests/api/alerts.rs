@@ -114,6 +114,12 @@ async fn each_budget_threshold_fires_once_per_period_and_reaches_the_right_peopl
     );
     assert!(mails[0].contains(&format!("{}/t/acme/alerts", console.url)));
     assert!(!mails[0].contains(&secret), "never the key in a mail");
+    // A text part and an HTML part with the same words.
+    assert!(
+        mails[0].contains("multipart/alternative") && mails[0].contains("text/html"),
+        "{}",
+        mails[0]
+    );
 
     // The admin turns budget mail off on the account page: no more of it for them.
     let admin = team.get_mut(&Role::Admin).unwrap();
