@@ -113,7 +113,7 @@ pub async fn run(mut config: Config, args: IncidentArgs) -> anyhow::Result<()> {
                 incidents::contain(&store, &scope, &actor, &target, containment, note).await?;
             let verb = match containment {
                 Containment::Suspend => "suspended",
-                Containment::Revoke => "revoked",
+                Containment::Revoke | Containment::Rotate => "revoked",
             };
             println!(
                 "{tenant}: {verb} {stopped} {} ({}); the relays refuse them within a second",

@@ -144,6 +144,7 @@ console_routes! {
     get "/t/{slug}/incidents" => incidents::page,
     post "/t/{slug}/incidents/preview" => incidents::preview,
     post "/t/{slug}/incidents/contain" => incidents::contain,
+    get "/t/{slug}/incidents/rotated/{ticket}" => incidents::rotated,
     post "/t/{slug}/incidents/release" => incidents::release,
     get "/t/{slug}/incidents/report" => incidents::report,
     post "/t/{slug}/incidents/notify" => incidents::notify,

@@ -775,3 +775,40 @@ async fn an_enforced_maximum_age_bounds_new_keys_and_extensions() {
     .await
     .unwrap();
 }
+
+/// Two console instances on one database tick at the same moment: each job runs
+/// in one of them, so a crossed budget fires once and is mailed once.
+#[actix_web::test]
+async fn two_instances_ticking_together_run_each_job_once() {
+    let db = TestDb::new().await;
+    let (sink, smtp_url) = SmtpSink::start().await;
+    let console = spawn_console_with_mail(&db.conn, None).await;
+    let mut team = team(&db, &console).await;
+    let owner = team.get_mut(&Role::Owner).unwrap();
+    create_key(owner, "acme", "dev", "shared").await;
+    let key = key_named(&db, "shared").await;
+    spend(&db, &key, 4_500_000).await; // 90 % of the key's and dev's $5
+    let a = Jobs::new(db.conn.clone(), Some(mailer(&smtp_url)), None);
+    let b = Jobs::new(db.conn.clone(), Some(mailer(&smtp_url)), None);
+    let interval = std::time::Duration::from_secs(60);
+    tokio::join!(a.tick(interval), b.tick(interval));
+    let holders: Vec<String> = airlock_schema::entities::job_lease::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|lease| lease.holder)
+        .collect();
+    assert_eq!(holders.len(), 4, "every job was taken");
+    assert!(holders.iter().all(|h| *h == a.holder || *h == b.holder));
+    assert_eq!(
+        alert::Entity::find().count(&db.conn).await.unwrap(),
+        2,
+        "the key's and dev's 80 % alerts, once each"
+    );
+    assert_eq!(sink.messages().len(), 2, "each mailed once");
+    // A second tick within the interval finds every lease held: nothing runs.
+    spend(&db, &key, 1_000_000).await; // 110 %: would fire the 100 % alerts
+    tokio::join!(a.tick(interval), b.tick(interval));
+    assert_eq!(alert::Entity::find().count(&db.conn).await.unwrap(), 2);
+}

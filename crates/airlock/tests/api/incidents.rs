@@ -292,6 +292,59 @@ async fn the_incidents_page_shows_how_many_keys_before_it_stops_them() {
     let page = owner.follow(released).await;
     assert!(page.body.contains("No key is suspended."));
 
+    // Rotate-all: new keys for the dev keys, shown once; the old ones stop now.
+    let preview = owner
+        .post(
+            "/t/acme/incidents/preview",
+            &[("scope", "env"), ("env", "dev"), ("action", "rotate")],
+        )
+        .await;
+    assert!(
+        preview.body.contains(">Rotate 2 keys</button>"),
+        "{}",
+        preview.body
+    );
+    let rotated = owner
+        .post(
+            "/t/acme/incidents/contain",
+            &[("scope", "env"), ("env", "dev"), ("action", "rotate")],
+        )
+        .await;
+    let location = rotated.location.clone().unwrap_or_default();
+    assert!(
+        location.starts_with("/t/acme/incidents/rotated/"),
+        "{location}"
+    );
+    let shown = owner.follow(rotated).await;
+    assert_eq!(
+        shown.body.matches(r#"<code id="new-key-"#).count(),
+        2,
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains(">dev_"));
+    let again = owner.get(&location).await;
+    assert!(again.body.contains("already shown") && !again.body.contains(r#"<code id="new-key-"#));
+    let keys = owner.get("/t/acme/keys?env=dev&status=all").await;
+    assert_eq!(
+        keys.body.matches("status active").count(),
+        2,
+        "the successors"
+    );
+    assert_eq!(
+        keys.body.matches("status expired").count(),
+        2,
+        "the old keys stopped"
+    );
+    let audit = owner.get("/t/acme/audit").await;
+    assert!(
+        audit
+            .body
+            .contains("Replaced every dev key in an incident (2 keys)"),
+        "{}",
+        audit.body
+    );
+
     // Owners and admins only; nobody else sees the page or can post to it.
     for role in [Role::Developer, Role::Finance, Role::Viewer] {
         let member = team.get_mut(&role).unwrap();
@@ -457,4 +510,63 @@ async fn an_incident_window_is_reported_exported_and_mailed() {
     assert!(!mail.contains(&secret), "never the key in a mail");
     let audit = owner.get("/t/acme/audit").await;
     assert!(audit.body.contains("incident.notify"));
+}
+
+/// An anomaly in an environment set to suspend: the relay refuses the key within
+/// a second of the job, and a release restores it.
+#[actix_web::test]
+async fn an_anomaly_suspends_the_key_on_the_relay_and_a_release_restores_it() {
+    use airlock_console::jobs::{Job, Jobs};
+    let app = TestApp::spawn().await;
+    let t = &app.tenant;
+    let key = app.key(Env::Prod).await;
+    let prefix = RelayKey::parse(&key).unwrap().display_prefix();
+    let row = relay_key::Entity::find()
+        .filter(relay_key::Column::DisplayPrefix.eq(prefix))
+        .one(&app.db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer(&app, &key).await, "ok");
+    // 200 refusals in the last hour from a key with no history: a probe.
+    let batch: Vec<_> = (0..200)
+        .map(|i| {
+            let mut record = crate::helpers::spend_record(
+                &row,
+                0,
+                chrono::Utc::now() - chrono::Duration::seconds(i),
+            );
+            record.status_code = 403;
+            record
+        })
+        .collect();
+    airlock_schema::rollup::write_usage_batch(&app.db.conn, &batch)
+        .await
+        .unwrap();
+    airlock_console::tenant::anomalies::save_suspend_envs(
+        &t.store,
+        &t.scope,
+        &t.actor,
+        vec![Env::Prod],
+    )
+    .await
+    .unwrap();
+    let jobs = Jobs::new(app.db.conn.clone(), None, None).with_store(t.store.clone());
+    let ran = jobs
+        .run(Job::AnomalyDetection, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(ran.ends_with("1 keys suspended"), "{ran}");
+    within_a_second(&app, &key, "key_suspended").await;
+    let released = incidents::release(
+        &t.store,
+        &t.scope,
+        &t.actor,
+        &Target::Env(Env::Prod),
+        Some("checked: a test suite".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(released, 1);
+    within_a_second(&app, &key, "ok").await;
 }

@@ -244,3 +244,106 @@ async fn concurrent_requests_to_two_relays_cannot_overshoot_a_budget() {
     assert!(spent > 0 && spent <= 62_000, "spent {spent}");
     drop((a, b));
 }
+
+/// Containment reaches every relay: a person's keys revoked and an environment
+/// suspended are refused by both relays within a second, and a release lets
+/// the suspended ones back in on both.
+#[actix_web::test]
+async fn containment_is_obeyed_by_two_relays_within_a_second() {
+    use airlock_console::tenant::incidents::{self, Containment, Target};
+    use airlock_core::role::Role;
+    let Some(redis) = redis_url() else { return };
+    let db = TestDb::new().await;
+    let (tenant, prod_key, _) = tenant_and_key(&db).await;
+    let hasher = KeyHasher::new(PEPPER.as_bytes()).unwrap();
+    // Two dev keys owned by a person (with room for the test's polling).
+    tenant
+        .env_defaults(
+            Env::Dev,
+            Some(100_000),
+            Some(MicroDollars::new(1_000_000_000)),
+        )
+        .await;
+    let mallory = tenant.member("mallory@shared.test", Role::Developer).await;
+    let mut dev_keys = Vec::new();
+    for name in ["m-one", "m-two"] {
+        let created = tenant::keys::create(
+            &tenant.store,
+            &tenant.scope,
+            &tenant.actor,
+            tenant::keys::NewKey {
+                hasher: &hasher,
+                env: Env::Dev,
+                name: name.into(),
+                allowed_models: vec![],
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap();
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        let mut row: airlock_schema::entities::relay_key::ActiveModel = created.row.into();
+        row.owner_user_id = Set(Some(mallory.id));
+        row.update(&db.conn).await.unwrap();
+        dev_keys.push(created.key.expose().to_owned());
+    }
+    let relays = [start_relay(&db.url, &redis), start_relay(&db.url, &redis)];
+    let client = reqwest::Client::new();
+    let body = json!({"model": "mock", "messages": [{"role": "user", "content": "hi"}]});
+    let every = |keys: Vec<String>, expected: u16| {
+        let (client, relays, body) = (&client, &relays, &body);
+        async move {
+            let started = std::time::Instant::now();
+            for key in &keys {
+                for relay in relays {
+                    loop {
+                        let status = post(client, &relay.url, key, body).await;
+                        if status == expected {
+                            break;
+                        }
+                        assert!(
+                            started.elapsed() < std::time::Duration::from_secs(1),
+                            "a relay still answers {status}, not {expected}, after a second"
+                        );
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }
+    };
+    every(dev_keys.clone(), 200).await;
+
+    let dev = Target::Env(Env::Dev);
+    let stopped = incidents::contain(
+        &tenant.store,
+        &tenant.scope,
+        &tenant.actor,
+        &dev,
+        Containment::Suspend,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stopped, 2);
+    every(dev_keys.clone(), 401).await;
+    every(vec![prod_key.clone()], 200).await;
+    incidents::release(&tenant.store, &tenant.scope, &tenant.actor, &dev, None)
+        .await
+        .unwrap();
+    every(dev_keys.clone(), 200).await;
+
+    let person = Target::Member("mallory@shared.test".into());
+    let revoked = incidents::contain(
+        &tenant.store,
+        &tenant.scope,
+        &tenant.actor,
+        &person,
+        Containment::Revoke,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked, 2);
+    every(dev_keys, 401).await;
+    every(vec![prod_key], 200).await;
+}

@@ -212,6 +212,7 @@ impl Names<'_> {
             "incident.contain" => {
                 let verb = match self.field("containment").as_deref() {
                     Some("revoke") => "Revoked",
+                    Some("rotate") => "Replaced",
                     _ => "Suspended",
                 };
                 format!(

@@ -193,6 +193,27 @@ pub async fn contain(
         let target = form.target()?;
         let action = Containment::parse(text(&form.action).unwrap_or_default())?;
         let note = form.note()?;
+        if action == Containment::Rotate {
+            let replaced = incidents::rotate_all(
+                &state.store,
+                &page.scope,
+                &page.actor(&req),
+                &state.hasher,
+                &target,
+                note,
+            )
+            .await?;
+            // The new keys, once, by post-redirect-get (never in a URL).
+            let shown = RotatedShown {
+                tenant_id: page.scope.tenant_id(),
+                replaced,
+            };
+            let ticket = crate::shown_once::hold(&state, &page.user, &shown).await?;
+            return Ok(redirect(&format!(
+                "/t/{}/incidents/rotated/{ticket}",
+                page.slug()
+            )));
+        }
         incidents::contain(
             &state.store,
             &page.scope,
@@ -204,7 +225,7 @@ pub async fn contain(
         .await?;
         let done = match action {
             Containment::Suspend => "keys-suspended",
-            Containment::Revoke => "keys-revoked",
+            Containment::Revoke | Containment::Rotate => "keys-revoked",
         };
         Ok(redirect(&format!(
             "/t/{}/incidents?done={done}",
@@ -413,4 +434,36 @@ pub async fn notify(
     })?;
     *response.status_mut() = actix_web::http::StatusCode::OK;
     Ok(response)
+}
+
+/// The replacements of a rotate-all, held once for their page.
+#[derive(serde::Serialize, Deserialize)]
+struct RotatedShown {
+    tenant_id: uuid::Uuid,
+    replaced: Vec<incidents::Replacement>,
+}
+
+#[derive(Template)]
+#[template(path = "console/incident_rotated.html")]
+struct RotatedPage {
+    layout: Layout,
+    /// `None`: already shown.
+    replaced: Option<Vec<incidents::Replacement>>,
+}
+
+/// The new keys of a rotate-all, once; afterwards "already shown".
+pub async fn rotated(
+    state: web::Data<ConsoleState>,
+    page: TenantPage,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ConsoleError> {
+    page.scope.require(Permission::RespondToIncidents)?;
+    let (_, ticket) = path.into_inner();
+    let shown = crate::shown_once::take::<RotatedShown>(&state, &page.user, &ticket)
+        .await?
+        .filter(|shown| shown.tenant_id == page.scope.tenant_id());
+    render(&RotatedPage {
+        layout: page.layout(&state).await?,
+        replaced: shown.map(|s| s.replaced),
+    })
 }

@@ -56,6 +56,8 @@ pub enum Containment {
     Suspend,
     /// Refused for good.
     Revoke,
+    /// Replaced: each key gets a successor (shown once) and stops at once.
+    Rotate,
 }
 
 impl Containment {
@@ -63,9 +65,10 @@ impl Containment {
         match text {
             "suspend" => Ok(Containment::Suspend),
             "revoke" => Ok(Containment::Revoke),
+            "rotate" => Ok(Containment::Rotate),
             _ => Err(ConsoleError::InvalidParam(
                 "action",
-                "action: choose suspend (until released) or revoke (for good)".into(),
+                "action: choose suspend (until released), revoke (for good) or rotate (new keys, the old ones stop now)".into(),
             )),
         }
     }
@@ -74,6 +77,7 @@ impl Containment {
         match self {
             Containment::Suspend => "suspend",
             Containment::Revoke => "revoke",
+            Containment::Rotate => "rotate",
         }
     }
 }
@@ -173,6 +177,11 @@ pub async fn contain(
     note: Option<String>,
 ) -> Result<usize, ConsoleError> {
     scope.require(Permission::RespondToIncidents)?;
+    if action == Containment::Rotate {
+        return Err(ConsoleError::Invalid(
+            "rotating keys makes new ones: use rotate_all".into(),
+        ));
+    }
     let txn = store.db().begin().await?;
     let mut keys = targeted(&txn, scope, target).await?;
     if action == Containment::Suspend {
@@ -183,7 +192,7 @@ pub async fn contain(
     let now = Utc::now();
     let column = match action {
         Containment::Suspend => relay_key::Column::SuspendedAt,
-        Containment::Revoke => relay_key::Column::RevokedAt,
+        Containment::Revoke | Containment::Rotate => relay_key::Column::RevokedAt,
     };
     relay_key::Entity::update_many()
         .col_expr(column, Expr::value(now))
@@ -628,4 +637,82 @@ pub async fn notify(
     )
     .await?;
     Ok(to.len())
+}
+
+/// One key replaced in an incident: the old prefix and name, and the new key,
+/// to be shown once.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Replacement {
+    pub old_prefix: String,
+    pub name: String,
+    pub env: String,
+    pub new_key: String,
+}
+
+/// Rotates every working key of `target` with no grace (each old key stops at
+/// once; its successor has the same settings and expiry). Each rotation is its
+/// own `key.rotate` event, and the containment one `incident.contain` event.
+/// The new keys are returned to be shown once, never stored in clear.
+pub async fn rotate_all(
+    store: &Store,
+    scope: &TenantScope,
+    actor: &Actor,
+    hasher: &airlock_core::key::KeyHasher,
+    target: &Target,
+    note: Option<String>,
+) -> Result<Vec<Replacement>, ConsoleError> {
+    scope.require(Permission::RespondToIncidents)?;
+    let now = Utc::now();
+    let keys: Vec<relay_key::Model> = targeted(store.db(), scope, target)
+        .await?
+        .filter(relay_key::Column::SuspendedAt.is_null())
+        .filter(relay_key::Column::GraceUntil.is_null())
+        .all(store.db())
+        .await?
+        .into_iter()
+        .filter(|k| super::keys::state_of(k, now).works())
+        .collect();
+    let mut replaced = Vec::new();
+    for key in keys {
+        let rotated = super::keys::rotate(
+            store,
+            scope,
+            actor,
+            super::keys::Rotation {
+                hasher,
+                key_id: key.id,
+                grace_hours: 0,
+            },
+        )
+        .await?;
+        replaced.push(Replacement {
+            old_prefix: key.display_prefix.clone(),
+            name: key.name.clone(),
+            env: key.env.to_string(),
+            new_key: rotated.key.expose().to_owned(),
+        });
+    }
+    let txn = store.db().begin().await?;
+    let prefixes: Vec<&str> = replaced.iter().map(|r| r.old_prefix.as_str()).collect();
+    audit::commit_with(
+        txn,
+        store,
+        scope,
+        actor,
+        Event {
+            action: "incident.contain",
+            target_type: "tenant",
+            target_id: Some(scope.tenant_id().to_string()),
+            before: None,
+            after: Some(json!({
+                "scope": target.describe(),
+                "containment": "rotate",
+                "keys": replaced.len(),
+                "prefixes": prefixes,
+                "note": note,
+            })),
+        },
+    )
+    .await?;
+    Ok(replaced)
 }
