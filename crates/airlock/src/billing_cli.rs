@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use airlock_console::billing::Billing;
 use airlock_console::billing::reconcile::{self, ReconcileError};
@@ -15,7 +14,6 @@ use airlock_console::tenant::billing::{self as tenant_billing, BillingInput, per
 use airlock_console::tenant::{Actor, Store, TenantScope};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use sea_orm::DatabaseConnection;
 
 use crate::config::{Config, JWT_SECRET, STRIPE_SECRET_KEY, SecretSource, audit_key};
 use crate::serve::connect;
@@ -218,27 +216,4 @@ fn print_syncs(results: &[TenantSync]) -> usize {
         }
     }
     failed
-}
-
-/// Syncs every tenant every `interval` while the server runs. A failed sync
-/// is recorded on the tenant's billing row and retried next time.
-pub fn spawn_background_sync(db: DatabaseConnection, billing: Arc<Billing>, interval: Duration) {
-    if interval.is_zero() {
-        return;
-    }
-    actix_web::rt::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match sync::sync_all(&db, &billing.api).await {
-                Ok(results) => {
-                    for r in results.iter().filter(|r| r.error.is_some() || r.sent > 0) {
-                        tracing::info!(tenant = %r.slug, sent = r.sent, unsent = r.unsent, failed = r.error.is_some(), "billing sync");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "billing sync could not read the tenants"),
-            }
-        }
-    });
 }

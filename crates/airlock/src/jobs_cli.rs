@@ -27,7 +27,8 @@ pub struct JobsArgs {
 enum JobsCommand {
     /// Run every job once now, or only `--job NAME`.
     RunOnce {
-        /// budget-alerts, rotation-reminders, anomaly-detection or alert-mail.
+        /// budget-alerts, rotation-reminders, anomaly-detection, alert-mail or
+        /// billing-sync.
         #[arg(long, value_parser = parse_job)]
         job: Option<Job>,
     },
@@ -44,7 +45,9 @@ pub async fn run(mut config: Config, args: JobsArgs) -> anyhow::Result<()> {
     use_data_dir(&mut config, args.data_dir.as_ref());
     let JobsCommand::RunOnce { job } = args.command;
     let db = connect(&config).await?;
-    let jobs = Jobs::new(db, config.mailer()?, config.console_public_url.clone());
+    let billing = config.console_settings()?.billing;
+    let jobs = Jobs::new(db, config.mailer()?, config.console_public_url.clone())
+        .with_billing(billing, std::time::Duration::ZERO);
     let chosen: Vec<Job> = match job {
         Some(job) => vec![job],
         None => Job::ALL.to_vec(),

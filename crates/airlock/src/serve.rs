@@ -137,7 +137,7 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or(config.console_addr.clone());
     let mut console_settings = config.console_settings()?;
     console_settings.egress = demo_egress.clone();
-    start_billing_sync(&db, &console_settings, &config);
+    let billing = console_settings.billing.clone();
     let console_secrets = secrets.console();
     let mut settings = config.relay_settings()?;
     // The demo's upstream is usually `airlock mock-upstream` on this machine:
@@ -162,7 +162,8 @@ pub async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let (console, console_url, console_addrs) = bind_console(console_state, &console_addr)?;
     airlock_console::jobs::spawn(
         airlock_console::jobs::Jobs::new(db, config.mailer()?, Some(console_url.clone()))
-            .with_store(store),
+            .with_store(store)
+            .with_billing(billing, billing_interval(&config)),
         std::time::Duration::from_secs(config.jobs.interval_secs),
     );
     let metrics = bind_metrics(&runtime, &config)?;
@@ -376,20 +377,10 @@ fn bind_console(state: Arc<ConsoleState>, addr: &str) -> anyhow::Result<(Running
     Ok((server.run(), url, addrs))
 }
 
-/// The console's process reports usage to Stripe in the background when
-/// billing is connected (`billing.sync_interval_secs`; 0: only on demand).
-fn start_billing_sync(
-    db: &DatabaseConnection,
-    settings: &airlock_console::ConsoleSettings,
-    config: &Config,
-) {
-    if let Some(billing) = &settings.billing {
-        crate::billing_cli::spawn_background_sync(
-            db.clone(),
-            billing.clone(),
-            std::time::Duration::from_secs(config.billing.sync_interval_secs),
-        );
-    }
+/// How often the job runner reports usage to Stripe (`billing.sync_interval_secs`;
+/// 0: only on demand).
+fn billing_interval(config: &Config) -> std::time::Duration {
+    std::time::Duration::from_secs(config.billing.sync_interval_secs)
 }
 
 pub async fn run_planes(
@@ -405,7 +396,7 @@ pub async fn run_planes(
     let mut own = Vec::new();
     if console {
         let console_settings = config.console_settings()?;
-        start_billing_sync(&db, &console_settings, &config);
+        let billing = console_settings.billing.clone();
         let state = ConsoleState::new(
             db.clone(),
             secrets.console(),
@@ -419,7 +410,8 @@ pub async fn run_planes(
                 config.mailer()?,
                 config.console_public_url.clone().filter(|u| !u.is_empty()),
             )
-            .with_store(state.store.clone()),
+            .with_store(state.store.clone())
+            .with_billing(billing, billing_interval(&config)),
             std::time::Duration::from_secs(config.jobs.interval_secs),
         );
         let addr = args

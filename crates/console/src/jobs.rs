@@ -1,5 +1,5 @@
 //! The job runner: the one place for periodic work (budget alerts, rotation
-//! reminders, anomaly detection, and their mail). A server runs every job each `jobs.interval_secs`; `airlock jobs
+//! reminders, anomaly detection, their mail, and the Stripe billing sync). A server runs every job each `jobs.interval_secs`; `airlock jobs
 //! run-once` runs them now, for operators and tests.
 //!
 //! Several servers may share one database. Before a scheduled run an instance
@@ -33,15 +33,19 @@ pub enum Job {
     AnomalyDetection,
     /// Sends alerts' mail, retrying failures.
     AlertMail,
+    /// Reports usage to Stripe (when billing is on), every
+    /// `billing.sync_interval_secs` rather than every tick.
+    BillingSync,
 }
 
 impl Job {
     /// In the order one tick runs them: alerts fired in a tick are mailed in it.
-    pub const ALL: [Job; 4] = [
+    pub const ALL: [Job; 5] = [
         Job::BudgetAlerts,
         Job::RotationReminders,
         Job::AnomalyDetection,
         Job::AlertMail,
+        Job::BillingSync,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +54,7 @@ impl Job {
             Job::RotationReminders => "rotation-reminders",
             Job::AnomalyDetection => "anomaly-detection",
             Job::AlertMail => "alert-mail",
+            Job::BillingSync => "billing-sync",
         }
     }
 
@@ -69,6 +74,9 @@ pub struct Jobs {
     /// The tenant layer with the audit key, when the runner has it: automatic
     /// suspensions are then in the audit log (else in the alert only).
     pub store: Option<crate::tenant::Store>,
+    /// Stripe billing, when it is on, and how often to report to it (zero: only
+    /// on demand).
+    pub billing: Option<(std::sync::Arc<crate::billing::Billing>, Duration)>,
 }
 
 impl Jobs {
@@ -83,7 +91,18 @@ impl Jobs {
             console_url,
             holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             store: None,
+            billing: None,
         }
+    }
+
+    /// Reports usage to Stripe every `interval` (zero: only on demand).
+    pub fn with_billing(
+        mut self,
+        billing: Option<std::sync::Arc<crate::billing::Billing>>,
+        interval: Duration,
+    ) -> Jobs {
+        self.billing = billing.map(|b| (b, interval));
+        self
     }
 
     /// Records what the jobs change (automatic suspensions) in the audit log.
@@ -129,6 +148,22 @@ impl Jobs {
                     done.suspended
                 ))
             }
+            Job::BillingSync => match &self.billing {
+                Some((billing, _)) => {
+                    let results = crate::billing::sync::sync_all(&self.db, &billing.api).await?;
+                    let sent: usize = results.iter().map(|r| r.sent).sum();
+                    let failed = results.iter().filter(|r| r.error.is_some()).count();
+                    for r in results.iter().filter(|r| r.error.is_some() || r.sent > 0) {
+                        tracing::info!(tenant = %r.slug, sent = r.sent, unsent = r.unsent, failed = r.error.is_some(), "billing sync");
+                    }
+                    Ok(format!(
+                        "{}: {} tenants, {sent} reports sent, {failed} failed (retried next time)",
+                        job.name(),
+                        results.len()
+                    ))
+                }
+                None => Ok(format!("{}: billing is off (no Stripe key)", job.name())),
+            },
             Job::AlertMail => match &self.mailer {
                 Some(mailer) => {
                     let done = alerts::send_pending_mail(
@@ -157,9 +192,17 @@ impl Jobs {
     pub async fn tick(&self, interval: Duration) {
         for job in Job::ALL {
             let now = Utc::now();
+            // Billing reports on its own, longer interval (or only on demand).
+            let every = match job {
+                Job::BillingSync => match &self.billing {
+                    Some((_, every)) if !every.is_zero() => *every,
+                    _ => continue,
+                },
+                _ => interval,
+            };
             // Held for 90 % of the interval: the next tick, here or elsewhere, finds
             // it free again even if clocks or ticks drift a little.
-            let hold = chrono::Duration::from_std(interval.mul_f64(0.9))
+            let hold = chrono::Duration::from_std(every.mul_f64(0.9))
                 .unwrap_or(chrono::Duration::seconds(1));
             match try_lease(&self.db, job.name(), &self.holder, now, now + hold).await {
                 Ok(true) => match self.run(job, now).await {
@@ -219,7 +262,9 @@ pub fn spawn(jobs: Jobs, interval: Duration) {
         return;
     }
     actix_web::rt::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
+        // The first run one interval after start: a server just started (and an
+        // operator's CLI working beside it) has the database to itself first.
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;

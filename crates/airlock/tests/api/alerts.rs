@@ -74,6 +74,15 @@ async fn each_budget_threshold_fires_once_per_period_and_reaches_the_right_peopl
     let mut limited: relay_key::ActiveModel = key.clone().into();
     limited.monthly_budget_micros = Set(Some(1_000_000));
     limited.update(&db.conn).await.unwrap();
+    // The tenant's own monthly budget: $10.
+    let acme = airlock_schema::entities::tenant::Entity::find()
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut capped: airlock_schema::entities::tenant::ActiveModel = acme.into();
+    capped.monthly_budget_micros = Set(Some(10_000_000));
+    capped.update(&db.conn).await.unwrap();
     let jobs = Jobs::new(
         db.conn.clone(),
         Some(mailer(&smtp_url)),
@@ -140,11 +149,12 @@ async fn each_budget_threshold_fires_once_per_period_and_reaches_the_right_peopl
     assert!(page.body.contains(r#"name="rotation" checked"#));
 
     // Past 100 % of the key and of the dev environment's $5 at once: each fires
-    // its highest threshold only (100), and 80 never comes for the key.
+    // its highest threshold only (100), and 80 never comes for the key; the
+    // tenant's $10 is at 51 %: its 50 % alert.
     spend(&db, &key, 4_500_000).await;
     assert_eq!(
         run(Job::BudgetAlerts).await.unwrap(),
-        "budget-alerts: 1 tenants checked, 2 alerts fired"
+        "budget-alerts: 1 tenants checked, 3 alerts fired"
     );
     assert_eq!(
         run(Job::BudgetAlerts).await.unwrap(),
@@ -152,7 +162,15 @@ async fn each_budget_threshold_fires_once_per_period_and_reaches_the_right_peopl
     );
     run(Job::AlertMail).await.unwrap();
     let mails = received(&sink);
-    assert_eq!(mails.len(), 3);
+    assert_eq!(mails.len(), 4);
+    let tenant_mail = mails
+        .iter()
+        .find(|m| m.contains("the tenant's budget at 51 %"))
+        .expect("the tenant's alert");
+    assert_eq!(
+        recipients(tenant_mail),
+        ["finance@acme.test", "owner@acme.test"]
+    );
     let env_mail = mails
         .iter()
         .find(|m| m.contains("the dev budget at 102 %"))
@@ -180,11 +198,11 @@ async fn each_budget_threshold_fires_once_per_period_and_reaches_the_right_peopl
     assert_eq!(page.status, 200);
     assert_eq!(
         page.body.matches("<li class=\"").count(),
-        3,
+        4,
         "{}",
         page.body
     );
-    assert!(page.body.contains("aria-label=\"3 not acknowledged\""));
+    assert!(page.body.contains("aria-label=\"4 not acknowledged\""));
     assert!(page.body.contains("Mailed "));
     assert!(!page.body.contains(">Acknowledge<"), "viewers only read");
     let first = alert::Entity::find().one(&db.conn).await.unwrap().unwrap();
@@ -199,7 +217,7 @@ async fn each_budget_threshold_fires_once_per_period_and_reaches_the_right_peopl
         .await;
     let page = finance.follow(done).await;
     assert!(page.body.contains("Alert acknowledged."));
-    assert!(page.body.contains("aria-label=\"2 not acknowledged\""));
+    assert!(page.body.contains("aria-label=\"3 not acknowledged\""));
     let audit = team
         .get_mut(&Role::Owner)
         .unwrap()
@@ -562,6 +580,16 @@ async fn anomalies_fire_on_planted_patterns_not_on_normal_traffic_and_can_suspen
     let steady = aged_key(&tenant, &db, Env::Dev).await;
     let stolen = aged_key(&tenant, &db, Env::Dev).await;
     let probed = aged_key(&tenant, &db, Env::Prod).await;
+    let upgraded = aged_key(&tenant, &db, Env::Dev).await;
+    // Same model names as always, each request 40 times the usual cost.
+    let pricier: Vec<_> = (0..25)
+        .map(|i| {
+            let mut record = now_record(&upgraded, "gpt-4o-mini", "203.0.113.5", 200, i);
+            record.cost_micros = 40_000;
+            record
+        })
+        .collect();
+    history_and_hour(&db, &upgraded, pricier).await;
     history_and_hour(
         &db,
         &steady,
@@ -595,7 +623,7 @@ async fn anomalies_fire_on_planted_patterns_not_on_normal_traffic_and_can_suspen
     let jobs = Jobs::new(db.conn.clone(), None, None).with_store(tenant.store.clone());
     assert_eq!(
         jobs.run(Job::AnomalyDetection, Utc::now()).await.unwrap(),
-        "anomaly-detection: 3 keys checked, 4 anomalies, 1 keys suspended"
+        "anomaly-detection: 4 keys checked, 5 anomalies, 1 keys suspended"
     );
     let alerts = alert::Entity::find()
         .filter(alert::Column::Kind.eq("anomaly"))
@@ -617,6 +645,18 @@ async fn anomalies_fire_on_planted_patterns_not_on_normal_traffic_and_can_suspen
     );
     assert_eq!(of(&stolen), ["new model", "new network", "request spike"]);
     assert_eq!(of(&probed), ["refusal spike"]);
+    assert_eq!(of(&upgraded), ["pricier requests"]);
+    let pricier = alerts
+        .iter()
+        .find(|a| a.subject.ends_with("pricier requests"))
+        .unwrap();
+    assert!(
+        pricier
+            .body
+            .contains("paid $0.04 a request in the last hour, 40 times its usual $0.001"),
+        "{}",
+        pricier.body
+    );
     let spike = alerts
         .iter()
         .find(|a| a.subject.ends_with("request spike"))
@@ -624,7 +664,7 @@ async fn anomalies_fire_on_planted_patterns_not_on_normal_traffic_and_can_suspen
     assert!(
         spike
             .body
-            .contains("601 requests in the last hour; usually 20"),
+            .contains(") made 601 requests in the last hour; usually 20"),
         "{}",
         spike.body
     );
@@ -670,7 +710,7 @@ async fn anomalies_fire_on_planted_patterns_not_on_normal_traffic_and_can_suspen
     // Once per key, kind and hour.
     assert_eq!(
         jobs.run(Job::AnomalyDetection, Utc::now()).await.unwrap(),
-        "anomaly-detection: 3 keys checked, 0 anomalies, 0 keys suspended"
+        "anomaly-detection: 4 keys checked, 0 anomalies, 0 keys suspended"
     );
 }
 

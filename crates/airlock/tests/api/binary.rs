@@ -639,6 +639,7 @@ fn jobs_run_once_runs_every_job_with_only_a_database() {
             "rotation-reminders: 0 keys near their deadline, 0 reminders fired",
             "anomaly-detection: 0 keys checked, 0 anomalies, 0 keys suspended",
             "alert-mail: no mail server configured (smtp_url)",
+            "billing-sync: billing is off (no Stripe key)",
         ]
     );
     let wrong = airlock()
@@ -650,7 +651,7 @@ fn jobs_run_once_runs_every_job_with_only_a_database() {
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(
         stderr.contains(
-            "no job `everything`; the jobs are budget-alerts, rotation-reminders, anomaly-detection, alert-mail"
+            "no job `everything`; the jobs are budget-alerts, rotation-reminders, anomaly-detection, alert-mail, billing-sync"
         ),
         "{stderr}"
     );

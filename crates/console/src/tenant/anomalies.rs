@@ -5,7 +5,8 @@
 //!   probing): the hour against the same hour of each of the previous 14 days of
 //!   that key ([`spike_threshold`]: median plus six robust deviations, with a
 //!   floor, and a higher floor for keys with less than three days of history);
-//! - **a model the key never used** in its previous 30 days;
+//! - **a model the key never used** in its previous 30 days, and **requests five
+//!   times pricier** than the key's usual (a switch to a more expensive model);
 //! - **a client network never seen** for the key in its previous 30 days (a /24
 //!   for IPv4, a /48 for IPv6), and **more than 20 networks** in one hour.
 //!
@@ -42,6 +43,12 @@ const HISTORY_DAYS: i64 = 30;
 const DEVIATIONS: f64 = 6.0;
 /// Distinct client networks in one hour that are too many for one key.
 pub const MAX_NETWORKS_PER_HOUR: usize = 20;
+/// How many times its usual cost per request makes a key's hour "pricier"
+/// (a switch to a more expensive model), when the hour has at least
+/// [`PRICIER_MIN_REQUESTS`] requests and costs at least [`PRICIER_MIN_MICROS`].
+const PRICIER_FACTOR: f64 = 5.0;
+const PRICIER_MIN_REQUESTS: i64 = 20;
+const PRICIER_MIN_MICROS: i64 = 100_000;
 
 /// What is measured, with its floors: (established key, key with < 3 days).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +216,7 @@ impl Anomaly {
             "refusal_spike" => 3,
             "new_model" => 4,
             "new_network" => 5,
+            "pricier_requests" => 7,
             _ => 6,
         }
     }
@@ -319,23 +327,48 @@ fn spikes(current: Hour, baseline: &[Hour]) -> Vec<Anomaly> {
             series(|h| h.refusals),
         ),
     ];
+    // A switch to a pricier model shows as the cost of a request: this hour's
+    // against the median of the days the key made requests.
+    let usual_per_request: Vec<f64> = baseline
+        .iter()
+        .filter(|h| h.requests > 0)
+        .map(|h| h.cost as f64 / h.requests as f64)
+        .collect();
+    if current.requests >= PRICIER_MIN_REQUESTS
+        && current.cost >= PRICIER_MIN_MICROS
+        && usual_per_request.len() >= 3
+    {
+        let usual = median(&usual_per_request);
+        let now = current.cost as f64 / current.requests as f64;
+        if usual > 0.0 && now >= PRICIER_FACTOR * usual {
+            found.push(Anomaly {
+                code: "pricier_requests",
+                evidence: format!(
+                    "paid {} a request in the last hour, {:.0} times its usual {} (a switch to a pricier model?)",
+                    money(now.round() as i64),
+                    now / usual,
+                    money(usual.round() as i64)
+                ),
+            });
+        }
+    }
     for (measure, code, now, history) in checks {
         if let Some(threshold) = spike_threshold(measure, now as f64, &history) {
             let usual = median(&history);
             let evidence = match measure {
                 Measure::Cost => format!(
-                    "{} spent in the last hour; the same hour usually costs {} (median of {} days); the alert level was {}",
+                    "spent {} in the last hour; the same hour usually costs {} (median of {} days); the alert level was {}",
                     money(now),
                     money(usual as i64),
                     history.len(),
                     money(threshold as i64)
                 ),
                 Measure::Requests => format!(
-                    "{now} requests in the last hour; usually {usual:.0} (median of the same hour on {} days); the alert level was {threshold:.0}",
+                    "made {now} requests in the last hour; usually {usual:.0} (median of the same hour on {} days); the alert level was {threshold:.0}",
                     history.len()
                 ),
                 Measure::Refusals => format!(
-                    "{now} requests refused with 401, 403 or 429 in the last hour; usually {usual:.0}; the alert level was {threshold:.0}"
+                    "had {now} requests refused with 401, 403 or 429 in the last hour; usually {usual:.0}; the alert level was {threshold:.0}"
                 ),
             };
             found.push(Anomaly { code, evidence });

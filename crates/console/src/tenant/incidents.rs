@@ -182,25 +182,19 @@ pub async fn contain(
             "rotating keys makes new ones: use rotate_all".into(),
         ));
     }
-    let txn = store.db().begin().await?;
-    let mut keys = targeted(&txn, scope, target).await?;
+    // Who the target is, read before the transaction: inside it the first
+    // statement is the write, so SQLite takes the write lock at once (a read
+    // first would make a concurrent writer, the usage writer, fail this one).
+    let mut keys = targeted(store.db(), scope, target).await?;
     if action == Containment::Suspend {
         keys = keys.filter(relay_key::Column::SuspendedAt.is_null());
     }
-    let rows = keys.all(&txn).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|k| k.id).collect();
-    let now = Utc::now();
     let column = match action {
         Containment::Suspend => relay_key::Column::SuspendedAt,
         Containment::Revoke | Containment::Rotate => relay_key::Column::RevokedAt,
     };
-    relay_key::Entity::update_many()
-        .col_expr(column, Expr::value(now))
-        .col_expr(relay_key::Column::UpdatedAt, Expr::value(now))
-        .filter(relay_key::Column::Id.is_in(ids.clone()))
-        .exec(&txn)
-        .await?;
-    let prefixes: Vec<&str> = rows.iter().map(|k| k.display_prefix.as_str()).collect();
+    let named = named_by(store.db(), scope, target).await?;
+    let (txn, prefixes) = write_then_read(store, keys, named, column, Some(Utc::now())).await?;
     audit::commit_with(
         txn,
         store,
@@ -214,14 +208,51 @@ pub async fn contain(
             after: Some(json!({
                 "scope": target.describe(),
                 "containment": action.as_str(),
-                "keys": ids.len(),
+                "keys": prefixes.len(),
                 "prefixes": prefixes,
                 "note": note,
             })),
         },
     )
     .await?;
-    Ok(ids.len())
+    Ok(prefixes.len())
+}
+
+/// Sets `column` to `value` on the keys of `keys` in a new transaction, as its
+/// first statement, and reads back which of the target's keys (`named`, before
+/// any state filter) it changed, marked by the same `updated_at`. The caller
+/// commits.
+async fn write_then_read(
+    store: &Store,
+    keys: Select<relay_key::Entity>,
+    named: Select<relay_key::Entity>,
+    column: relay_key::Column,
+    value: Option<chrono::DateTime<Utc>>,
+) -> Result<(sea_orm::DatabaseTransaction, Vec<String>), ConsoleError> {
+    use chrono::SubsecRound;
+    use sea_orm::QueryTrait;
+    // Microseconds: what both databases keep, so the mark reads back equal.
+    let now = Utc::now().trunc_subsecs(6);
+    let ids = keys
+        .select_only()
+        .column(relay_key::Column::Id)
+        .into_query();
+    let txn = store.db().begin().await?;
+    relay_key::Entity::update_many()
+        .col_expr(column, Expr::value(value.map(|_| now)))
+        .col_expr(relay_key::Column::UpdatedAt, Expr::value(now))
+        .filter(relay_key::Column::Id.in_subquery(ids))
+        .exec(&txn)
+        .await?;
+    let prefixes: Vec<String> = named
+        .select_only()
+        .column(relay_key::Column::DisplayPrefix)
+        .filter(relay_key::Column::UpdatedAt.eq(now))
+        .order_by_asc(relay_key::Column::DisplayPrefix)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    Ok((txn, prefixes))
 }
 
 /// Lifts the suspensions of `target` (revoked keys stay revoked), audited with
@@ -234,23 +265,12 @@ pub async fn release(
     note: Option<String>,
 ) -> Result<usize, ConsoleError> {
     scope.require(Permission::RespondToIncidents)?;
-    let txn = store.db().begin().await?;
-    let rows = targeted(&txn, scope, target)
+    let keys = targeted(store.db(), scope, target)
         .await?
-        .filter(relay_key::Column::SuspendedAt.is_not_null())
-        .all(&txn)
-        .await?;
-    let ids: Vec<Uuid> = rows.iter().map(|k| k.id).collect();
-    relay_key::Entity::update_many()
-        .col_expr(
-            relay_key::Column::SuspendedAt,
-            Expr::value(Option::<chrono::DateTime<Utc>>::None),
-        )
-        .col_expr(relay_key::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(relay_key::Column::Id.is_in(ids.clone()))
-        .exec(&txn)
-        .await?;
-    let prefixes: Vec<&str> = rows.iter().map(|k| k.display_prefix.as_str()).collect();
+        .filter(relay_key::Column::SuspendedAt.is_not_null());
+    let named = named_by(store.db(), scope, target).await?;
+    let (txn, prefixes) =
+        write_then_read(store, keys, named, relay_key::Column::SuspendedAt, None).await?;
     audit::commit_with(
         txn,
         store,
@@ -263,14 +283,14 @@ pub async fn release(
             before: None,
             after: Some(json!({
                 "scope": target.describe(),
-                "keys": ids.len(),
+                "keys": prefixes.len(),
                 "prefixes": prefixes,
                 "note": note,
             })),
         },
     )
     .await?;
-    Ok(ids.len())
+    Ok(prefixes.len())
 }
 
 #[cfg(test)]
