@@ -1,9 +1,10 @@
 //! `airlock incident contain|release`: the console's incident steps from the
-//! shell, for operators and scripts. Like `airlock admin` they sign the tenant's
-//! audit log, so they need `AIRLOCK_JWT_SECRET` (or a demo's `--data-dir`): a
-//! containment nobody can find in the audit log afterwards would be an incident
-//! of its own. They need no other secret; the relays pick the change up from the
-//! database within a second.
+//! shell, for operators and scripts. They need only the database: the relays
+//! pick the change up from it within a second. With `AIRLOCK_JWT_SECRET` (or a
+//! demo's `--data-dir`) each step is in the tenant's audit log like the
+//! console's; without it (an operator on another host in a hurry) the keys are
+//! stopped all the same and the command says the step is not in the audit log,
+//! so nobody takes its absence there for "nothing happened".
 
 use std::path::PathBuf;
 
@@ -88,13 +89,21 @@ enum IncidentCommand {
 
 pub async fn run(mut config: Config, args: IncidentArgs) -> anyhow::Result<()> {
     use_data_dir(&mut config, args.data_dir.as_ref());
-    let secrets = SecretSource::for_cli(&config, args.data_dir.as_deref())?;
-    let jwt = secrets.require(JWT_SECRET).context(
-        "incident commands sign the tenant's audit log with a key derived from AIRLOCK_JWT_SECRET",
-    )?;
+    let jwt = SecretSource::for_cli(&config, args.data_dir.as_deref())?.read(JWT_SECRET)?;
     let db = connect(&config).await?;
-    let store = Store::new(db, audit_key(&jwt)?);
+    // Audited when the audit key can be derived.
+    let store = match &jwt {
+        Some(jwt) => Some(Store::new(db.clone(), audit_key(jwt)?)),
+        None => None,
+    };
     let actor = Actor::cli();
+    let say_unaudited = |store: &Option<Store>| {
+        if store.is_none() {
+            println!(
+                "(not in the tenant's audit log: set {JWT_SECRET} to record CLI steps there; record this one by hand)"
+            );
+        }
+    };
     match args.command {
         IncidentCommand::Contain {
             tenant,
@@ -102,15 +111,19 @@ pub async fn run(mut config: Config, args: IncidentArgs) -> anyhow::Result<()> {
             action,
             note,
         } => {
-            let scope = scope(&store, &tenant).await?;
+            let scope = scope(&db, &tenant).await?;
             let target = whose.target();
             let containment = match action {
                 Action::Suspend => Containment::Suspend,
                 Action::Revoke => Containment::Revoke,
             };
             let note = incidents::check_note(&note)?;
-            let stopped =
-                incidents::contain(&store, &scope, &actor, &target, containment, note).await?;
+            let stopped = match &store {
+                Some(store) => {
+                    incidents::contain(store, &scope, &actor, &target, containment, note).await?
+                }
+                None => incidents::contain_unaudited(&db, &scope, &target, containment).await?,
+            };
             let verb = match containment {
                 Containment::Suspend => "suspended",
                 Containment::Revoke | Containment::Rotate => "revoked",
@@ -120,28 +133,33 @@ pub async fn run(mut config: Config, args: IncidentArgs) -> anyhow::Result<()> {
                 if stopped == 1 { "key" } else { "keys" },
                 target.describe()
             );
+            say_unaudited(&store);
         }
         IncidentCommand::Release {
             tenant,
             whose,
             note,
         } => {
-            let scope = scope(&store, &tenant).await?;
+            let scope = scope(&db, &tenant).await?;
             let target = whose.target();
             let note = incidents::check_note(&note)?;
-            let released = incidents::release(&store, &scope, &actor, &target, note).await?;
+            let released = match &store {
+                Some(store) => incidents::release(store, &scope, &actor, &target, note).await?,
+                None => incidents::release_unaudited(&db, &scope, &target).await?,
+            };
             println!(
                 "{tenant}: released {released} {} ({}); they work again within a second",
                 if released == 1 { "key" } else { "keys" },
                 target.describe()
             );
+            say_unaudited(&store);
         }
     }
     Ok(())
 }
 
-async fn scope(store: &Store, slug: &str) -> anyhow::Result<TenantScope> {
-    TenantScope::operator(store.db(), slug)
+async fn scope(db: &sea_orm::DatabaseConnection, slug: &str) -> anyhow::Result<TenantScope> {
+    TenantScope::operator(db, slug)
         .await
         .with_context(|| format!("no tenant with the address `{slug}`"))
 }

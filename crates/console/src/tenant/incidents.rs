@@ -176,25 +176,7 @@ pub async fn contain(
     action: Containment,
     note: Option<String>,
 ) -> Result<usize, ConsoleError> {
-    scope.require(Permission::RespondToIncidents)?;
-    if action == Containment::Rotate {
-        return Err(ConsoleError::Invalid(
-            "rotating keys makes new ones: use rotate_all".into(),
-        ));
-    }
-    // Who the target is, read before the transaction: inside it the first
-    // statement is the write, so SQLite takes the write lock at once (a read
-    // first would make a concurrent writer, the usage writer, fail this one).
-    let mut keys = targeted(store.db(), scope, target).await?;
-    if action == Containment::Suspend {
-        keys = keys.filter(relay_key::Column::SuspendedAt.is_null());
-    }
-    let column = match action {
-        Containment::Suspend => relay_key::Column::SuspendedAt,
-        Containment::Revoke | Containment::Rotate => relay_key::Column::RevokedAt,
-    };
-    let named = named_by(store.db(), scope, target).await?;
-    let (txn, prefixes) = write_then_read(store, keys, named, column, Some(Utc::now())).await?;
+    let (txn, prefixes) = stop(store.db(), scope, target, action).await?;
     audit::commit_with(
         txn,
         store,
@@ -218,12 +200,53 @@ pub async fn contain(
     Ok(prefixes.len())
 }
 
+/// The same without an audit event, for the operator's CLI when it cannot sign
+/// the audit log (no `AIRLOCK_JWT_SECRET`); the CLI says so.
+pub async fn contain_unaudited(
+    db: &sea_orm::DatabaseConnection,
+    scope: &TenantScope,
+    target: &Target,
+    action: Containment,
+) -> Result<usize, ConsoleError> {
+    let (txn, prefixes) = stop(db, scope, target, action).await?;
+    txn.commit().await?;
+    Ok(prefixes.len())
+}
+
+/// Suspends or revokes the target's keys in a transaction the caller commits.
+async fn stop(
+    db: &sea_orm::DatabaseConnection,
+    scope: &TenantScope,
+    target: &Target,
+    action: Containment,
+) -> Result<(sea_orm::DatabaseTransaction, Vec<String>), ConsoleError> {
+    scope.require(Permission::RespondToIncidents)?;
+    if action == Containment::Rotate {
+        return Err(ConsoleError::Invalid(
+            "rotating keys makes new ones: use rotate_all".into(),
+        ));
+    }
+    // Who the target is, read before the transaction: inside it the first
+    // statement is the write, so SQLite takes the write lock at once (a read
+    // first would make a concurrent writer, the usage writer, fail this one).
+    let mut keys = targeted(db, scope, target).await?;
+    if action == Containment::Suspend {
+        keys = keys.filter(relay_key::Column::SuspendedAt.is_null());
+    }
+    let column = match action {
+        Containment::Suspend => relay_key::Column::SuspendedAt,
+        Containment::Revoke | Containment::Rotate => relay_key::Column::RevokedAt,
+    };
+    let named = named_by(db, scope, target).await?;
+    write_then_read(db, keys, named, column, Some(Utc::now())).await
+}
+
 /// Sets `column` to `value` on the keys of `keys` in a new transaction, as its
 /// first statement, and reads back which of the target's keys (`named`, before
 /// any state filter) it changed, marked by the same `updated_at`. The caller
 /// commits.
 async fn write_then_read(
-    store: &Store,
+    db: &sea_orm::DatabaseConnection,
     keys: Select<relay_key::Entity>,
     named: Select<relay_key::Entity>,
     column: relay_key::Column,
@@ -237,7 +260,7 @@ async fn write_then_read(
         .select_only()
         .column(relay_key::Column::Id)
         .into_query();
-    let txn = store.db().begin().await?;
+    let txn = db.begin().await?;
     relay_key::Entity::update_many()
         .col_expr(column, Expr::value(value.map(|_| now)))
         .col_expr(relay_key::Column::UpdatedAt, Expr::value(now))
@@ -265,12 +288,7 @@ pub async fn release(
     note: Option<String>,
 ) -> Result<usize, ConsoleError> {
     scope.require(Permission::RespondToIncidents)?;
-    let keys = targeted(store.db(), scope, target)
-        .await?
-        .filter(relay_key::Column::SuspendedAt.is_not_null());
-    let named = named_by(store.db(), scope, target).await?;
-    let (txn, prefixes) =
-        write_then_read(store, keys, named, relay_key::Column::SuspendedAt, None).await?;
+    let (txn, prefixes) = lift(store.db(), scope, target).await?;
     audit::commit_with(
         txn,
         store,
@@ -291,6 +309,31 @@ pub async fn release(
     )
     .await?;
     Ok(prefixes.len())
+}
+
+/// [`release`] without an audit event, for the CLI without the audit key.
+pub async fn release_unaudited(
+    db: &sea_orm::DatabaseConnection,
+    scope: &TenantScope,
+    target: &Target,
+) -> Result<usize, ConsoleError> {
+    let (txn, prefixes) = lift(db, scope, target).await?;
+    txn.commit().await?;
+    Ok(prefixes.len())
+}
+
+/// Clears the target's suspensions in a transaction the caller commits.
+async fn lift(
+    db: &sea_orm::DatabaseConnection,
+    scope: &TenantScope,
+    target: &Target,
+) -> Result<(sea_orm::DatabaseTransaction, Vec<String>), ConsoleError> {
+    scope.require(Permission::RespondToIncidents)?;
+    let keys = targeted(db, scope, target)
+        .await?
+        .filter(relay_key::Column::SuspendedAt.is_not_null());
+    let named = named_by(db, scope, target).await?;
+    write_then_read(db, keys, named, relay_key::Column::SuspendedAt, None).await
 }
 
 #[cfg(test)]
