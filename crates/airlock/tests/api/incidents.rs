@@ -491,8 +491,13 @@ async fn an_incident_window_is_reported_exported_and_mailed() {
             &[("scope", "env"), ("env", "dev")],
         )
         .await;
-    assert_eq!(sent.status, 200, "{}", sent.body);
-    assert!(sent.body.contains("Summary sent"));
+    assert_eq!(
+        sent.status, 303,
+        "post-redirect-get: a reload sends nothing again"
+    );
+    let shown = owner.follow(sent).await;
+    assert!(shown.body.contains("Summary sent"), "{}", shown.body);
+    assert!(shown.body.contains("every dev key"));
     let mails: Vec<String> = sink
         .messages()
         .iter()

@@ -268,6 +268,9 @@ pub struct ReportQuery {
     /// `csv` or `json`; otherwise the page.
     #[serde(default)]
     format: Option<String>,
+    /// What was just done (`report-mailed`), for the notice.
+    #[serde(default)]
+    done: Option<String>,
 }
 
 /// A time typed as `2026-12-02T13:05` (a datetime field, UTC) or `2026-12-02`.
@@ -385,7 +388,7 @@ pub async fn report(
             csv_link: query.link(page.slug(), "csv"),
             json_link: query.link(page.slug(), "json"),
             can_mail: state.mailer.is_some(),
-            notice: None,
+            notice: query.done.as_deref().and_then(super::done_notice),
             layout: page.layout(&state).await?,
             report,
             query,
@@ -423,17 +426,12 @@ pub async fn notify(
         &link,
     )
     .await?;
-    let mut response = render(&ReportPage {
-        csv_link: query.link(page.slug(), "csv"),
-        json_link: query.link(page.slug(), "json"),
-        can_mail: true,
-        notice: Some("Summary sent to the tenant's owners, admins and finance."),
-        layout: page.layout(&state).await?,
-        report,
-        query,
-    })?;
-    *response.status_mut() = actix_web::http::StatusCode::OK;
-    Ok(response)
+    // Post-redirect-get: a reload of the next page shows the report, and sends
+    // nothing again.
+    Ok(redirect(&format!(
+        "{}&done=report-mailed",
+        query.link(page.slug(), "html")
+    )))
 }
 
 /// The replacements of a rotate-all, held once for their page.

@@ -318,6 +318,7 @@ pub fn done_notice(done: &str) -> Option<&'static str> {
         }
         "keys-revoked" => "Keys revoked: the relays refuse them within a second, for good.",
         "keys-released" => "Keys released: they work again within a second.",
+        "report-mailed" => "Summary sent to the tenant's owners, admins and finance.",
         _ => return None,
     })
 }

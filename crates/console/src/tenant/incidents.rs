@@ -177,24 +177,19 @@ pub async fn contain(
     note: Option<String>,
 ) -> Result<usize, ConsoleError> {
     let (txn, prefixes) = stop(store.db(), scope, target, action).await?;
-    audit::commit_with(
+    record(
         txn,
         store,
         scope,
         actor,
-        Event {
-            action: "incident.contain",
-            target_type: "tenant",
-            target_id: Some(scope.tenant_id().to_string()),
-            before: None,
-            after: Some(json!({
-                "scope": target.describe(),
-                "containment": action.as_str(),
-                "keys": prefixes.len(),
-                "prefixes": prefixes,
-                "note": note,
-            })),
-        },
+        "incident.contain",
+        json!({
+            "scope": target.describe(),
+            "containment": action.as_str(),
+            "keys": prefixes.len(),
+            "prefixes": prefixes,
+            "note": note,
+        }),
     )
     .await?;
     Ok(prefixes.len())
@@ -289,23 +284,18 @@ pub async fn release(
 ) -> Result<usize, ConsoleError> {
     scope.require(Permission::RespondToIncidents)?;
     let (txn, prefixes) = lift(store.db(), scope, target).await?;
-    audit::commit_with(
+    record(
         txn,
         store,
         scope,
         actor,
-        Event {
-            action: "incident.release",
-            target_type: "tenant",
-            target_id: Some(scope.tenant_id().to_string()),
-            before: None,
-            after: Some(json!({
-                "scope": target.describe(),
-                "keys": prefixes.len(),
-                "prefixes": prefixes,
-                "note": note,
-            })),
-        },
+        "incident.release",
+        json!({
+            "scope": target.describe(),
+            "keys": prefixes.len(),
+            "prefixes": prefixes,
+            "note": note,
+        }),
     )
     .await?;
     Ok(prefixes.len())
@@ -334,6 +324,31 @@ async fn lift(
         .filter(relay_key::Column::SuspendedAt.is_not_null());
     let named = named_by(db, scope, target).await?;
     write_then_read(db, keys, named, relay_key::Column::SuspendedAt, None).await
+}
+
+/// One incident step in the tenant's audit log, committed with its change.
+async fn record(
+    txn: sea_orm::DatabaseTransaction,
+    store: &Store,
+    scope: &TenantScope,
+    actor: &Actor,
+    action: &'static str,
+    after: serde_json::Value,
+) -> Result<(), ConsoleError> {
+    audit::commit_with(
+        txn,
+        store,
+        scope,
+        actor,
+        Event {
+            action,
+            target_type: "tenant",
+            target_id: Some(scope.tenant_id().to_string()),
+            before: None,
+            after: Some(after),
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -681,22 +696,17 @@ pub async fn notify(
         .await
         .map_err(|e| ConsoleError::Invalid(format!("the report was not sent: {e}")))?;
     let txn = store.db().begin().await?;
-    audit::commit_with(
+    record(
         txn,
         store,
         scope,
         actor,
-        Event {
-            action: "incident.notify",
-            target_type: "tenant",
-            target_id: Some(scope.tenant_id().to_string()),
-            before: None,
-            after: Some(json!({
-                "scope": report.scope,
-                "window": window,
-                "recipients": to.len(),
-            })),
-        },
+        "incident.notify",
+        json!({
+            "scope": report.scope,
+            "window": window,
+            "recipients": to.len(),
+        }),
     )
     .await?;
     Ok(to.len())
@@ -757,24 +767,19 @@ pub async fn rotate_all(
     }
     let txn = store.db().begin().await?;
     let prefixes: Vec<&str> = replaced.iter().map(|r| r.old_prefix.as_str()).collect();
-    audit::commit_with(
+    record(
         txn,
         store,
         scope,
         actor,
-        Event {
-            action: "incident.contain",
-            target_type: "tenant",
-            target_id: Some(scope.tenant_id().to_string()),
-            before: None,
-            after: Some(json!({
-                "scope": target.describe(),
-                "containment": "rotate",
-                "keys": replaced.len(),
-                "prefixes": prefixes,
-                "note": note,
-            })),
-        },
+        "incident.contain",
+        json!({
+            "scope": target.describe(),
+            "containment": "rotate",
+            "keys": replaced.len(),
+            "prefixes": prefixes,
+            "note": note,
+        }),
     )
     .await?;
     Ok(replaced)
