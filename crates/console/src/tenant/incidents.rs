@@ -224,7 +224,8 @@ async fn stop(
     // Who the target is, read before the transaction: inside it the first
     // statement is the write, so SQLite takes the write lock at once (a read
     // first would make a concurrent writer, the usage writer, fail this one).
-    let mut keys = targeted(db, scope, target).await?;
+    let named = named_by(db, scope, target).await?;
+    let mut keys = named.clone().filter(relay_key::Column::RevokedAt.is_null());
     if action == Containment::Suspend {
         keys = keys.filter(relay_key::Column::SuspendedAt.is_null());
     }
@@ -232,7 +233,6 @@ async fn stop(
         Containment::Suspend => relay_key::Column::SuspendedAt,
         Containment::Revoke | Containment::Rotate => relay_key::Column::RevokedAt,
     };
-    let named = named_by(db, scope, target).await?;
     write_then_read(db, keys, named, column, Some(Utc::now())).await
 }
 
@@ -319,10 +319,11 @@ async fn lift(
     target: &Target,
 ) -> Result<(sea_orm::DatabaseTransaction, Vec<String>), ConsoleError> {
     scope.require(Permission::RespondToIncidents)?;
-    let keys = targeted(db, scope, target)
-        .await?
-        .filter(relay_key::Column::SuspendedAt.is_not_null());
     let named = named_by(db, scope, target).await?;
+    let keys = named
+        .clone()
+        .filter(relay_key::Column::RevokedAt.is_null())
+        .filter(relay_key::Column::SuspendedAt.is_not_null());
     write_then_read(db, keys, named, relay_key::Column::SuspendedAt, None).await
 }
 

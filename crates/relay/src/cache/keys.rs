@@ -102,7 +102,8 @@ impl CachedKey {
         })
     }
 
-    /// Revoked, expired, or a rotated-out key past its grace period.
+    /// Revoked, expired, suspended in an incident, or a rotated-out key past its
+    /// grace period.
     pub fn check_state(&self, now: DateTime<Utc>) -> Result<(), RelayError> {
         match KeyState::at(
             now,
