@@ -6,17 +6,21 @@
 #   direct  wrk -> airlock mock-upstream
 #   nginx   wrk -> nginx (1 worker, keepalive upstream) -> mock-upstream
 #   relay   wrk -> airlock serve --demo --upstream <mock> -> mock-upstream
-# each at concurrency 1 and 64, non-streamed and streamed, with a ~1 KB prompt.
+# each at concurrency 1, 64 and 256, non-streamed and streamed, with a ~1 KB prompt.
 #
 # Environment:
 #   AIRLOCK_BIN      release binary (default $HOME/.cache/airlock-target/release/airlock)
 #   DURATION         seconds per measured run (default 10)
 #   WARMUP           seconds of unmeasured warm-up before each run (default 2)
-#   CONCURRENCIES    default "1 64"
+#   CONCURRENCIES    default "1 64 256"
 #   MODES            default "plain stream"
 #   TARGETS          default "direct nginx relay"
 #   KEY_ENV          which demo key the relay is called with (default prod)
 #   PROMPT_BYTES     size of the prompt (default 1024)
+#   PROMPT           prose: plain prose, nothing to redact (default);
+#                    pii: prose with an e-mail, a phone number and a card number in
+#                         every paragraph (with POLICY=on they are redacted on the
+#                         way out and restored in the answer)
 #   POLICY           demo: the demo's settings as they are (prod key: 600 RPM);
 #                    off: limits lifted, no budgets, no allowlist, content checks off;
 #                    on:  every policy on, with limits and budgets high enough not to
@@ -32,16 +36,18 @@ set -euo pipefail
 AIRLOCK_BIN="${AIRLOCK_BIN:-$HOME/.cache/airlock-target/release/airlock}"
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
-CONCURRENCIES="${CONCURRENCIES:-1 64}"
+CONCURRENCIES="${CONCURRENCIES:-1 64 256}"
 MODES="${MODES:-plain stream}"
 TARGETS="${TARGETS:-direct nginx relay}"
 KEY_ENV="${KEY_ENV:-prod}"
 PROMPT_BYTES="${PROMPT_BYTES:-1024}"
 POLICY="${POLICY:-off}"
+PROMPT="${PROMPT:-prose}"
 MODEL="gpt-4o-mini"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+[[ $PROMPT == prose || $PROMPT == pii ]] || die "PROMPT must be prose or pii"
 
 # ---------------------------------------------------------------- prerequisites
 if [[ ! -x "$AIRLOCK_BIN" ]]; then
@@ -223,12 +229,19 @@ sleep 1  # the relay polls for changes every 250 ms
 log "policy: $POLICY"
 
 # ---------------------------------------------------------------- request bodies and wrk scripts
-python3 - "$TMP" "$MODEL" "$PROMPT_BYTES" <<'EOF'
+python3 - "$TMP" "$MODEL" "$PROMPT_BYTES" "$PROMPT" <<'EOF'
 import json, sys
-tmp, model, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tmp, model, size, kind = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 # Plain prose: nothing that looks like PII, a secret or an injection.
 sentence = "The quick brown fox jumps over the lazy dog near the quiet river bank. "
-prompt = (sentence * (size // len(sentence) + 1))[:size].rstrip()
+if kind == "pii":
+    # A paragraph of prose, then an e-mail, a phone number and a card number.
+    paragraph = (sentence * 3 +
+                 "Write to maria.lopez@example.com or call +44 20 7946 0958, card 4111 1111 1111 1111. ")
+    prompt = paragraph * (size // len(paragraph) + 1)
+    prompt = prompt[:prompt.rfind(". ", 0, max(size, len(paragraph))) + 1]
+else:
+    prompt = (sentence * (size // len(sentence) + 1))[:size].rstrip()
 for mode, stream in (("plain", False), ("stream", True)):
     body = {"model": model, "messages": [{"role": "user", "content": prompt}]}
     if stream:
@@ -345,9 +358,9 @@ for target in $TARGETS; do
 done
 
 # ---------------------------------------------------------------- report
-python3 - "$RESULTS" "$CLK_TCK" "$DURATION" <<'EOF'
+python3 - "$RESULTS" "$CLK_TCK" "$DURATION" "$POLICY" "$PROMPT" <<'EOF'
 import sys
-path, clk_tck, duration = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+path, clk_tck, duration, policy, prompt = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 rows = []
 for line in open(path):
     target, conc, mode, stats, ticks, rss = line.rstrip("\n").split("\t")
@@ -356,23 +369,33 @@ for line in open(path):
                      rss=int(rss) if rss else None, **s))
 direct = {(r["conc"], r["mode"]): r["p50_us"] for r in rows if r["target"] == "direct"}
 
+def rps_of(r): return r["requests"] / (r["duration_us"] / 1e6) if r["duration_us"] else 0.0
+def cpu_of(r): return r["ticks"] / clk_tck / r["requests"] * 1e6 if r["requests"] else 0.0
+nginx = {(r["conc"], r["mode"]): r for r in rows if r["target"] == "nginx"}
+
 def ms(us): return f"{us / 1000:.3f}"
 
-head = ["target", "conc", "mode", "RPS", "p50 ms", "p99 ms", "+p50 vs direct", "errors",
-        "CPU/req us", "peak RSS MiB"]
+head = ["target", "conc", "mode", "RPS", "RPS vs nginx", "p50 ms", "p99 ms", "+p50 vs direct",
+        "errors", "CPU/req us", "CPU vs nginx", "peak RSS MiB"]
 table = []
 problems = []
 for r in rows:
-    rps = r["requests"] / (r["duration_us"] / 1e6) if r["duration_us"] else 0.0
+    rps = rps_of(r)
+    base_nginx = nginx.get((r["conc"], r["mode"]))
+    rps_ratio = cpu_ratio = "-"
+    if r["target"] == "relay" and base_nginx and rps_of(base_nginx):
+        rps_ratio = f"{rps / rps_of(base_nginx):.2f}x"
+        if cpu_of(base_nginx):
+            cpu_ratio = f"{cpu_of(r) / cpu_of(base_nginx):.1f}x"
     base = direct.get((r["conc"], r["mode"]))
     added = "-" if r["target"] == "direct" or base is None else f"{(r['p50_us'] - base) / 1000:+.3f} ms"
     errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
     cpu = "-"
     if r["target"] != "direct" and r["requests"]:
-        cpu = f"{r['ticks'] / clk_tck / r['requests'] * 1e6:.0f}"
+        cpu = f"{cpu_of(r):.0f}"
     rss = "-" if r["rss"] is None else f"{r['rss'] / 1024:.1f}"
-    table.append([r["target"], str(r["conc"]), r["mode"], f"{rps:.0f}", ms(r["p50_us"]),
-                  ms(r["p99_us"]), added, str(errors), cpu, rss])
+    table.append([r["target"], str(r["conc"]), r["mode"], f"{rps:.0f}", rps_ratio, ms(r["p50_us"]),
+                  ms(r["p99_us"]), added, str(errors), cpu, cpu_ratio, rss])
     if errors:
         problems.append(f"{r['target']} c={r['conc']} {r['mode']}: {r['status']} non-2xx/3xx, "
                         f"{r['connect'] + r['read'] + r['write']} socket errors, {r['timeout']} timeouts "
@@ -381,14 +404,15 @@ for r in rows:
 widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(head)]
 fmt = "  ".join("{:<%d}" % w if i < 3 else "{:>%d}" % w for i, w in enumerate(widths))
 print()
-print(f"Airlock relay benchmark: {duration} s per run, ~1 KB prompt, loopback only")
+print(f"Airlock relay benchmark: {duration} s per run, ~1 KB prompt ({prompt}), POLICY={policy}, loopback only")
 print(fmt.format(*head))
 print(fmt.format(*("-" * w for w in widths)))
 for row in table:
     print(fmt.format(*row))
 print()
 print("CPU/req: utime+stime of the proxy process (the relay; nginx's worker) per request.")
-print("Peak RSS: VmHWM of that process since it started.")
+print("Peak RSS: VmHWM of that process since it started (so a row includes every run before it).")
+print("vs nginx: the relay's RPS and CPU/req over nginx's in the same row (same concurrency and mode).")
 if problems:
     print()
     print("WARNING: some requests failed, so those rows do not measure successful requests")
