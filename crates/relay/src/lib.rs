@@ -17,6 +17,7 @@ pub mod policy;
 pub mod prices;
 pub mod providers;
 pub mod routing;
+mod splice;
 pub mod server;
 pub mod state;
 mod stream;

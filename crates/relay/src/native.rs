@@ -14,6 +14,8 @@ use airlock_core::output_check::OutputFindings;
 use airlock_core::pricing::{Price, cost};
 use bytes::Bytes;
 use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::canonical::{ChatResponse, FinishReason, TokenUsage};
@@ -22,7 +24,9 @@ use crate::front::{Front, FrontOptions, SseWriter, sse_frame};
 use crate::policy::{AnswerGuard, MAX_HELD, StreamGuard, ToolPiece, withheld_text};
 use crate::providers::sse::{SseEvent, SseEvents};
 use crate::providers::{anthropic, openai};
+use crate::splice::{First, Key, Members, Splice, is_object, span, string_of};
 use crate::state::RelayState;
+use crate::stream::Batch;
 use crate::ticket::{Accounting, Ticket};
 
 /// What the relay learned from an answer it passed on.
@@ -248,11 +252,11 @@ struct Progress {
 }
 
 impl Progress {
-    fn text(&mut self, piece: &str) -> Result<String, RelayError> {
+    fn text<'t>(&mut self, piece: &'t str) -> Result<std::borrow::Cow<'t, str>, RelayError> {
         self.written_tokens += estimate_tokens(piece);
         let ready = match self.guard.as_mut() {
-            Some(guard) => guard.piece(piece)?.into_owned(),
-            None => piece.to_owned(),
+            Some(guard) => guard.piece(piece)?,
+            None => std::borrow::Cow::Borrowed(piece),
         };
         self.delivered_chars += ready.chars().count() as u64;
         Ok(ready)
@@ -339,15 +343,81 @@ fn data_frame(value: &Value) -> Bytes {
 /// until the stream ends, so text the guard still holds (the start of what may be
 /// a placeholder) goes out before it; the usage chunk goes out only if the app
 /// asked for it (the relay always does), with the call's cost beside the counts.
+///
+/// A text chunk is read in place ([`crate::splice`]) and written back as the
+/// provider wrote it, its delta text spliced in only when the guard changed it;
+/// a chunk with tool calls (rare, and edited in several places) goes through a
+/// `serde_json::Value`.
 #[derive(Default)]
 struct OpenAiFrames {
     /// A chunk's envelope (id, object, created, model…) for the chunks the relay
     /// writes itself.
     envelope: Option<Map<String, Value>>,
-    finish_chunk: Option<Value>,
+    /// The chunk with `finish_reason`, ready to send.
+    finish_chunk: Option<Bytes>,
     usage_chunk: Option<Value>,
     tool_indexes: Vec<u32>,
     done: bool,
+}
+
+/// The first choice of a chunk, as written.
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(borrow, default)]
+    delta: Option<DeltaView<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    logprobs: Option<&'a RawValue>,
+}
+
+/// A choice's `delta`: its `content` as written, and whether it has anything else.
+#[derive(Default)]
+struct DeltaView<'a> {
+    content: Option<&'a RawValue>,
+    tool_calls: bool,
+    /// A member other than `content` and `tool_calls` (`role`, `refusal`,
+    /// a provider's `reasoning_content`…).
+    other: bool,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for DeltaView<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DeltaVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for DeltaVisitor<'a> {
+            type Value = DeltaView<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a delta object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<DeltaView<'a>, A::Error> {
+                let mut delta = DeltaView::default();
+                while let Some(Key(key)) = map.next_key()? {
+                    match key.as_ref() {
+                        "content" => delta.content = Some(map.next_value()?),
+                        "tool_calls" => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            delta.tool_calls = true;
+                        }
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            delta.other = true;
+                        }
+                    }
+                }
+                Ok(delta)
+            }
+        }
+        deserializer.deserialize_map(DeltaVisitor(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+struct OpenAiUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
 }
 
 impl OpenAiFrames {
@@ -356,57 +426,26 @@ impl OpenAiFrames {
         chunk["choices"] = json!([{"index": 0, "delta": delta, "finish_reason": null}]);
         chunk
     }
-}
 
-impl FrameEditor for OpenAiFrames {
-    fn edit(
+    /// A chunk with tool calls, edited as a tree.
+    fn edit_tree(
         &mut self,
-        event: SseEvent,
+        data: &str,
         progress: &mut Progress,
         out: &mut Vec<Bytes>,
     ) -> Result<(), RelayError> {
-        if event.data.trim() == "[DONE]" {
-            self.done = true;
-            return Ok(());
-        }
-        let mut chunk = json_of(&event)?;
-        if chunk.get("error").is_some() {
-            return Err(RelayError::UpstreamCut);
-        }
-        if self.envelope.is_none()
-            && let Value::Object(map) = &chunk
-        {
-            let mut envelope = map.clone();
-            envelope.remove("choices");
-            envelope.remove("usage");
-            self.envelope = Some(envelope);
-        }
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            progress.input_tokens = usage["prompt_tokens"].as_u64().or(progress.input_tokens);
-            progress.output_tokens = usage["completion_tokens"]
-                .as_u64()
-                .or(progress.output_tokens);
-        }
-        let has_choice = chunk["choices"].get(0).is_some();
-        if !has_choice {
-            // The usage chunk (no choices): the last before [DONE].
-            if chunk.get("usage").is_some_and(Value::is_object) {
-                self.usage_chunk = Some(chunk);
-            }
-            return Ok(());
-        }
+        let mut chunk: Value =
+            serde_json::from_str(data).map_err(|_| RelayError::UpstreamProtocol)?;
         if !progress.include_usage
             && let Value::Object(map) = &mut chunk
         {
             map.remove("usage");
         }
         let choice = &mut chunk["choices"][0];
-        let mut carried = false;
         if let Value::String(text) = &mut choice["delta"]["content"]
             && !text.is_empty()
         {
-            *text = progress.text(text)?;
-            carried |= !text.is_empty();
+            *text = progress.text(text)?.into_owned();
         }
         for call in choice["delta"]["tool_calls"]
             .as_array_mut()
@@ -420,19 +459,102 @@ impl FrameEditor for OpenAiFrames {
             if let Value::String(arguments) = &mut call["function"]["arguments"] {
                 *arguments = progress.tool(index, arguments)?;
             }
-            carried = true;
         }
         if let Some(reason) = choice["finish_reason"].as_str() {
             progress.finish = Some(openai::finish_reason(reason));
-            self.finish_chunk = Some(chunk);
+            self.finish_chunk = Some(data_frame(&chunk));
+            return Ok(());
+        }
+        out.push(data_frame(&chunk));
+        Ok(())
+    }
+}
+
+impl FrameEditor for OpenAiFrames {
+    fn edit(
+        &mut self,
+        event: SseEvent,
+        progress: &mut Progress,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), RelayError> {
+        let data = event.data.as_str();
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let chunk = Members::parse(data).ok_or(RelayError::UpstreamProtocol)?;
+        if chunk.get("error").is_some() {
+            return Err(RelayError::UpstreamCut);
+        }
+        if self.envelope.is_none() {
+            let mut envelope: Map<String, Value> =
+                serde_json::from_str(data).map_err(|_| RelayError::UpstreamProtocol)?;
+            envelope.remove("choices");
+            envelope.remove("usage");
+            self.envelope = Some(envelope);
+        }
+        let usage = chunk.get("usage");
+        if let Some(usage) = usage.filter(|u| is_object(u)) {
+            let counts: OpenAiUsage =
+                serde_json::from_str(usage.get()).map_err(|_| RelayError::UpstreamProtocol)?;
+            progress.input_tokens = counts.prompt_tokens.or(progress.input_tokens);
+            progress.output_tokens = counts.completion_tokens.or(progress.output_tokens);
+        }
+        let choice = match chunk.get("choices") {
+            Some(choices) => {
+                serde_json::from_str::<First<ChoiceView>>(choices.get())
+                    .map_err(|_| RelayError::UpstreamProtocol)?
+                    .0
+            }
+            None => None,
+        };
+        let Some(choice) = choice else {
+            // The usage chunk (no choices): the last before [DONE].
+            if usage.is_some_and(is_object) {
+                self.usage_chunk =
+                    Some(serde_json::from_str(data).map_err(|_| RelayError::UpstreamProtocol)?);
+            }
+            return Ok(());
+        };
+        if choice.delta.as_ref().is_some_and(|d| d.tool_calls) {
+            return self.edit_tree(data, progress, out);
+        }
+        let mut splice = Splice::new(data);
+        if !progress.include_usage
+            && let Some(range) = chunk.removal(data, "usage")
+        {
+            splice.replace(range, "");
+        }
+        let mut carried = false;
+        let mut content_empty = true;
+        if let Some(raw) = choice.delta.as_ref().and_then(|d| d.content) {
+            match string_of(raw) {
+                Some(text) if !text.is_empty() => {
+                    let ready = progress.text(&text)?;
+                    carried = !ready.is_empty();
+                    content_empty = ready.is_empty();
+                    if ready != text {
+                        let range = span(data, raw.get()).ok_or(RelayError::Internal)?;
+                        splice.replace_string(range, &ready);
+                    }
+                }
+                Some(_) => {}
+                // `null` or another type: not an empty text.
+                None => content_empty = false,
+            }
+        }
+        if let Some(reason) = choice.finish_reason.and_then(string_of) {
+            progress.finish = Some(openai::finish_reason(&reason));
+            self.finish_chunk = Some(splice.frame(None));
             return Ok(());
         }
         // A chunk whose only text the guard is holding says nothing yet.
-        let empty_delta = choice["delta"]
-            .as_object()
-            .is_some_and(|d| d.iter().all(|(k, v)| k == "content" && v == ""));
-        if carried || !empty_delta || choice["logprobs"].is_object() {
-            out.push(data_frame(&chunk));
+        let empty_delta = choice
+            .delta
+            .as_ref()
+            .is_some_and(|d| !d.other && content_empty);
+        if carried || !empty_delta || choice.logprobs.is_some_and(is_object) {
+            out.push(splice.frame(None));
         }
         Ok(())
     }
@@ -451,7 +573,7 @@ impl FrameEditor for OpenAiFrames {
             }
         }
         if let Some(chunk) = self.finish_chunk.take() {
-            out.push(data_frame(&chunk));
+            out.push(chunk);
         }
         if progress.include_usage {
             let mut chunk = self.usage_chunk.take().unwrap_or_else(|| {
@@ -517,7 +639,7 @@ impl FrameEditor for AnthropicFrames {
                 match delta["type"].as_str() {
                     Some("text_delta") => {
                         if let Value::String(text) = &mut delta["text"] {
-                            *text = progress.text(text)?;
+                            *text = progress.text(text)?.into_owned();
                         }
                     }
                     Some("input_json_delta") => {
@@ -635,7 +757,7 @@ impl FrameEditor for ResponsesFrames {
             "error" => return Err(RelayError::UpstreamCut),
             "response.output_text.delta" | "response.refusal.delta" => {
                 if let Value::String(delta) = &mut data["delta"] {
-                    *delta = progress.text(delta)?;
+                    *delta = progress.text(delta)?.into_owned();
                 }
             }
             "response.function_call_arguments.delta" => {
@@ -737,6 +859,7 @@ pub(crate) struct NativeStream {
     request_id: String,
     estimated_input: u64,
     done: bool,
+    batch: Batch,
 }
 
 pub(crate) struct NativeStreamParts {
@@ -786,6 +909,7 @@ impl NativeStream {
             request_id: parts.request_id,
             estimated_input: parts.estimated_input,
             done: false,
+            batch: Batch::default(),
         }
     }
 
@@ -918,16 +1042,27 @@ impl Stream for NativeStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let mut out = Vec::new();
+        std::task::ready!(this.batch.poll_turn(cx));
+        let mut out = std::mem::take(this.batch.out());
+        // Every event the upstream has ready, as one write (see `Batch`).
         while !this.done {
             match this.upstream.as_mut().poll_next(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Some(Ok(event))) => this.on_event(event, &mut out),
+                Poll::Pending => {
+                    *this.batch.out() = out;
+                    std::task::ready!(this.batch.on_pending(cx));
+                    out = std::mem::take(this.batch.out());
+                    break;
+                }
+                Poll::Ready(Some(Ok(event))) => {
+                    this.batch.got_event();
+                    this.on_event(event, &mut out);
+                }
                 Poll::Ready(Some(Err(error))) => this.fail(error, &mut out),
                 Poll::Ready(None) => this.end(&mut out),
             }
         }
-        crate::stream::batch(out, this.done)
+        *this.batch.out() = out;
+        this.batch.take(this.done)
     }
 }
 

@@ -36,6 +36,7 @@ pub(crate) struct RelayStream {
     delivered_text_tokens: u64,
     guard: Option<StreamGuard>,
     accounting: Option<Accounting>,
+    batch: Batch,
 }
 
 impl RelayStream {
@@ -66,6 +67,7 @@ impl RelayStream {
             delivered_text_tokens: 0,
             guard,
             accounting: Some(accounting),
+            batch: Batch::default(),
         }
     }
 
@@ -204,22 +206,32 @@ impl Stream for RelayStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let mut out = Vec::new();
+        std::task::ready!(this.batch.poll_turn(cx));
+        let mut out = std::mem::take(this.batch.out());
         if !this.started {
             this.started = true;
             this.writer.begin(&mut out);
         }
-        // Render every event the upstream has ready, then send them as one write:
-        // fewer, larger writes than one per frame.
+        // Render every event the upstream has ready, then send them as one write
+        // (see `Batch`): fewer, larger writes than one per frame.
         while !this.done {
             match this.upstream.as_mut().poll_next(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Some(Ok(event))) => this.on_event(event, &mut out),
+                Poll::Pending => {
+                    *this.batch.out() = out;
+                    std::task::ready!(this.batch.on_pending(cx));
+                    out = std::mem::take(this.batch.out());
+                    break;
+                }
+                Poll::Ready(Some(Ok(event))) => {
+                    this.batch.got_event();
+                    this.on_event(event, &mut out);
+                }
                 Poll::Ready(Some(Err(error))) => this.fail(error, &mut out),
                 Poll::Ready(None) => this.end(&mut out),
             }
         }
-        batch(out, this.done)
+        *this.batch.out() = out;
+        this.batch.take(this.done)
     }
 }
 
@@ -232,21 +244,83 @@ impl Drop for RelayStream {
     }
 }
 
-/// What one poll of a relay stream hands actix: every frame rendered in that
-/// poll as one write (fewer, larger writes than one per frame), nothing while
-/// the upstream has nothing ready, the end once the stream is done.
-pub(crate) fn batch(
-    mut out: Vec<Bytes>,
-    done: bool,
-) -> Poll<Option<Result<Bytes, actix_web::Error>>> {
-    match out.len() {
-        0 if done => Poll::Ready(None),
-        0 => Poll::Pending,
-        1 => Poll::Ready(out.pop().map(Ok)),
-        _ => {
-            let mut joined = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
-            out.iter().for_each(|frame| joined.extend_from_slice(frame));
-            Poll::Ready(Some(Ok(joined.freeze())))
+/// The most of a stream's frames handed to actix as one write.
+const MAX_WRITE: usize = 32 << 10;
+
+/// Frames rendered and not yet handed to actix, and whether the upstream
+/// connection was given a turn since the last event.
+///
+/// hyper hands a body over one chunk at a time: its connection task (on the same
+/// worker thread) decodes the next chunk only after this stream took the last. An
+/// upstream that sent a whole answer at once still looks "not ready" after every
+/// event, and writing then would cost one `send` per event (half the relay's CPU
+/// under streaming load was the kernel's). So when the upstream says pending, the
+/// stream first lets every other ready task run once (`yield_now`); only if the
+/// upstream still has nothing after that turn do the frames go out. A quiet
+/// upstream costs one scheduler turn of latency, never a timer.
+#[derive(Default)]
+pub(crate) struct Batch {
+    frames: Vec<Bytes>,
+    bytes: usize,
+    /// The upstream said pending once since the last event, and was given a turn.
+    yielded: bool,
+    turn: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+impl Batch {
+    /// Waits for a turn given to the other tasks to end (`Pending` until then).
+    pub(crate) fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(turn) = self.turn.as_mut() {
+            std::task::ready!(turn.as_mut().poll(cx));
+            self.turn = None;
+        }
+        Poll::Ready(())
+    }
+
+    /// An upstream event arrived: it earns the next pending a turn again.
+    pub(crate) fn got_event(&mut self) {
+        self.yielded = false;
+    }
+
+    /// Frames to send go here.
+    pub(crate) fn out(&mut self) -> &mut Vec<Bytes> {
+        &mut self.frames
+    }
+
+    /// The upstream said pending: `Pending` if the stream should wait for a turn
+    /// of the other tasks before writing, `Ready` if it should write now.
+    pub(crate) fn on_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.bytes = self.frames.iter().map(Bytes::len).sum();
+        if self.frames.is_empty() || self.yielded || self.bytes >= MAX_WRITE {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        let mut turn: Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+            Box::pin(tokio::task::yield_now());
+        match turn.as_mut().poll(cx) {
+            Poll::Pending => {
+                self.turn = Some(turn);
+                Poll::Pending
+            }
+            Poll::Ready(()) => Poll::Ready(()),
+        }
+    }
+
+    /// What this poll hands actix: every frame gathered as one write, nothing
+    /// while there is nothing to send, the end once the stream is done.
+    pub(crate) fn take(&mut self, done: bool) -> Poll<Option<Result<Bytes, actix_web::Error>>> {
+        self.yielded = false;
+        self.bytes = 0;
+        let out = std::mem::take(&mut self.frames);
+        match out.len() {
+            0 if done => Poll::Ready(None),
+            0 => Poll::Pending,
+            1 => Poll::Ready(out.into_iter().next().map(Ok)),
+            _ => {
+                let mut joined = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
+                out.iter().for_each(|frame| joined.extend_from_slice(frame));
+                Poll::Ready(Some(Ok(joined.freeze())))
+            }
         }
     }
 }
