@@ -75,12 +75,6 @@ impl Tokenizer {
         }
         .as_ref()
     }
-
-    /// Loads the tokenizer's tables now (about 150 ms), so the first request that
-    /// needs it does not pay for it.
-    pub fn warm(self) {
-        let _ = self.bpe();
-    }
 }
 
 /// Token ids as text, with `model`'s tokenizer: `None` when the model has no known

@@ -13,7 +13,6 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use airlock_core::tokens::Tokenizer;
 
 use crate::budget::{Ledger, LocalLedger, RedisLedger};
 use crate::cache::keys::UnknownKeyThrottle;
@@ -72,9 +71,9 @@ impl RelayRuntime {
                 Ledger::Local(LocalLedger::default()),
             ),
         };
-        // The OpenAI tokenizer's tables take ~150 ms to load: do it now, not on the
-        // first request that needs an exact count.
-        tokio::task::spawn_blocking(|| Tokenizer::O200k.warm());
+        // The tokenizers' tables (tens of MB each) are loaded by the first request
+        // that needs an exact count (a token count, or a budget close to its
+        // limit), not here: most relays never need them.
         let egress = Egress::new(settings.egress.clone());
         let upstream = Upstream::new(settings.upstream, egress.clone())?;
         let prices = Arc::new(PriceBook::load(&db).await?);
