@@ -14,13 +14,6 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc rather than glibc's malloc: under load the relay's workers, the
-/// console's and the runtime's threads each grew a glibc arena, and the relay
-/// peaked at 130–220 MB with most of it free but not returned; allocation was
-/// also 10 % of its CPU per request (`e2e/bench/relay.sh`, issue 15's note).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "airlock",

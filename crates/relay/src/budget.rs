@@ -31,14 +31,42 @@ pub struct Target {
     pub limits: Limits,
 }
 
-/// One budget counter: its name (the same in memory and in Redis) and where its
-/// starting value comes from.
+/// Which counter: a budget scope, whose it is and its period. In memory it is the
+/// map key as it is (no string is made per request); in Redis, [`CounterId::redis_key`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct CounterId {
+    scope: Scope,
+    /// The key for key budgets, the tenant for the others.
+    owner: Uuid,
+    /// The environment of an environment budget.
+    env: Option<Env>,
+    period_start: NaiveDate,
+}
+
+impl CounterId {
+    fn redis_key(&self, period: &Period) -> String {
+        let (owner, env) = (self.owner, self.env.map_or("", Env::as_str));
+        match self.scope {
+            Scope::KeyDaily => format!("airlock:budget:key:{owner}:day:{period}"),
+            Scope::KeyMonthly => format!("airlock:budget:key:{owner}:month:{period}"),
+            Scope::EnvMonthly => format!("airlock:budget:env:{owner}:{env}:month:{period}"),
+            Scope::TenantMonthly => format!("airlock:budget:tenant:{owner}:month:{period}"),
+        }
+    }
+}
+
+/// One budget counter: which it is, its period and its limit.
 #[derive(Clone, Debug)]
 struct Counter {
-    scope: Scope,
-    name: String,
+    id: CounterId,
     period: Period,
     limit: MicroDollars,
+}
+
+impl Counter {
+    fn scope(&self) -> Scope {
+        self.id.scope
+    }
 }
 
 fn counters(target: &Target) -> Vec<Counter> {
@@ -47,16 +75,18 @@ fn counters(target: &Target) -> Vec<Counter> {
         .filter_map(|scope| {
             let limit = target.limits.of(scope)?;
             let period = Period::of(scope, target.today);
-            let (t, k, e) = (target.tenant_id, target.key_id, target.env.as_str());
-            let name = match scope {
-                Scope::KeyDaily => format!("airlock:budget:key:{k}:day:{period}"),
-                Scope::KeyMonthly => format!("airlock:budget:key:{k}:month:{period}"),
-                Scope::EnvMonthly => format!("airlock:budget:env:{t}:{e}:month:{period}"),
-                Scope::TenantMonthly => format!("airlock:budget:tenant:{t}:month:{period}"),
+            let (owner, env) = match scope {
+                Scope::KeyDaily | Scope::KeyMonthly => (target.key_id, None),
+                Scope::EnvMonthly => (target.tenant_id, Some(target.env)),
+                Scope::TenantMonthly => (target.tenant_id, None),
             };
             Some(Counter {
-                scope,
-                name,
+                id: CounterId {
+                    scope,
+                    owner,
+                    env,
+                    period_start: period.start,
+                },
                 period,
                 limit,
             })
@@ -71,7 +101,7 @@ async fn spent_in_db(
     counter: &Counter,
 ) -> Result<i64, RelayError> {
     let since = counter.period.start;
-    let (key, env) = match counter.scope {
+    let (key, env) = match counter.scope() {
         Scope::KeyDaily | Scope::KeyMonthly => (Some(target.key_id), None),
         Scope::EnvMonthly => (None, Some(target.env.as_str())),
         Scope::TenantMonthly => (None, None),
@@ -92,10 +122,22 @@ fn over_budget(error: OverBudget) -> RelayError {
 #[derive(Default)]
 pub struct LocalLedger {
     /// Counter name → (spent and reserved, first day after its period).
-    counters: Mutex<HashMap<String, (i64, NaiveDate)>>,
+    counters: Mutex<HashMap<CounterId, (i64, NaiveDate)>>,
 }
 
 impl LocalLedger {
+    /// A ledger whose counters for `target` are loaded, at zero (for the stage
+    /// benchmark, which has no database).
+    pub(crate) fn seeded(target: &Target) -> LocalLedger {
+        let ledger = LocalLedger::default();
+        if let Ok(mut map) = ledger.counters.lock() {
+            for counter in counters(target) {
+                map.insert(counter.id, (0, counter.period.end));
+            }
+        }
+        ledger
+    }
+
     async fn reserve(
         &self,
         db: &DatabaseConnection,
@@ -110,7 +152,7 @@ impl LocalLedger {
                 .map_err(|_| RelayError::PolicyUnavailable)?;
             counters
                 .iter()
-                .filter(|c| !map.contains_key(&c.name))
+                .filter(|c| !map.contains_key(&c.id))
                 .collect()
         };
         let mut loaded = Vec::with_capacity(missing.len());
@@ -125,13 +167,12 @@ impl LocalLedger {
             // Periods that have ended are dropped when new ones are loaded.
             map.retain(|_, (_, end)| *end > target.today);
             for (counter, spent) in loaded {
-                map.entry(counter.name.clone())
-                    .or_insert((spent, counter.period.end));
+                map.entry(counter.id).or_insert((spent, counter.period.end));
             }
         }
         let mut spent = [0i64; 4];
         for c in counters {
-            spent[c.scope as usize] = map.get(&c.name).map_or(0, |(v, _)| *v);
+            spent[c.scope() as usize] = map.get(&c.id).map_or(0, |(v, _)| *v);
         }
         // The per-request cap was checked before any counter was touched.
         let scopes_only = Limits {
@@ -140,17 +181,17 @@ impl LocalLedger {
         };
         check(&scopes_only, spent, MicroDollars::new(amount)).map_err(over_budget)?;
         for c in counters {
-            if let Some((v, _)) = map.get_mut(&c.name) {
+            if let Some((v, _)) = map.get_mut(&c.id) {
                 *v = v.saturating_add(amount);
             }
         }
         Ok(())
     }
 
-    fn adjust(&self, names: &[String], delta: i64) {
+    fn adjust(&self, counters: &[Counter], delta: i64) {
         if let Ok(mut map) = self.counters.lock() {
-            for name in names {
-                if let Some((v, _)) = map.get_mut(name) {
+            for counter in counters {
+                if let Some((v, _)) = map.get_mut(&counter.id) {
                     // Spend never goes below zero: a release can only undo what
                     // was charged, even if the counter was reloaded in between.
                     *v = v.saturating_add(delta).max(0);
@@ -220,7 +261,7 @@ impl RedisLedger {
             call.arg(amount);
             for (i, c) in counters.iter().enumerate() {
                 let ttl = (c.period.end - target.today).num_seconds() + 86_400;
-                call.key(&c.name)
+                call.key(c.id.redis_key(&c.period))
                     .arg(starts.as_ref().map_or(-1, |s| s[i]))
                     .arg(c.limit.as_micros())
                     .arg(ttl);
@@ -238,7 +279,7 @@ impl RedisLedger {
                         .and_then(|i| counters.get(i))
                         .ok_or(RelayError::PolicyUnavailable)?;
                     return Err(over_budget(OverBudget::Budget {
-                        scope: counter.scope,
+                        scope: counter.scope(),
                         estimate: MicroDollars::new(amount),
                         limit: counter.limit,
                         spent: MicroDollars::new(*spent),
@@ -257,10 +298,10 @@ impl RedisLedger {
         Err(RelayError::PolicyUnavailable)
     }
 
-    async fn adjust(&self, names: &[String], delta: i64) {
+    async fn adjust(&self, counters: &[Counter], delta: i64) {
         let mut call = self.adjust.prepare_invoke();
-        for name in names {
-            call.key(name);
+        for counter in counters {
+            call.key(counter.id.redis_key(&counter.period));
         }
         call.arg(delta);
         let mut conn = self.conn.clone();
@@ -310,24 +351,24 @@ impl Ledger {
         }
         Ok(Reservation {
             ledger: self.clone(),
-            names: counters.into_iter().map(|c| c.name).collect(),
+            counters,
             amount: estimate.as_micros(),
             settled: false,
         })
     }
 
-    fn adjust(self: &Arc<Self>, names: Vec<String>, delta: i64) {
-        if delta == 0 || names.is_empty() {
+    fn adjust(self: &Arc<Self>, counters: Vec<Counter>, delta: i64) {
+        if delta == 0 || counters.is_empty() {
             return;
         }
         match self.as_ref() {
-            Ledger::Local(local) => local.adjust(&names, delta),
+            Ledger::Local(local) => local.adjust(&counters, delta),
             Ledger::Redis(_) => {
                 let ledger = self.clone();
                 // Settlement is off the response path; the runtime is actix's tokio.
                 tokio::spawn(async move {
                     if let Ledger::Redis(redis) = ledger.as_ref() {
-                        redis.adjust(&names, delta).await;
+                        redis.adjust(&counters, delta).await;
                     }
                 });
             }
@@ -339,7 +380,7 @@ impl Ledger {
 /// releases it (the request failed before it cost anything).
 pub struct Reservation {
     ledger: Arc<Ledger>,
-    names: Vec<String>,
+    counters: Vec<Counter>,
     amount: i64,
     settled: bool,
 }
@@ -348,17 +389,17 @@ impl Reservation {
     /// Replaces the estimate with the real cost.
     pub fn settle(mut self, actual: MicroDollars) {
         self.settled = true;
-        let names = std::mem::take(&mut self.names);
+        let counters = std::mem::take(&mut self.counters);
         self.ledger
-            .adjust(names, actual.as_micros().saturating_sub(self.amount));
+            .adjust(counters, actual.as_micros().saturating_sub(self.amount));
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.settled {
-            let names = std::mem::take(&mut self.names);
-            self.ledger.adjust(names, -self.amount);
+            let counters = std::mem::take(&mut self.counters);
+            self.ledger.adjust(counters, -self.amount);
         }
     }
 }
@@ -367,40 +408,89 @@ impl Drop for Reservation {
 mod tests {
     use super::*;
 
-    fn ledger_with(name: &str, spent: i64) -> LocalLedger {
+    fn counter(n: u128) -> Counter {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        let period = Period::of(Scope::KeyDaily, day);
+        Counter {
+            id: CounterId {
+                scope: Scope::KeyDaily,
+                owner: Uuid::from_u128(n),
+                env: None,
+                period_start: period.start,
+            },
+            period,
+            limit: MicroDollars::new(1_000_000),
+        }
+    }
+
+    fn ledger_with(counter: &Counter, spent: i64) -> LocalLedger {
         let ledger = LocalLedger::default();
         let end = NaiveDate::from_ymd_opt(2100, 1, 1).unwrap();
         ledger
             .counters
             .lock()
             .unwrap()
-            .insert(name.to_owned(), (spent, end));
+            .insert(counter.id, (spent, end));
         ledger
     }
 
-    fn spent(ledger: &LocalLedger, name: &str) -> i64 {
-        ledger.counters.lock().unwrap()[name].0
+    fn spent(ledger: &LocalLedger, counter: &Counter) -> i64 {
+        ledger.counters.lock().unwrap()[&counter.id].0
     }
 
     #[test]
     fn a_release_never_takes_spend_below_zero() {
-        let ledger = ledger_with("k", 100);
-        ledger.adjust(&["k".to_owned()], -250);
-        assert_eq!(spent(&ledger, "k"), 0);
+        let k = counter(1);
+        let ledger = ledger_with(&k, 100);
+        ledger.adjust(std::slice::from_ref(&k), -250);
+        assert_eq!(spent(&ledger, &k), 0);
     }
 
     #[test]
     fn a_charge_saturates_instead_of_wrapping() {
-        let ledger = ledger_with("k", i64::MAX - 10);
-        ledger.adjust(&["k".to_owned()], 1_000);
-        assert_eq!(spent(&ledger, "k"), i64::MAX);
+        let k = counter(1);
+        let ledger = ledger_with(&k, i64::MAX - 10);
+        ledger.adjust(std::slice::from_ref(&k), 1_000);
+        assert_eq!(spent(&ledger, &k), i64::MAX);
     }
 
     #[test]
     fn unknown_counters_are_left_alone() {
-        let ledger = ledger_with("k", 7);
-        ledger.adjust(&["other".to_owned()], 5);
-        assert_eq!(spent(&ledger, "k"), 7);
-        assert!(!ledger.counters.lock().unwrap().contains_key("other"));
+        let (k, other) = (counter(1), counter(2));
+        let ledger = ledger_with(&k, 7);
+        ledger.adjust(std::slice::from_ref(&other), 5);
+        assert_eq!(spent(&ledger, &k), 7);
+        assert!(!ledger.counters.lock().unwrap().contains_key(&other.id));
+    }
+
+    #[test]
+    fn redis_keys_keep_their_names() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        let target = Target {
+            tenant_id: Uuid::from_u128(7),
+            key_id: Uuid::from_u128(9),
+            env: Env::Prod,
+            today: day,
+            limits: Limits {
+                per_request: None,
+                scopes: [Some(MicroDollars::new(1)); 4],
+            },
+        };
+        let keys: Vec<String> = counters(&target)
+            .iter()
+            .map(|c| c.id.redis_key(&c.period))
+            .collect();
+        let (t, k) = (target.tenant_id, target.key_id);
+        let month = Period::of(Scope::KeyMonthly, day);
+        let today = Period::of(Scope::KeyDaily, day);
+        assert_eq!(
+            keys,
+            [
+                format!("airlock:budget:key:{k}:day:{today}"),
+                format!("airlock:budget:key:{k}:month:{month}"),
+                format!("airlock:budget:env:{t}:prod:month:{month}"),
+                format!("airlock:budget:tenant:{t}:month:{month}"),
+            ]
+        );
     }
 }

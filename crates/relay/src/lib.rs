@@ -2,6 +2,8 @@
 //! authenticate a relay key, enforce the tenant's settings, forward to the
 //! provider and record metadata-only usage. See `DESIGN.md` for the pipeline.
 
+#[doc(hidden)]
+pub mod bench;
 pub mod budget;
 pub mod cache;
 pub mod canonical;
@@ -11,14 +13,14 @@ pub mod judge;
 pub mod limits;
 pub mod metrics;
 pub mod mock_upstream;
-mod native;
+pub(crate) mod native;
 pub mod pipeline;
 pub mod policy;
 pub mod prices;
 pub mod providers;
 pub mod routing;
-mod splice;
 pub mod server;
+mod splice;
 pub mod state;
 mod stream;
 mod ticket;

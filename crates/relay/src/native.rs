@@ -239,7 +239,7 @@ fn restore_response_output(output: &mut Value, guard: &AnswerGuard) -> u64 {
 
 /// What the frame editors share with the stream: the guard, and what the
 /// answer reported so far.
-struct Progress {
+pub(crate) struct Progress {
     guard: Option<StreamGuard>,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
@@ -252,6 +252,19 @@ struct Progress {
 }
 
 impl Progress {
+    pub(crate) fn new(guard: AnswerGuard, price: Option<Price>, include_usage: bool) -> Progress {
+        Progress {
+            guard: (!guard.is_passthrough()).then(|| guard.into_stream()),
+            input_tokens: None,
+            output_tokens: None,
+            delivered_chars: 0,
+            written_tokens: 0,
+            finish: None,
+            price,
+            include_usage,
+        }
+    }
+
     fn text<'t>(&mut self, piece: &'t str) -> Result<std::borrow::Cow<'t, str>, RelayError> {
         self.written_tokens += estimate_tokens(piece);
         let ready = match self.guard.as_mut() {
@@ -319,7 +332,7 @@ impl Progress {
 /// Edits one wire's events. `edit` pushes the frames to send for an upstream
 /// event (none, when it is held back); `finish` pushes what was held back when the
 /// provider's stream ended.
-trait FrameEditor: Send {
+pub(crate) trait FrameEditor: Send {
     fn edit(
         &mut self,
         event: SseEvent,
@@ -349,7 +362,7 @@ fn data_frame(value: &Value) -> Bytes {
 /// a chunk with tool calls (rare, and edited in several places) goes through a
 /// `serde_json::Value`.
 #[derive(Default)]
-struct OpenAiFrames {
+pub(crate) struct OpenAiFrames {
     /// A chunk's envelope (id, object, created, model…) for the chunks the relay
     /// writes itself.
     envelope: Option<Map<String, Value>>,
@@ -1070,6 +1083,177 @@ impl Drop for NativeStream {
     fn drop(&mut self) {
         if self.ticket.is_some() {
             self.close(200, None, true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use airlock_core::class::DataClass;
+    use airlock_core::policy::{CheckAction, ClassPolicy};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::front::WireRequest;
+    use crate::policy::{ScreenReport, screen_request};
+    use crate::providers::sse::SseParser;
+
+    /// The guard of a request whose prompt was `prompt`, with the output checks
+    /// in flag mode (they read every piece and change none).
+    fn guard_for(prompt: &str) -> AnswerGuard {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": prompt}]});
+        let mut wire = WireRequest::parse(Front::OpenAi, body.to_string().as_bytes()).unwrap();
+        let mut policy = ClassPolicy::default_for(DataClass::Internal);
+        policy.output = CheckAction::Flag;
+        screen_request(&mut wire, &policy, &mut ScreenReport::default())
+            .unwrap()
+            .answer
+    }
+
+    fn chunk(delta: Value, finish: Value, usage_null: bool) -> String {
+        let mut chunk = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+            "created": 1, "model": "m", "system_fingerprint": "fp_1",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+        if usage_null {
+            chunk["usage"] = Value::Null;
+        }
+        format!("data: {chunk}\n\n")
+    }
+
+    /// An OpenAI stream as a provider writes it: a role chunk, one chunk per
+    /// piece of text, the finish chunk, the usage chunk and `[DONE]`.
+    fn upstream(pieces: &[String], usage_null: bool) -> (Vec<String>, Vec<u8>) {
+        let mut frames = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+            usage_null,
+        )];
+        frames.extend(
+            pieces
+                .iter()
+                .map(|p| chunk(json!({"content": p}), Value::Null, usage_null)),
+        );
+        frames.push(chunk(json!({}), json!("stop"), usage_null));
+        frames.push(format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}})
+        ));
+        frames.push("data: [DONE]\n\n".to_owned());
+        let wire = frames.concat().into_bytes();
+        (frames, wire)
+    }
+
+    /// What the client receives for `wire` arriving cut at `cuts`.
+    fn relayed(wire: &[u8], cuts: &[usize], guard: AnswerGuard, include_usage: bool) -> Vec<u8> {
+        let mut parser = SseParser::new(1 << 20);
+        let mut editor = OpenAiFrames::default();
+        let mut progress = Progress::new(guard, None, include_usage);
+        let mut out = Vec::new();
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut at = 0;
+        for cut in cuts.into_iter().chain([wire.len()]) {
+            parser.push(&wire[at..cut]);
+            at = cut;
+            while let Some(event) = parser.next_event().unwrap() {
+                editor.edit(event, &mut progress, &mut out).unwrap();
+            }
+        }
+        assert!(editor.ended());
+        editor.finish(&mut progress, 0, &mut out);
+        assert_eq!(
+            progress.usage(0),
+            TokenUsage {
+                input: 9,
+                output: 4
+            }
+        );
+        out.concat()
+    }
+
+    /// The text of the content deltas a client reads from `sent`.
+    fn text_of(sent: &[u8]) -> String {
+        let sent = std::str::from_utf8(sent).unwrap();
+        let mut text = String::new();
+        for frame in sent.split("\n\n").filter(|f| !f.is_empty()) {
+            let data = frame.strip_prefix("data: ").unwrap();
+            if data == "[DONE]" {
+                continue;
+            }
+            let chunk: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(chunk["id"], "chatcmpl-1");
+            if let Some(piece) = chunk["choices"][0]["delta"]["content"].as_str() {
+                text.push_str(piece);
+            }
+        }
+        text
+    }
+
+    /// Cuts `text` into pieces at the given character positions.
+    fn pieces_of(text: &str, cuts: &[usize]) -> Vec<String> {
+        let chars: Vec<char> = text.chars().collect();
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (chars.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for cut in cuts.into_iter().chain([chars.len()]) {
+            if cut > at {
+                pieces.push(chars[at..cut].iter().collect());
+                at = cut;
+            }
+        }
+        pieces
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Nothing to restore: the fast path (no guard at all) and the general path
+        /// (every piece through the guard's checks) send the same bytes, whatever
+        /// the split, and every text chunk is the provider's own bytes.
+        #[test]
+        fn with_nothing_to_restore_both_paths_send_the_providers_bytes(
+            pieces in proptest::collection::vec("[a-zé€😀 \"\\\\\n\t{}\\[\\]_]{1,12}", 1..12),
+            cuts in proptest::collection::vec(0usize..4000, 0..12),
+            usage_null in any::<bool>(),
+            include_usage in any::<bool>(),
+        ) {
+            let (frames, wire) = upstream(&pieces, usage_null);
+            let fast = relayed(&wire, &[], AnswerGuard::passthrough(), include_usage);
+            let general = relayed(&wire, &cuts, guard_for("no personal data here"), include_usage);
+            prop_assert_eq!(&fast, &general);
+            prop_assert_eq!(text_of(&fast), pieces.concat());
+            let sent = String::from_utf8(fast).unwrap();
+            if include_usage || !usage_null {
+                // The role chunk and every text chunk pass as written.
+                prop_assert!(sent.starts_with(&frames[..=pieces.len()].concat()));
+            } else {
+                prop_assert!(!sent.contains("\"usage\":null"));
+            }
+        }
+
+        /// Placeholders split across chunks and bytes are restored, and the
+        /// deltas add up to the restored answer.
+        #[test]
+        fn placeholders_split_anywhere_are_restored(
+            before in "[a-z ]{0,20}",
+            after in "[a-z .]{0,20}",
+            text_cuts in proptest::collection::vec(0usize..60, 0..10),
+            cuts in proptest::collection::vec(0usize..4000, 0..12),
+        ) {
+            let guard = || guard_for("write to bob@example.com please");
+            let answer = format!("{before}[EMAIL_1]{after} and [EMAIL_1]");
+            let pieces = pieces_of(&answer, &text_cuts);
+            let (_, wire) = upstream(&pieces, true);
+            let whole = relayed(&wire, &[], guard(), false);
+            let split = relayed(&wire, &cuts, guard(), false);
+            prop_assert_eq!(&whole, &split);
+            prop_assert_eq!(
+                text_of(&split),
+                format!("{before}bob@example.com{after} and bob@example.com")
+            );
         }
     }
 }

@@ -13,7 +13,6 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-
 use crate::budget::{Ledger, LocalLedger, RedisLedger};
 use crate::cache::keys::UnknownKeyThrottle;
 use crate::cache::{KeyCache, TenantCache, refresh};

@@ -218,9 +218,15 @@ mod tests {
 
     #[test]
     fn a_member_is_removed_with_its_comma_wherever_it_stands() {
-        assert_eq!(removed(r#"{"a":1,"usage":null,"b":2}"#, "usage"), r#"{"a":1,"b":2}"#);
+        assert_eq!(
+            removed(r#"{"a":1,"usage":null,"b":2}"#, "usage"),
+            r#"{"a":1,"b":2}"#
+        );
         assert_eq!(removed(r#"{"usage":null, "b":2}"#, "usage"), r#"{ "b":2}"#);
-        assert_eq!(removed(r#"{"a":1,"usage":{"x":[1]}}"#, "usage"), r#"{"a":1}"#);
+        assert_eq!(
+            removed(r#"{"a":1,"usage":{"x":[1]}}"#, "usage"),
+            r#"{"a":1}"#
+        );
         assert_eq!(removed(r#"{ "usage" : null }"#, "usage"), r#"{ }"#);
         for text in [
             r#"{"a":1,"usage":null,"b":2}"#,

@@ -71,7 +71,7 @@ fn clamp_i64(v: u64) -> i64 {
 }
 
 impl UsageRecord {
-    fn into_model(self) -> usage_record::Model {
+    pub(crate) fn into_model(self) -> usage_record::Model {
         usage_record::Model {
             id: Uuid::now_v7(),
             request_id: self.request_id,
