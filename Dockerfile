@@ -21,11 +21,6 @@ RUN apt-get update \
 COPY --from=build /out/airlock /usr/local/bin/airlock
 USER airlock:airlock
 WORKDIR /var/lib/airlock
-# glibc's malloc makes an arena per thread that allocates (relay and console
-# workers, runtime threads, one per SQLite connection) and keeps their free
-# memory; two arenas cut the relay's peak RSS under load by about a third at the
-# same speed (e2e/bench/relay.sh runs it the same way).
-ENV MALLOC_ARENA_MAX=2
 # 8080: relay (AIRLOCK_RELAY_ADDR), 8081: console (AIRLOCK_CONSOLE_ADDR)
 EXPOSE 8080 8081
 ENTRYPOINT ["/usr/local/bin/airlock"]

@@ -30,7 +30,7 @@
 #                         injection screen, output checks with the no-code rule
 #                    (default off)
 #   AIRLOCK_SERVE_EXTRA_ARGS  extra args for `airlock serve` (word-split)
-#   MALLOC_ARENA_MAX the relay's glibc malloc arenas (default 2, as in the Docker image)
+#   MALLOC_ARENA_MAX passed on to the relay if set (glibc's malloc arenas; see the README's "Speed")
 #   KEEP_TMP=1       keep the temp dir (configs, logs, raw wrk output)
 set -euo pipefail
 
@@ -194,8 +194,7 @@ log "nginx at $NGINX_URL (master $NGINX_PID)"
 
 # ---------------------------------------------------------------- relay
 # shellcheck disable=SC2086  # AIRLOCK_SERVE_EXTRA_ARGS is meant to be word-split
-# As the Docker image runs it: two malloc arenas (see the Dockerfile).
-MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" start_json relay "$AIRLOCK_BIN" serve --demo --json --data-dir "$TMP/demo" \
+start_json relay "$AIRLOCK_BIN" serve --demo --json --data-dir "$TMP/demo" \
     --relay-addr 127.0.0.1:0 --console-addr 127.0.0.1:0 --upstream "$MOCK_URL" \
     ${AIRLOCK_SERVE_EXTRA_ARGS:-}
 RELAY_PID=$STARTED_PID
