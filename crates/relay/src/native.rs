@@ -625,8 +625,9 @@ struct AnthropicFrames {
     done: bool,
 }
 
-impl FrameEditor for AnthropicFrames {
-    fn edit(
+impl AnthropicFrames {
+    /// An event edited as a tree: the shapes the in-place path does not take.
+    fn edit_tree(
         &mut self,
         event: SseEvent,
         progress: &mut Progress,
@@ -697,11 +698,118 @@ impl FrameEditor for AnthropicFrames {
         out.push(sse_frame(event.event.as_deref(), &data.to_string()));
         Ok(())
     }
+}
+
+impl FrameEditor for AnthropicFrames {
+    /// Text and tool-input deltas are read in place and spliced only when the
+    /// guard changed them; `message_delta` gets the cost beside its counts; every
+    /// other event goes out as the provider wrote it.
+    fn edit(
+        &mut self,
+        event: SseEvent,
+        progress: &mut Progress,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), RelayError> {
+        let data = event.data.as_str();
+        let members = Members::parse(data).ok_or(RelayError::UpstreamProtocol)?;
+        let kind = members.get("type").and_then(string_of);
+        let kind = kind
+            .as_deref()
+            .or(event.event.as_deref())
+            .unwrap_or_default();
+        let index = members
+            .get("index")
+            .and_then(|raw| raw.get().parse::<u64>().ok())
+            .map_or(0, |i| u32::try_from(i).unwrap_or(0));
+        let mut splice = Splice::new(data);
+        match kind {
+            "error" => return Err(RelayError::UpstreamCut),
+            "content_block_delta" => {
+                let delta = members.get("delta").ok_or(RelayError::UpstreamProtocol)?;
+                let fields = Members::parse(delta.get()).ok_or(RelayError::UpstreamProtocol)?;
+                let (field, tool) = match fields.get("type").and_then(string_of).as_deref() {
+                    Some("text_delta") => ("text", false),
+                    Some("input_json_delta") => ("partial_json", true),
+                    _ => ("", false),
+                };
+                if let Some(raw) = fields.get(field)
+                    && let Some(text) = string_of(raw)
+                {
+                    let ready = if tool {
+                        std::borrow::Cow::Owned(progress.tool(index, &text)?)
+                    } else {
+                        progress.text(&text)?
+                    };
+                    if ready != text {
+                        let range = span(data, raw.get()).ok_or(RelayError::Internal)?;
+                        splice.replace_string(range, &ready);
+                    }
+                }
+            }
+            "message_delta" if members.get("usage").is_some_and(is_object) => {
+                let read: MessageDelta =
+                    serde_json::from_str(data).map_err(|_| RelayError::UpstreamProtocol)?;
+                if let Some(reason) = read.delta.and_then(|d| d.stop_reason) {
+                    progress.finish = Some(anthropic::finish_reason(&reason));
+                }
+                let usage = read.usage.unwrap_or_default();
+                progress.output_tokens = usage.output_tokens.or(progress.output_tokens);
+                progress.input_tokens = usage.input().or(progress.input_tokens);
+                if let Some(cost) = progress.cost_usd(0)
+                    && let Some(usage) = members.get("usage")
+                {
+                    let range = span(data, usage.get()).ok_or(RelayError::Internal)?;
+                    let close = range.end - 1;
+                    let empty = usage.get()[1..usage.get().len() - 1].trim().is_empty();
+                    let comma = if empty { "" } else { "," };
+                    splice.replace(
+                        close..close,
+                        format!("{comma}\"{COST_FIELD}\":{}", json!(cost)),
+                    );
+                }
+            }
+            "ping" => {}
+            // Once per stream or block (and a `message_delta` without usage): the tree.
+            _ => return self.edit_tree(event, progress, out),
+        }
+        out.push(splice.frame(event.event.as_deref()));
+        Ok(())
+    }
 
     fn finish(&mut self, _: &mut Progress, _: u64, _: &mut Vec<Bytes>) {}
 
     fn ended(&self) -> bool {
         self.done
+    }
+}
+
+/// What the relay reads of a `message_delta`.
+#[derive(Deserialize)]
+struct MessageDelta {
+    delta: Option<MessageDeltaStop>,
+    usage: Option<AnthropicUsage>,
+}
+
+#[derive(Deserialize)]
+struct MessageDeltaStop {
+    stop_reason: Option<String>,
+}
+
+/// Anthropic's usage counts.
+#[derive(Deserialize, Default)]
+struct AnthropicUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// Uncached input plus what the cache wrote and read.
+    fn input(&self) -> Option<u64> {
+        let cached = self.cache_creation_input_tokens.unwrap_or(0)
+            + self.cache_read_input_tokens.unwrap_or(0);
+        Some(self.input_tokens? + cached)
     }
 }
 
@@ -893,21 +1001,11 @@ impl NativeStream {
         let model = parts.ticket.record.model.clone().unwrap_or_default();
         let holds = parts.guard.holds_everything();
         let release = holds.then(|| parts.guard.restore_only());
-        let guard = (!parts.guard.is_passthrough()).then(|| parts.guard.into_stream());
         NativeStream {
             upstream: parts.upstream,
             front: parts.front,
             editor: editor_for(parts.front),
-            progress: Progress {
-                guard,
-                input_tokens: None,
-                output_tokens: None,
-                delivered_chars: 0,
-                written_tokens: 0,
-                finish: None,
-                price,
-                include_usage: parts.options.include_usage,
-            },
+            progress: Progress::new(parts.guard, price, parts.options.include_usage),
             held: holds.then(|| (Vec::new(), 0)),
             release,
             refusal: parts.front.stream_writer(
@@ -998,16 +1096,7 @@ impl NativeStream {
             return (guarded.findings, true);
         }
         let release = self.release.take().unwrap_or_else(AnswerGuard::passthrough);
-        let mut progress = Progress {
-            guard: (!release.is_passthrough()).then(|| release.into_stream()),
-            input_tokens: None,
-            output_tokens: None,
-            delivered_chars: 0,
-            written_tokens: 0,
-            finish: None,
-            price: self.progress.price,
-            include_usage: self.progress.include_usage,
-        };
+        let mut progress = Progress::new(release, self.progress.price, self.progress.include_usage);
         let mut editor = editor_for(self.front);
         for event in events {
             if editor.edit(event, &mut progress, out).is_err() {
@@ -1054,28 +1143,27 @@ impl Stream for NativeStream {
     type Item = Result<Bytes, actix_web::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        std::task::ready!(this.batch.poll_turn(cx));
-        let mut out = std::mem::take(this.batch.out());
-        // Every event the upstream has ready, as one write (see `Batch`).
-        while !this.done {
-            match this.upstream.as_mut().poll_next(cx) {
-                Poll::Pending => {
-                    *this.batch.out() = out;
-                    std::task::ready!(this.batch.on_pending(cx));
-                    out = std::mem::take(this.batch.out());
-                    break;
-                }
-                Poll::Ready(Some(Ok(event))) => {
-                    this.batch.got_event();
-                    this.on_event(event, &mut out);
-                }
-                Poll::Ready(Some(Err(error))) => this.fail(error, &mut out),
-                Poll::Ready(None) => this.end(&mut out),
-            }
+        crate::stream::poll_frames(&mut *self, cx)
+    }
+}
+
+impl crate::stream::Relayed for NativeStream {
+    fn step(&mut self, cx: &mut Context<'_>, out: &mut Vec<Bytes>) -> Poll<()> {
+        match self.upstream.as_mut().poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(event))) => self.on_event(event, out),
+            Poll::Ready(Some(Err(error))) => self.fail(error, out),
+            Poll::Ready(None) => self.end(out),
         }
-        *this.batch.out() = out;
-        this.batch.take(this.done)
+        Poll::Ready(())
+    }
+
+    fn done(&self) -> bool {
+        self.done
+    }
+
+    fn batch(&mut self) -> &mut Batch {
+        &mut self.batch
     }
 }
 
@@ -1205,6 +1293,90 @@ mod tests {
             }
         }
         pieces
+    }
+
+    /// An Anthropic stream: its events pass as written, but for the text deltas
+    /// the guard changed and the cost added to `message_delta`'s usage.
+    #[test]
+    fn anthropic_events_pass_as_written_but_for_restored_text_and_the_cost() {
+        let frame = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+        let start = frame(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_1",
+            "type": "message", "role": "assistant", "content": [], "model": "m",
+            "usage": {"input_tokens": 9, "output_tokens": 1}}}),
+        );
+        let block = frame(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "text", "text": ""}}),
+        );
+        let ping = frame("ping", json!({"type": "ping"}));
+        let delta = |text: &str| {
+            frame(
+                "content_block_delta",
+                json!({"type": "content_block_delta",
+            "index": 0, "delta": {"type": "text_delta", "text": text}}),
+            )
+        };
+        let plain = delta("Write to ");
+        let wire = [
+            start.clone(),
+            block,
+            ping.clone(),
+            plain.clone(),
+            delta("[EMA"),
+            delta("IL_1] now"),
+            frame(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            frame(
+                "message_delta",
+                json!({"type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                "usage": {"output_tokens": 4}}),
+            ),
+            frame("message_stop", json!({"type": "message_stop"})),
+        ]
+        .concat();
+        let mut parser = SseParser::new(1 << 20);
+        let mut editor = AnthropicFrames::default();
+        let price = Price {
+            input_per_mtok: MicroDollars::new(1_000_000),
+            output_per_mtok: MicroDollars::new(1_000_000),
+        };
+        let mut progress = Progress::new(guard_for("mail bob@example.com"), Some(price), false);
+        let mut out = Vec::new();
+        parser.push(wire.as_bytes());
+        while let Some(event) = parser.next_event().unwrap() {
+            editor.edit(event, &mut progress, &mut out).unwrap();
+        }
+        assert!(editor.ended());
+        let sent = String::from_utf8(out.concat()).unwrap();
+        assert!(sent.contains(&ping) && sent.contains(&plain), "{sent}");
+        let mut text = String::new();
+        let mut cost = None;
+        for frame in sent.split("\n\n").filter(|f| !f.is_empty()) {
+            let data: Value = serde_json::from_str(frame.split("data: ").nth(1).unwrap()).unwrap();
+            if data["type"] == "content_block_delta" {
+                text.push_str(data["delta"]["text"].as_str().unwrap());
+            }
+            if data["type"] == "message_delta" {
+                cost = data["usage"][COST_FIELD].as_f64();
+                assert_eq!(data["usage"]["output_tokens"], 4);
+            }
+        }
+        assert_eq!(text, "Write to bob@example.com now");
+        assert_eq!(cost, Some(0.000013));
+        assert_eq!(
+            progress.usage(0),
+            TokenUsage {
+                input: 9,
+                output: 4
+            }
+        );
+        assert_eq!(progress.finish, Some(FinishReason::Stop));
     }
 
     proptest! {

@@ -206,33 +206,63 @@ impl Stream for RelayStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        std::task::ready!(this.batch.poll_turn(cx));
-        let mut out = std::mem::take(this.batch.out());
         if !this.started {
             this.started = true;
-            this.writer.begin(&mut out);
+            this.writer.begin(this.batch.out());
         }
-        // Render every event the upstream has ready, then send them as one write
-        // (see `Batch`): fewer, larger writes than one per frame.
-        while !this.done {
-            match this.upstream.as_mut().poll_next(cx) {
-                Poll::Pending => {
-                    *this.batch.out() = out;
-                    std::task::ready!(this.batch.on_pending(cx));
-                    out = std::mem::take(this.batch.out());
-                    break;
-                }
-                Poll::Ready(Some(Ok(event))) => {
-                    this.batch.got_event();
-                    this.on_event(event, &mut out);
-                }
-                Poll::Ready(Some(Err(error))) => this.fail(error, &mut out),
-                Poll::Ready(None) => this.end(&mut out),
-            }
-        }
-        *this.batch.out() = out;
-        this.batch.take(this.done)
+        poll_frames(this, cx)
     }
+}
+
+impl Relayed for RelayStream {
+    fn step(&mut self, cx: &mut Context<'_>, out: &mut Vec<Bytes>) -> Poll<()> {
+        match self.upstream.as_mut().poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(event))) => self.on_event(event, out),
+            Poll::Ready(Some(Err(error))) => self.fail(error, out),
+            Poll::Ready(None) => self.end(out),
+        }
+        Poll::Ready(())
+    }
+
+    fn done(&self) -> bool {
+        self.done
+    }
+
+    fn batch(&mut self) -> &mut Batch {
+        &mut self.batch
+    }
+}
+
+/// A stream that turns upstream events into frames for the client.
+pub(crate) trait Relayed {
+    /// Polls the upstream once and renders what it gave (an event, an error,
+    /// the end) into `out`; `Pending` when it had nothing.
+    fn step(&mut self, cx: &mut Context<'_>, out: &mut Vec<Bytes>) -> Poll<()>;
+    fn done(&self) -> bool;
+    fn batch(&mut self) -> &mut Batch;
+}
+
+/// One poll of a relayed stream: every event the upstream has ready, rendered
+/// and handed to actix as one write (see `Batch`).
+pub(crate) fn poll_frames<R: Relayed>(
+    relayed: &mut R,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Bytes, actix_web::Error>>> {
+    std::task::ready!(relayed.batch().poll_turn(cx));
+    let mut out = std::mem::take(relayed.batch().out());
+    while !relayed.done() {
+        if relayed.step(cx, &mut out).is_pending() {
+            *relayed.batch().out() = out;
+            std::task::ready!(relayed.batch().on_pending(cx));
+            out = std::mem::take(relayed.batch().out());
+            break;
+        }
+        relayed.batch().got_event();
+    }
+    *relayed.batch().out() = out;
+    let done = relayed.done();
+    relayed.batch().take(done)
 }
 
 impl Drop for RelayStream {
