@@ -427,12 +427,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for DeltaView<'a> {
     }
 }
 
-#[derive(Deserialize)]
-struct OpenAiUsage {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-}
-
 impl OpenAiFrames {
     fn chunk_with(&self, delta: Value) -> Value {
         let mut chunk = Value::Object(self.envelope.clone().unwrap_or_default());
@@ -507,11 +501,11 @@ impl FrameEditor for OpenAiFrames {
             self.envelope = Some(envelope);
         }
         let usage = chunk.get("usage");
-        if let Some(usage) = usage.filter(|u| is_object(u)) {
-            let counts: OpenAiUsage =
-                serde_json::from_str(usage.get()).map_err(|_| RelayError::UpstreamProtocol)?;
-            progress.input_tokens = counts.prompt_tokens.or(progress.input_tokens);
-            progress.output_tokens = counts.completion_tokens.or(progress.output_tokens);
+        if let Some(counts) = usage.and_then(|raw| Members::parse(raw.get())) {
+            progress.input_tokens = counts.number("prompt_tokens").or(progress.input_tokens);
+            progress.output_tokens = counts
+                .number("completion_tokens")
+                .or(progress.output_tokens);
         }
         let choice = match chunk.get("choices") {
             Some(choices) => {
@@ -615,9 +609,11 @@ impl FrameEditor for OpenAiFrames {
     }
 }
 
-/// Anthropic Messages events. Text and tool-input deltas go through the guard;
-/// what it holds at the end of a block goes out as one more delta before the
-/// block's `content_block_stop`. The final `message_delta` carries the cost.
+/// Anthropic Messages events, read in place and passed on as the provider wrote
+/// them. Text and tool-input deltas go through the guard (spliced in only when it
+/// changed them); what it holds at the end of a block goes out as one more delta
+/// before the block's `content_block_stop`. The final `message_delta` carries the
+/// cost beside its counts.
 #[derive(Default)]
 struct AnthropicFrames {
     /// Content block index → it is a tool_use block (else text or other).
@@ -625,85 +621,7 @@ struct AnthropicFrames {
     done: bool,
 }
 
-impl AnthropicFrames {
-    /// An event edited as a tree: the shapes the in-place path does not take.
-    fn edit_tree(
-        &mut self,
-        event: SseEvent,
-        progress: &mut Progress,
-        out: &mut Vec<Bytes>,
-    ) -> Result<(), RelayError> {
-        let name = event.event.clone().unwrap_or_default();
-        let mut data = json_of(&event)?;
-        match data["type"].as_str().unwrap_or(name.as_str()) {
-            "error" => return Err(RelayError::UpstreamCut),
-            "message_start" => {
-                let usage = &data["message"]["usage"];
-                progress.input_tokens = input_tokens(usage).or(progress.input_tokens);
-            }
-            "content_block_start" => {
-                let index = block_index(&data);
-                if data["content_block"]["type"] == "tool_use" {
-                    self.tool_blocks.push(index);
-                }
-            }
-            "content_block_delta" => {
-                let index = block_index(&data);
-                let delta = &mut data["delta"];
-                match delta["type"].as_str() {
-                    Some("text_delta") => {
-                        if let Value::String(text) = &mut delta["text"] {
-                            *text = progress.text(text)?.into_owned();
-                        }
-                    }
-                    Some("input_json_delta") => {
-                        if let Value::String(json) = &mut delta["partial_json"] {
-                            *json = progress.tool(index, json)?;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            "content_block_stop" => {
-                let index = block_index(&data);
-                let (rest, kind, field) = if self.tool_blocks.contains(&index) {
-                    (
-                        progress.flush_tool(index),
-                        "input_json_delta",
-                        "partial_json",
-                    )
-                } else {
-                    (progress.flush_text(), "text_delta", "text")
-                };
-                if !rest.is_empty() {
-                    let delta = json!({"type": "content_block_delta", "index": index,
-                        "delta": {"type": kind, field: rest}});
-                    out.push(sse_frame(Some("content_block_delta"), &delta.to_string()));
-                }
-            }
-            "message_delta" => {
-                if let Some(reason) = data["delta"]["stop_reason"].as_str() {
-                    progress.finish = Some(anthropic::finish_reason(reason));
-                }
-                let usage = &data["usage"];
-                progress.output_tokens = usage["output_tokens"].as_u64().or(progress.output_tokens);
-                progress.input_tokens = input_tokens(usage).or(progress.input_tokens);
-                if let Some(cost) = progress.cost_usd(0) {
-                    data["usage"][COST_FIELD] = json!(cost);
-                }
-            }
-            "message_stop" => self.done = true,
-            _ => {}
-        }
-        out.push(sse_frame(event.event.as_deref(), &data.to_string()));
-        Ok(())
-    }
-}
-
 impl FrameEditor for AnthropicFrames {
-    /// Text and tool-input deltas are read in place and spliced only when the
-    /// guard changed them; `message_delta` gets the cost beside its counts; every
-    /// other event goes out as the provider wrote it.
     fn edit(
         &mut self,
         event: SseEvent,
@@ -718,15 +636,32 @@ impl FrameEditor for AnthropicFrames {
             .or(event.event.as_deref())
             .unwrap_or_default();
         let index = members
-            .get("index")
-            .and_then(|raw| raw.get().parse::<u64>().ok())
+            .number("index")
             .map_or(0, |i| u32::try_from(i).unwrap_or(0));
+        let object = |key: &str| members.get(key).and_then(|raw| Members::parse(raw.get()));
         let mut splice = Splice::new(data);
         match kind {
             "error" => return Err(RelayError::UpstreamCut),
+            "message_start" => {
+                let usage = object("message").and_then(|m| m.get("usage"));
+                let usage = usage.and_then(|raw| Members::parse(raw.get()));
+                progress.input_tokens = usage
+                    .as_ref()
+                    .and_then(anthropic_input)
+                    .or(progress.input_tokens);
+            }
+            "content_block_start" => {
+                let block = object("content_block");
+                let block_kind = block
+                    .as_ref()
+                    .and_then(|b| b.get("type"))
+                    .and_then(string_of);
+                if block_kind.as_deref() == Some("tool_use") {
+                    self.tool_blocks.push(index);
+                }
+            }
             "content_block_delta" => {
-                let delta = members.get("delta").ok_or(RelayError::UpstreamProtocol)?;
-                let fields = Members::parse(delta.get()).ok_or(RelayError::UpstreamProtocol)?;
+                let fields = object("delta").ok_or(RelayError::UpstreamProtocol)?;
                 let (field, tool) = match fields.get("type").and_then(string_of).as_deref() {
                     Some("text_delta") => ("text", false),
                     Some("input_json_delta") => ("partial_json", true),
@@ -746,31 +681,40 @@ impl FrameEditor for AnthropicFrames {
                     }
                 }
             }
-            "message_delta" if members.get("usage").is_some_and(is_object) => {
-                let read: MessageDelta =
-                    serde_json::from_str(data).map_err(|_| RelayError::UpstreamProtocol)?;
-                if let Some(reason) = read.delta.and_then(|d| d.stop_reason) {
-                    progress.finish = Some(anthropic::finish_reason(&reason));
-                }
-                let usage = read.usage.unwrap_or_default();
-                progress.output_tokens = usage.output_tokens.or(progress.output_tokens);
-                progress.input_tokens = usage.input().or(progress.input_tokens);
-                if let Some(cost) = progress.cost_usd(0)
-                    && let Some(usage) = members.get("usage")
-                {
-                    let range = span(data, usage.get()).ok_or(RelayError::Internal)?;
-                    let close = range.end - 1;
-                    let empty = usage.get()[1..usage.get().len() - 1].trim().is_empty();
-                    let comma = if empty { "" } else { "," };
-                    splice.replace(
-                        close..close,
-                        format!("{comma}\"{COST_FIELD}\":{}", json!(cost)),
-                    );
+            "content_block_stop" => {
+                let (rest, kind, field) = if self.tool_blocks.contains(&index) {
+                    (
+                        progress.flush_tool(index),
+                        "input_json_delta",
+                        "partial_json",
+                    )
+                } else {
+                    (progress.flush_text(), "text_delta", "text")
+                };
+                if !rest.is_empty() {
+                    let delta = json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": kind, field: rest}});
+                    out.push(sse_frame(Some("content_block_delta"), &delta.to_string()));
                 }
             }
-            "ping" => {}
-            // Once per stream or block (and a `message_delta` without usage): the tree.
-            _ => return self.edit_tree(event, progress, out),
+            "message_delta" => {
+                let reason = object("delta").and_then(|d| d.get("stop_reason").and_then(string_of));
+                if let Some(reason) = reason {
+                    progress.finish = Some(anthropic::finish_reason(&reason));
+                }
+                let usage = object("usage");
+                if let Some(usage) = &usage {
+                    progress.output_tokens =
+                        usage.number("output_tokens").or(progress.output_tokens);
+                    progress.input_tokens = anthropic_input(usage).or(progress.input_tokens);
+                }
+                if let Some(cost) = progress.cost_usd(0) {
+                    let cost = format!("\"{COST_FIELD}\":{}", json!(cost));
+                    add_cost(&mut splice, data, &members, usage.as_ref(), cost)?;
+                }
+            }
+            "message_stop" => self.done = true,
+            _ => {}
         }
         out.push(splice.frame(event.event.as_deref()));
         Ok(())
@@ -783,48 +727,44 @@ impl FrameEditor for AnthropicFrames {
     }
 }
 
-/// What the relay reads of a `message_delta`.
-#[derive(Deserialize)]
-struct MessageDelta {
-    delta: Option<MessageDeltaStop>,
-    usage: Option<AnthropicUsage>,
-}
-
-#[derive(Deserialize)]
-struct MessageDeltaStop {
-    stop_reason: Option<String>,
-}
-
-/// Anthropic's usage counts.
-#[derive(Deserialize, Default)]
-struct AnthropicUsage {
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    cache_creation_input_tokens: Option<u64>,
-    cache_read_input_tokens: Option<u64>,
-}
-
-impl AnthropicUsage {
-    /// Uncached input plus what the cache wrote and read.
-    fn input(&self) -> Option<u64> {
-        let cached = self.cache_creation_input_tokens.unwrap_or(0)
-            + self.cache_read_input_tokens.unwrap_or(0);
-        Some(self.input_tokens? + cached)
+/// Puts `member` (`"airlock_cost_usd":…`) into the event's `usage` object: beside
+/// its counts, or as a new `usage` where the event has none (or one that is not
+/// an object).
+fn add_cost(
+    splice: &mut Splice<'_>,
+    data: &str,
+    event: &Members<'_>,
+    usage: Option<&Members<'_>>,
+    member: String,
+) -> Result<(), RelayError> {
+    let raw = event.get("usage");
+    match (raw, usage) {
+        (Some(raw), Some(usage)) => {
+            let close = span(data, raw.get()).ok_or(RelayError::Internal)?.end - 1;
+            let comma = if usage.items.is_empty() { "" } else { "," };
+            splice.replace(close..close, format!("{comma}{member}"));
+        }
+        (Some(raw), None) => {
+            let range = span(data, raw.get()).ok_or(RelayError::Internal)?;
+            splice.replace(range, format!("{{{member}}}"));
+        }
+        (None, _) => {
+            let close = data.rfind('}').ok_or(RelayError::UpstreamProtocol)?;
+            let comma = if event.items.is_empty() { "" } else { "," };
+            splice.replace(close..close, format!("{comma}\"usage\":{{{member}}}"));
+        }
     }
+    Ok(())
 }
 
 /// Anthropic's input count: uncached input plus what the cache wrote and read.
-fn input_tokens(usage: &Value) -> Option<u64> {
-    let fresh = usage["input_tokens"].as_u64()?;
+fn anthropic_input(usage: &Members<'_>) -> Option<u64> {
+    let fresh = usage.number("input_tokens")?;
     let cached = ["cache_creation_input_tokens", "cache_read_input_tokens"]
         .iter()
-        .filter_map(|field| usage[*field].as_u64())
+        .filter_map(|field| usage.number(field))
         .sum::<u64>();
     Some(fresh + cached)
-}
-
-fn block_index(data: &Value) -> u32 {
-    u32::try_from(data["index"].as_u64().unwrap_or(0)).unwrap_or(0)
 }
 
 /// OpenAI Responses events. Text and argument deltas go through the guard; the
@@ -1377,6 +1317,53 @@ mod tests {
             }
         );
         assert_eq!(progress.finish, Some(FinishReason::Stop));
+    }
+
+    /// A `message_delta` whose `usage` is missing or not an object still gets
+    /// the cost, as a `usage` object of its own, and nothing else changes.
+    #[test]
+    fn the_cost_finds_a_place_in_any_message_delta() {
+        let price = Price {
+            input_per_mtok: MicroDollars::new(1_000_000),
+            output_per_mtok: MicroDollars::new(1_000_000),
+        };
+        for (data, usage) in [
+            (
+                r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#,
+                json!({COST_FIELD: 0.000005}),
+            ),
+            (
+                r#"{"type":"message_delta","usage":5}"#,
+                json!({COST_FIELD: 0.000005}),
+            ),
+            (
+                r#"{"type":"message_delta","usage":null}"#,
+                json!({COST_FIELD: 0.000005}),
+            ),
+            (
+                r#"{"type":"message_delta","usage":{}}"#,
+                json!({COST_FIELD: 0.000005}),
+            ),
+            (
+                r#"{"type":"message_delta","usage":{"output_tokens":"x"}}"#,
+                json!({"output_tokens": "x", COST_FIELD: 0.000005}),
+            ),
+        ] {
+            let mut editor = AnthropicFrames::default();
+            let mut progress = Progress::new(AnswerGuard::passthrough(), Some(price), false);
+            progress.written_tokens = 5;
+            let mut out = Vec::new();
+            let event = SseEvent {
+                event: Some("message_delta".into()),
+                data: data.into(),
+            };
+            editor.edit(event, &mut progress, &mut out).unwrap();
+            let sent = String::from_utf8(out.concat()).unwrap();
+            let sent: Value =
+                serde_json::from_str(sent.split("data: ").nth(1).unwrap().trim()).unwrap();
+            assert_eq!(sent["usage"], usage, "{data}");
+            assert_eq!(sent["type"], "message_delta");
+        }
     }
 
     proptest! {

@@ -58,6 +58,12 @@ impl<'a> Members<'a> {
             .map(|(_, value)| *value)
     }
 
+    /// Member `key` when it is a whole number (anything else counts as absent,
+    /// as a provider's malformed count does).
+    pub(crate) fn number(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(|raw| raw.get().parse().ok())
+    }
+
     /// The bytes to cut from `text` to remove member `key` and the comma that
     /// separates it from its neighbour.
     pub(crate) fn removal(&self, text: &str, key: &str) -> Option<Range<usize>> {

@@ -291,7 +291,6 @@ const MAX_WRITE: usize = 32 << 10;
 #[derive(Default)]
 pub(crate) struct Batch {
     frames: Vec<Bytes>,
-    bytes: usize,
     /// The upstream said pending once since the last event, and was given a turn.
     yielded: bool,
     turn: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
@@ -320,8 +319,8 @@ impl Batch {
     /// The upstream said pending: `Pending` if the stream should wait for a turn
     /// of the other tasks before writing, `Ready` if it should write now.
     pub(crate) fn on_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.bytes = self.frames.iter().map(Bytes::len).sum();
-        if self.frames.is_empty() || self.yielded || self.bytes >= MAX_WRITE {
+        let bytes: usize = self.frames.iter().map(Bytes::len).sum();
+        if self.frames.is_empty() || self.yielded || bytes >= MAX_WRITE {
             return Poll::Ready(());
         }
         self.yielded = true;
@@ -340,7 +339,6 @@ impl Batch {
     /// while there is nothing to send, the end once the stream is done.
     pub(crate) fn take(&mut self, done: bool) -> Poll<Option<Result<Bytes, actix_web::Error>>> {
         self.yielded = false;
-        self.bytes = 0;
         let out = std::mem::take(&mut self.frames);
         match out.len() {
             0 if done => Poll::Ready(None),
